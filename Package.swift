@@ -1,0 +1,69 @@
+// swift-tools-version: 6.0
+//
+// ZCache for Swift: the Linux kernel's zcache compressed swap cache, in user space.
+//
+//   CLZ4, CZlib, CZstd   system codec libraries (liblz4-dev, zlib1g-dev, libzstd-dev)
+//   ZCacheSupport        the one lock type and page constants shared by every module
+//   ZBud                 pageframes holding up to two compressed pages
+//   TMem                 object store: clients, pools, objects, index -> opaque handle
+//   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
+//   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
+//   ZCacheSim            a simulated host (RAM, LRU lists, reclaim, faults) driving ZCache
+//   zcache-sim           the command-line tool: run the simulator, benchmark, demo
+//
+// ZBud, TMem and SwapDevice do not import each other; ZCache imports all three.
+import PackageDescription
+
+/// Internal consistency checks (frame accounting, list membership, chunk counts)
+/// run after every operation in debug builds, which is what `swift test` builds.
+let checkedSettings: [SwiftSetting] = [
+    .define("ZCACHE_INTERNAL_CHECKS", .when(configuration: .debug))
+]
+
+let package = Package(
+    name: "ZCache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ZCache", targets: ["ZCache"]),
+        .library(name: "ZCacheSim", targets: ["ZCacheSim"]),
+        .executable(name: "zcache-sim", targets: ["zcache-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLZ4", pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+
+        .target(name: "ZCacheSupport", swiftSettings: checkedSettings),
+        .target(name: "ZBud", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(name: "TMem", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "SwapDevice", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "ZCache",
+            dependencies: ["ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd"],
+            swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache"], swiftSettings: checkedSettings),
+        .executableTarget(
+            name: "zcache-sim",
+            dependencies: [
+                "ZCacheSim", "ZCache",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "ZBudTests", dependencies: ["ZBud", "ZCacheSupport"]),
+        .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
+        .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
+        .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
+        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,76 @@
+// The one lock type of the project.
+//
+// Every lock in ZBud, TMem, SwapDevice and ZCache is a `Lock`. It wraps a
+// `pthread_mutex_t` (as SwiftNIO's `NIOLock` does) rather than
+// `Synchronization.Mutex`, because on Swift 6.3 / Linux the thread sanitizer
+// does not intercept Mutex's futex path and reports false races under it; it
+// does understand pthread mutexes. `Atomic` is fine for counters and flags.
+//
+// The lock order of the whole project is written down once, in
+// `Sources/ZCache/ZCache.swift`; each module's header repeats its own part.
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A mutual-exclusion lock over `pthread_mutex_t`. Not recursive.
+package final class Lock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    package init() {
+        mutex = .allocate(capacity: 1)
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        #if ZCACHE_INTERNAL_CHECKS
+            // Checked builds catch relocking and unlocking by a non-owner.
+            pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
+        #endif
+        let rc = pthread_mutex_init(mutex, &attributes)
+        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
+        pthread_mutexattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    @inline(__always)
+    package func lock() {
+        let rc = pthread_mutex_lock(mutex)
+        assert(rc == 0, "pthread_mutex_lock failed: \(rc)")
+    }
+
+    @inline(__always)
+    package func unlock() {
+        let rc = pthread_mutex_unlock(mutex)
+        assert(rc == 0, "pthread_mutex_unlock failed: \(rc)")
+    }
+
+    /// Runs `body` with the lock held.
+    @inline(__always)
+    package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// A value guarded by its own `Lock`.
+package final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = Lock()
+    private var value: Value
+
+    package init(_ value: Value) { self.value = value }
+
+    @inline(__always)
+    package func withLock<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
