@@ -51,7 +51,7 @@ let package = Package(
             name: "ZCache",
             dependencies: ["ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd"],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache"], swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
