@@ -150,3 +150,74 @@ func drainOrFail(
         XCTFail("drain did not return within \(timeout) s", file: file, line: line)
     }
 }
+
+/// A small seeded generator (SplitMix64) so random tests repeat.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
+
+/// Opens a fresh swap device of `pages` pages in a scratch directory.
+func makeDevice(
+    _ testCase: XCTestCase, pages: Int, type: Int = 0,
+    configuration: SwapDevice.Configuration = .init()
+) throws -> SwapDevice {
+    // Created with the real system calls (so injected faults do not hit the
+    // header), then opened with the configuration under test.
+    let path = try makeScratchDirectory(testCase) + "/swap"
+    var plain = configuration
+    plain.syscalls = .system
+    try SwapDevice.create(path: path, pages: pages, type: type, configuration: plain).close()
+    let device = try SwapDevice.open(path: path, type: type, configuration: configuration)
+    testCase.addTeardownBlock { device.close() }
+    return device
+}
+
+/// Writes `slots` through the async path and waits; returns each slot's result.
+func writeSlots(
+    _ device: SwapDevice, _ slots: [UInt64], version: UInt64 = 0
+) -> [Int: Result<Void, SwapIOError>] {
+    let log = CompletionLog()
+    for slot in slots {
+        guard let entry = SwapEntry(type: device.type, offset: slot) else { continue }
+        device.submitWrite(makePage(slot: slot, version: version), at: entry) {
+            log.record(Int(slot), $0)
+        }
+    }
+    drainOrFail(device)
+    return log.all
+}
+
+/// Reads `slots` back through the async path; returns the bytes of each that succeeded.
+func readSlots(_ device: SwapDevice, _ slots: [UInt64]) -> [Int: [UInt8]] {
+    let log = CompletionLog()
+    var buffers: [Int: PageBuffer] = [:]
+    for slot in slots {
+        guard let entry = SwapEntry(type: device.type, offset: slot) else { continue }
+        let buffer = PageBuffer()
+        buffers[Int(slot)] = buffer
+        device.submitRead(into: buffer, at: entry) { log.record(Int(slot), $0) }
+    }
+    drainOrFail(device)
+    var result: [Int: [UInt8]] = [:]
+    for (slot, outcome) in log.all {
+        if case .success = outcome, let buffer = buffers[slot] { result[slot] = contents(of: buffer) }
+    }
+    return result
+}
+
+extension Result where Success == Void {
+    /// The failure, or nil for success.
+    var error: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+    var succeeded: Bool { error == nil }
+}

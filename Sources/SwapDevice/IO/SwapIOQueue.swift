@@ -63,9 +63,11 @@ final class SwapIOQueue: @unchecked Sendable {
         liveWorkers = workerCount
         monitor.unlock()
         for index in 0..<workerCount {
-            let thread = Thread { [self] in workerLoop() }
-            thread.name = "\(name)-io\(index)"
-            thread.start()
+            let threadName = "\(name)-io\(index)"
+            Thread { [self] in
+                Thread.current.name = threadName
+                workerLoop()
+            }.start()
         }
     }
 
