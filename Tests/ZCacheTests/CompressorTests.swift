@@ -515,39 +515,6 @@ final class CompressorTests: XCTestCase {
         }
     }
 
-    /// The pool makes a context only when every one it has is in use: its size
-    /// is the peak number of simultaneous users, and it destroys them all at the end.
-    func testContextPoolGrowsOnlyToPeakConcurrency() {
-        let made = Atomic<Int>(0)
-        let pool = CodecContextPool<Int>(
-            make: { made.add(1, ordering: .relaxed).newValue }, destroy: { _ in })
-        XCTAssertEqual(pool.idleCount, 0)
-        for _ in 0..<100 { pool.withContext { _ in } }
-        XCTAssertEqual(made.load(ordering: .relaxed), 1)
-        XCTAssertEqual(pool.idleCount, 1)
-
-        // Four threads inside at once need four contexts, all different.
-        let inside = Atomic<Int>(0)
-        let seen = LockedValue<Set<Int>>([])
-        runConcurrently(threads: 4) { _ in
-            pool.withContext { context in
-                seen.withLock { _ = $0.insert(context) }
-                inside.add(1, ordering: .acquiringAndReleasing)
-                while inside.load(ordering: .acquiring) < 4 { sched_yield() }
-            }
-        }
-        XCTAssertEqual(seen.withLock { $0.count }, 4)
-        XCTAssertEqual(made.load(ordering: .relaxed), 4)
-        XCTAssertEqual(pool.idleCount, 4)
-
-        // Fewer users after that make nothing new.
-        runConcurrently(threads: 2) { _ in
-            for _ in 0..<1000 { pool.withContext { _ in } }
-        }
-        XCTAssertEqual(made.load(ordering: .relaxed), 4)
-        XCTAssertEqual(pool.idleCount, 4)
-    }
-
     /// Nested users on one thread each get their own context; the pool keeps
     /// them all and destroys every one when it goes away.
     func testContextPoolDestroysWhatItMade() {
@@ -582,7 +549,7 @@ extension Result {
 // MARK: - Concurrency
 
 /// One compressor shared by several threads, each round-tripping its own pages.
-/// CI runs this under the thread sanitizer.
+/// Also the context pool under contention. CI runs these under the thread sanitizer.
 final class CompressorStressTests: XCTestCase {
     private func shareOneCompressor(threads: Int, roundTrips: Int) {
         for kind in CompressorKind.allCases {
@@ -637,11 +604,44 @@ final class CompressorStressTests: XCTestCase {
         }
     }
 
+    /// The pool makes a context only when every one it has is in use: its size
+    /// is the peak number of simultaneous users.
+    func testContextPoolGrowsOnlyToPeakConcurrency() {
+        let made = Atomic<Int>(0)
+        let pool = CodecContextPool<Int>(
+            make: { made.add(1, ordering: .relaxed).newValue }, destroy: { _ in })
+        XCTAssertEqual(pool.idleCount, 0)
+        for _ in 0..<100 { pool.withContext { _ in } }
+        XCTAssertEqual(made.load(ordering: .relaxed), 1)
+        XCTAssertEqual(pool.idleCount, 1)
+
+        // Four threads inside at once need four contexts, all different.
+        let inside = Atomic<Int>(0)
+        let seen = LockedValue<Set<Int>>([])
+        runConcurrently(threads: 4) { _ in
+            pool.withContext { context in
+                seen.withLock { _ = $0.insert(context) }
+                inside.add(1, ordering: .acquiringAndReleasing)
+                while inside.load(ordering: .acquiring) < 4 { sched_yield() }
+            }
+        }
+        XCTAssertEqual(seen.withLock { $0.count }, 4)
+        XCTAssertEqual(made.load(ordering: .relaxed), 4)
+        XCTAssertEqual(pool.idleCount, 4)
+
+        // Fewer users after that make nothing new.
+        runConcurrently(threads: 2) { _ in
+            for _ in 0..<1000 { pool.withContext { _ in } }
+        }
+        XCTAssertEqual(made.load(ordering: .relaxed), 4)
+        XCTAssertEqual(pool.idleCount, 4)
+    }
+
     func testTwoThreadsShareOneCompressor() {
-        shareOneCompressor(threads: 2, roundTrips: 400)
+        shareOneCompressor(threads: 2, roundTrips: 2000)
     }
 
     func testFourThreadsShareOneCompressor() {
-        shareOneCompressor(threads: 4, roundTrips: 200)
+        shareOneCompressor(threads: 4, roundTrips: 1000)
     }
 }
