@@ -21,7 +21,7 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
     /// The bucket hash: the kernel's `tmem_oid_hash` folds the three words and
     /// takes the top bits of a multiplicative hash. Rotating before folding keeps
     /// ids whose words are permutations of each other apart.
-    @inline(__always)
+    @inlinable @inline(__always)
     var bucketHash: UInt64 {
         let folded = a ^ ((b << 21) | (b >> 43)) ^ ((c << 42) | (c >> 22))
         return folded &* 0x9E37_79B9_7F4A_7C15

@@ -1,6 +1,8 @@
 // Page operations: put, get, flush page, flush object (the kernel's
 // `tmem_put`, `tmem_get`, `tmem_flush_page`, `tmem_flush_object`).
 
+import Synchronization
+
 extension TMem {
     /// Stores `handle` at `key`. If the key already held a handle, that handle is
     /// removed and passed to `storage.free` first, exactly once. (Putting the
@@ -10,6 +12,7 @@ extension TMem {
     /// caller still owns it.
     ///
     /// - Throws: `unknownClient` or `unknownPool` (including a pool being destroyed).
+    @inlinable
     public func put(_ key: TMemKey, handle: Handle) throws(TMemError) {
         try withLiveBucket(key) { bucket, _ in
             let (replaced, newObject) = bucket.insert(handle, key.object, key.index)
@@ -39,6 +42,7 @@ extension TMem {
     ///   - forceRemove: remove the key even from a persistent pool without
     ///     exclusive gets (writeback's exclusive load).
     /// - Throws: `unknownClient` or `unknownPool`.
+    @inlinable
     public func get<R>(
         _ key: TMemKey, ifHandle: Handle? = nil, forceRemove: Bool = false,
         _ read: (Handle, _ removed: Bool) -> R?
@@ -63,6 +67,7 @@ extension TMem {
     ///
     /// - Returns: whether a page was flushed.
     /// - Throws: `unknownClient` or `unknownPool`.
+    @inlinable
     @discardableResult
     public func flushPage(_ key: TMemKey, ifHandle: Handle? = nil) throws(TMemError) -> Bool {
         counters.flushTotal.add(1, ordering: .relaxed)
@@ -80,6 +85,7 @@ extension TMem {
     ///
     /// - Returns: the number of pages flushed.
     /// - Throws: `unknownClient` or `unknownPool`.
+    @inlinable
     @discardableResult
     public func flushObject(pool: PoolID, object: ObjectID) throws(TMemError) -> Int {
         counters.flobjTotal.add(1, ordering: .relaxed)
@@ -99,28 +105,28 @@ extension TMem {
     // MARK: Internals
 
     /// Runs `body` on the bucket of `key` with its lock held, if the pool is live.
-    @inline(__always)
+    @inlinable @inline(__always)
     func withLiveBucket<R>(
         _ key: TMemKey, _ body: (Bucket<Handle>, PoolKind) -> R
     ) throws(TMemError) -> R {
         let pool = try livePool(key.pool)
         let bucket = pool.bucket(for: key.object)
-        bucket.lock.lock()
+        bucket.acquire()
         guard let kind = pool.liveKind else {
-            bucket.lock.unlock()
+            bucket.release()
             throw lookupError(key.pool)
         }
         let result = body(bucket, kind)
         #if ZCACHE_INTERNAL_CHECKS
             bucket.checkObject(key.object)
         #endif
-        bucket.lock.unlock()
+        bucket.release()
         return result
     }
 
     /// Removes `key` from `bucket` (lock held), keeping `obj_count`; returns its handle.
     @discardableResult
-    @inline(__always)
+    @inlinable @inline(__always)
     func drop(_ key: TMemKey, from bucket: Bucket<Handle>) -> Handle? {
         let (removed, objectGone) = bucket.remove(key.object, key.index)
         if objectGone { counters.objectsRemoved(1) }

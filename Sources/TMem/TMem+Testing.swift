@@ -3,6 +3,7 @@
 extension Bucket {
     /// The cheap check run after every page operation in checked builds: an
     /// object is present only while it has pages. Lock held.
+    @usableFromInline
     func checkObject(_ object: ObjectID) {
         if let position = objects.index(forKey: object) {
             precondition(!objects.values[position].isEmpty, "\(object) kept with no pages")
@@ -28,7 +29,8 @@ extension TMem {
                     bucket.lock.withLock {
                         var pages = 0
                         for (object, map) in bucket.objects {
-                            precondition(pool.bucket(for: object) === bucket, "\(object) in wrong bucket")
+                            precondition(
+                                pool.bucket(for: object) === bucket, "\(object) in wrong bucket")
                             precondition(!map.isEmpty, "\(object) kept with no pages")
                             map.checkInvariants()
                             pages += map.count
@@ -37,7 +39,8 @@ extension TMem {
                                 found[TMemKey(pool: pool.id, object: object, index: index)] = handle
                             }
                         }
-                        precondition(pages == bucket.pageCount.load(ordering: .relaxed), "page count")
+                        precondition(
+                            pages == bucket.pageCount.load(ordering: .relaxed), "page count")
                     }
                 }
             }

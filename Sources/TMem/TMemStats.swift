@@ -46,14 +46,16 @@ public struct TMemStats: Sendable, Codable, Equatable {
 /// The live counters behind ``TMemStats``. Object and flush counts change far
 /// less often than pages, so they are plain atomics (as in the kernel); the page
 /// count lives in each bucket, under its lock, and is summed on demand.
+@usableFromInline
 final class TMemCounters: Sendable {
-    let objCount = Atomic<Int>(0)
-    let objCountMax = Atomic<Int>(0)
-    let flushTotal = Atomic<Int>(0)
-    let flushFound = Atomic<Int>(0)
-    let flobjTotal = Atomic<Int>(0)
-    let flobjFound = Atomic<Int>(0)
+    @usableFromInline let objCount = Atomic<Int>(0)
+    @usableFromInline let objCountMax = Atomic<Int>(0)
+    @usableFromInline let flushTotal = Atomic<Int>(0)
+    @usableFromInline let flushFound = Atomic<Int>(0)
+    @usableFromInline let flobjTotal = Atomic<Int>(0)
+    @usableFromInline let flobjFound = Atomic<Int>(0)
 
+    @usableFromInline
     func objectCreated() {
         let now = objCount.add(1, ordering: .relaxed).newValue
         var max = objCountMax.load(ordering: .relaxed)
@@ -65,6 +67,7 @@ final class TMemCounters: Sendable {
         }
     }
 
+    @inlinable
     func objectsRemoved(_ count: Int) {
         if count != 0 { objCount.subtract(count, ordering: .relaxed) }
     }

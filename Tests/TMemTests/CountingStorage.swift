@@ -72,7 +72,8 @@ extension TMem where Storage == CountingStorage {
     }
 
     /// A get whose read succeeds: returns the handle, releasing it if removed.
-    func getHandle(_ key: TMemKey, ifHandle: UInt64? = nil, forceRemove: Bool = false) throws(TMemError)
+    func getHandle(_ key: TMemKey, ifHandle: UInt64? = nil, forceRemove: Bool = false)
+        throws(TMemError)
         -> UInt64?
     {
         try get(key, ifHandle: ifHandle, forceRemove: forceRemove) { handle, removed in

@@ -21,7 +21,8 @@ final class PageMapModelTests: XCTestCase {
                 let index = nextIndex()
                 let value = UInt64(step)
                 if Bool.random(using: &generator) || model.count < 10 {
-                    XCTAssertEqual(map.insert(value, at: index), model.updateValue(value, forKey: index), name)
+                    XCTAssertEqual(
+                        map.insert(value, at: index), model.updateValue(value, forKey: index), name)
                 } else {
                     XCTAssertEqual(map.remove(index), model.removeValue(forKey: index), name)
                 }
@@ -46,12 +47,18 @@ final class PageMapModelTests: XCTestCase {
 
     func testDenseIndexesGrowAndShrink() {
         var map = PageMap<UInt64>()
-        for index in 0..<100_000 as Range<UInt32> { XCTAssertNil(map.insert(UInt64(index), at: index)) }
+        for index in 0..<100_000 as Range<UInt32> {
+            XCTAssertNil(map.insert(UInt64(index), at: index))
+        }
         map.checkInvariants()
         XCTAssertEqual(map.count, 100_000)
         XCTAssertLessThanOrEqual(map.capacity, 262_144)
-        for index in 0..<100_000 as Range<UInt32> { XCTAssertEqual(map.lookup(index), UInt64(index)) }
-        for index in 0..<99_990 as Range<UInt32> { XCTAssertEqual(map.remove(index), UInt64(index)) }
+        for index in 0..<100_000 as Range<UInt32> {
+            XCTAssertEqual(map.lookup(index), UInt64(index))
+        }
+        for index in 0..<99_990 as Range<UInt32> {
+            XCTAssertEqual(map.remove(index), UInt64(index))
+        }
         map.checkInvariants()
         XCTAssertLessThanOrEqual(map.capacity, 128, "shrinks as pages leave")
         XCTAssertEqual(map.lookup(99_995), 99_995)

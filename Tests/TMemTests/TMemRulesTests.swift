@@ -6,7 +6,10 @@ import XCTest
 @testable import TMem
 
 final class TMemRulesTests: XCTestCase {
-    private func makeStore(exclusiveGets: Bool = true, configure: (inout TMem<CountingStorage>.Configuration) -> Void = { _ in })
+    private func makeStore(
+        exclusiveGets: Bool = true,
+        configure: (inout TMem<CountingStorage>.Configuration) -> Void = { _ in }
+    )
         -> TMem<CountingStorage>
     {
         var configuration = TMem<CountingStorage>.Configuration()
@@ -104,7 +107,8 @@ final class TMemRulesTests: XCTestCase {
                 }
                 XCTAssertNil(failed)
                 XCTAssertEqual(readCalls, 1)
-                XCTAssertEqual(tmem.storage.releases(of: handle), 1, "\(kind) exclusive \(exclusive)")
+                XCTAssertEqual(
+                    tmem.storage.releases(of: handle), 1, "\(kind) exclusive \(exclusive)")
                 for _ in 0..<3 {
                     XCTAssertNil(try tmem.getHandle(k))
                     XCTAssertNil(try tmem.getHandle(k, forceRemove: true))
@@ -153,7 +157,9 @@ final class TMemRulesTests: XCTestCase {
     func testFlushObjectFreesEveryPageOfThatObjectOnly() throws {
         let tmem = makeStore()
         let pool = try tmem.newPool(client: tmem.newClient(), kind: .ephemeral)
-        let inObject = try (0..<100).map { i throws(TMemError) in try tmem.putNew(key(pool, 42, UInt32(i * 37))) }
+        let inObject = try (0..<100).map { i throws(TMemError) in
+            try tmem.putNew(key(pool, 42, UInt32(i * 37)))
+        }
         let elsewhere = try tmem.putNew(key(pool, 43, 0))
         XCTAssertEqual(tmem.stats.objCount, 2)
         XCTAssertEqual(try tmem.flushObject(pool: pool, object: ObjectID(42)), 100)
@@ -230,10 +236,14 @@ final class TMemRulesTests: XCTestCase {
     }
 
     func testClientAndPoolLimits() throws {
-        let tmem = makeStore { $0.maxClients = 3; $0.maxPoolsPerClient = 2 }
+        let tmem = makeStore {
+            $0.maxClients = 3; $0.maxPoolsPerClient = 2
+        }
         let clients = try (0..<3).map { _ throws(TMemError) in try tmem.newClient() }
         XCTAssertEqual(Set(clients).count, 3)
-        XCTAssertThrowsError(try tmem.newClient()) { XCTAssertEqual($0 as? TMemError, .tooManyClients) }
+        XCTAssertThrowsError(try tmem.newClient()) {
+            XCTAssertEqual($0 as? TMemError, .tooManyClients)
+        }
         _ = try tmem.newPool(client: clients[1], kind: .ephemeral)
         let second = try tmem.newPool(client: clients[1], kind: .persistent)
         XCTAssertThrowsError(try tmem.newPool(client: clients[1], kind: .ephemeral)) {
@@ -275,15 +285,27 @@ final class TMemRulesTests: XCTestCase {
         for (pool, expected) in cases {
             let k = key(pool, 1, 1)
             let handle = tmem.storage.makeHandle()
-            XCTAssertThrowsError(try tmem.put(k, handle: handle)) { XCTAssertEqual($0 as? TMemError, expected) }
-            XCTAssertThrowsError(try tmem.getHandle(k)) { XCTAssertEqual($0 as? TMemError, expected) }
-            XCTAssertThrowsError(try tmem.flushPage(k)) { XCTAssertEqual($0 as? TMemError, expected) }
+            XCTAssertThrowsError(try tmem.put(k, handle: handle)) {
+                XCTAssertEqual($0 as? TMemError, expected)
+            }
+            XCTAssertThrowsError(try tmem.getHandle(k)) {
+                XCTAssertEqual($0 as? TMemError, expected)
+            }
+            XCTAssertThrowsError(try tmem.flushPage(k)) {
+                XCTAssertEqual($0 as? TMemError, expected)
+            }
             XCTAssertThrowsError(try tmem.flushObject(pool: pool, object: ObjectID(1))) {
                 XCTAssertEqual($0 as? TMemError, expected)
             }
-            XCTAssertThrowsError(try tmem.destroyPool(pool)) { XCTAssertEqual($0 as? TMemError, expected) }
-            XCTAssertThrowsError(try tmem.poolKind(pool)) { XCTAssertEqual($0 as? TMemError, expected) }
-            XCTAssertThrowsError(try tmem.handleCount(pool: pool)) { XCTAssertEqual($0 as? TMemError, expected) }
+            XCTAssertThrowsError(try tmem.destroyPool(pool)) {
+                XCTAssertEqual($0 as? TMemError, expected)
+            }
+            XCTAssertThrowsError(try tmem.poolKind(pool)) {
+                XCTAssertEqual($0 as? TMemError, expected)
+            }
+            XCTAssertThrowsError(try tmem.handleCount(pool: pool)) {
+                XCTAssertEqual($0 as? TMemError, expected)
+            }
             // A refused put took nothing.
             XCTAssertEqual(tmem.storage.releases(of: handle), 0)
         }
@@ -304,7 +326,9 @@ final class TMemRulesTests: XCTestCase {
         for _ in 0..<2000 {
             let type = UInt64.random(in: 0..<4, using: &generator)
             let offset = UInt64.random(in: 0..<(1 << 24), using: &generator)
-            let k = TMemKey(pool: pool, object: ObjectID((type << 8) | (offset & 0xff)), index: UInt32(offset >> 8))
+            let k = TMemKey(
+                pool: pool, object: ObjectID((type << 8) | (offset & 0xff)),
+                index: UInt32(offset >> 8))
             stored[(type << 32) | offset] = (k, try tmem.putNew(k))
         }
         XCTAssertLessThanOrEqual(tmem.stats.objCount, 4 * 256)
@@ -318,8 +342,13 @@ final class TMemRulesTests: XCTestCase {
     func testObjectIdsDifferingInAnyWordAreDistinct() throws {
         let tmem = makeStore()
         let pool = try tmem.newPool(client: tmem.newClient(), kind: .persistent)
-        let ids = [ObjectID(1, 2, 3), ObjectID(1, 3, 2), ObjectID(2, 1, 3), ObjectID(1, 2, 4), ObjectID(1, 2, 3 | 1 << 63)]
-        let handles = try ids.map { id throws(TMemError) in try tmem.putNew(TMemKey(pool: pool, object: id, index: 0)) }
+        let ids = [
+            ObjectID(1, 2, 3), ObjectID(1, 3, 2), ObjectID(2, 1, 3), ObjectID(1, 2, 4),
+            ObjectID(1, 2, 3 | 1 << 63),
+        ]
+        let handles = try ids.map { id throws(TMemError) in
+            try tmem.putNew(TMemKey(pool: pool, object: id, index: 0))
+        }
         XCTAssertEqual(tmem.stats.objCount, ids.count)
         for (id, handle) in zip(ids, handles) {
             XCTAssertEqual(try tmem.getHandle(TMemKey(pool: pool, object: id, index: 0)), handle)
@@ -331,9 +360,14 @@ final class TMemRulesTests: XCTestCase {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: json) as? [String: Int])
         XCTAssertEqual(
             Set(object.keys),
-            ["obj_count", "obj_count_max", "flush_total", "flush_found", "flobj_total", "flobj_found", "pages_stored"])
+            [
+                "obj_count", "obj_count_max", "flush_total", "flush_found", "flobj_total",
+                "flobj_found", "pages_stored",
+            ])
         XCTAssertEqual(object["flush_total"], 2)
-        XCTAssertEqual(try JSONDecoder().decode(TMemStats.self, from: json), TMemStats(objCount: 1, flushTotal: 2))
+        XCTAssertEqual(
+            try JSONDecoder().decode(TMemStats.self, from: json),
+            TMemStats(objCount: 1, flushTotal: 2))
     }
 
     func testDeinitReleasesWhatIsStillStored() throws {
@@ -344,7 +378,8 @@ final class TMemRulesTests: XCTestCase {
             let pool = try tmem.newPool(client: tmem.newClient(), kind: .ephemeral)
             for i in 0..<50 { handles.append(try tmem.putNew(key(pool, UInt64(i % 7), UInt32(i)))) }
         }
-        XCTAssertEqual(storage.allReleases, Dictionary(uniqueKeysWithValues: handles.map { ($0, 1) }))
+        XCTAssertEqual(
+            storage.allReleases, Dictionary(uniqueKeysWithValues: handles.map { ($0, 1) }))
     }
 
     func testBucketCountIsRoundedToAPowerOfTwo() throws {

@@ -34,7 +34,10 @@ final class TMemStressTests: XCTestCase {
         do {
             let tmem = TMem(storage: storage, configuration: configuration)
             let client = try tmem.newClient()
-            let pools = [try tmem.newPool(client: client, kind: .ephemeral), try tmem.newPool(client: client, kind: .persistent)]
+            let pools = [
+                try tmem.newPool(client: client, kind: .ephemeral),
+                try tmem.newPool(client: client, kind: .persistent),
+            ]
             onThreads(4) { thread in
                 var rng = SplitMix64(seed: UInt64(thread) + 100)
                 var mine: [UInt64] = []
@@ -42,8 +45,12 @@ final class TMemStressTests: XCTestCase {
                 for step in 0..<25_000 {
                     let pool = pools[Int.random(in: 0..<2, using: &rng)]
                     let isPrivate = step % 4 == 0
-                    let object = isPrivate ? ObjectID(1000 + UInt64(thread)) : ObjectID(UInt64.random(in: 0..<6, using: &rng))
-                    let key = TMemKey(pool: pool, object: object, index: UInt32.random(in: 0..<40, using: &rng))
+                    let object =
+                        isPrivate
+                        ? ObjectID(1000 + UInt64(thread))
+                        : ObjectID(UInt64.random(in: 0..<6, using: &rng))
+                    let key = TMemKey(
+                        pool: pool, object: object, index: UInt32.random(in: 0..<40, using: &rng))
                     let roll = Int.random(in: 0..<100, using: &rng)
                     do {
                         switch roll {
@@ -64,7 +71,9 @@ final class TMemStressTests: XCTestCase {
                             }
                         case 80..<97:
                             let found = try tmem.flushPage(key)
-                            if isPrivate { XCTAssertEqual(found, privateModel.removeValue(forKey: key) != nil) }
+                            if isPrivate {
+                                XCTAssertEqual(found, privateModel.removeValue(forKey: key) != nil)
+                            }
                         default:
                             let flushed = try tmem.flushObject(pool: pool, object: object)
                             if isPrivate {
@@ -82,7 +91,8 @@ final class TMemStressTests: XCTestCase {
             let left = tmem.checkInvariants()
             let released = storage.allReleases
             XCTAssertTrue(released.values.allSatisfy { $0 == 1 }, "a handle released twice")
-            XCTAssertTrue(Set(left.values).isDisjoint(with: released.keys), "a stored handle was released")
+            XCTAssertTrue(
+                Set(left.values).isDisjoint(with: released.keys), "a stored handle was released")
             XCTAssertEqual(released.count + left.count, stored.withLock { $0.count })
             // (The worker threads may still hold `tmem` for a moment: destroy
             // explicitly rather than count on deinit.)
@@ -91,13 +101,22 @@ final class TMemStressTests: XCTestCase {
         checkEachReleasedOnce(storage, stored: stored.withLock { $0 })
     }
 
-    private func checkEachReleasedOnce(_ storage: CountingStorage, stored: [UInt64], file: StaticString = #filePath, line: UInt = #line) {
+    private func checkEachReleasedOnce(
+        _ storage: CountingStorage, stored: [UInt64], file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         let released = storage.allReleases
         let storedSet = Set(stored)
-        XCTAssertEqual(storedSet.count, stored.count, "a handle stored twice", file: file, line: line)
-        XCTAssertEqual(storedSet.subtracting(released.keys).count, 0, "stored, never released", file: file, line: line)
-        XCTAssertEqual(Set(released.keys).subtracting(storedSet).count, 0, "released, never stored", file: file, line: line)
-        XCTAssertEqual(released.values.filter { $0 != 1 }.count, 0, "released twice", file: file, line: line)
+        XCTAssertEqual(
+            storedSet.count, stored.count, "a handle stored twice", file: file, line: line)
+        XCTAssertEqual(
+            storedSet.subtracting(released.keys).count, 0, "stored, never released", file: file,
+            line: line)
+        XCTAssertEqual(
+            Set(released.keys).subtracting(storedSet).count, 0, "released, never stored",
+            file: file, line: line)
+        XCTAssertEqual(
+            released.values.filter { $0 != 1 }.count, 0, "released twice", file: file, line: line)
     }
 
     /// Three threads use a pool while the main thread destroys and re-creates it.

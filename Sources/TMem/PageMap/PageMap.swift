@@ -20,36 +20,51 @@
 
 /// A map from page index to handle for one object. Not thread-safe: its bucket's
 /// lock guards it.
+///
+/// Inlinable (as are the other hot paths of the module) so that the storage
+/// side's module specializes it for its handle type.
+@usableFromInline
 struct PageMap<Handle: Equatable> {
+    @usableFromInline
     struct Slot {
-        var index: UInt32
-        var handle: Handle?
+        @usableFromInline var index: UInt32
+        @usableFromInline var handle: Handle?
+
+        @inlinable
+        init(index: UInt32, handle: Handle?) {
+            self.index = index
+            self.handle = handle
+        }
     }
 
-    private var slots: [Slot] = []
+    @usableFromInline var slots: [Slot] = []
     /// 64 - log2(capacity): home slot = hash >> shift. 64 while empty.
-    private var shift: UInt64 = 64
+    @usableFromInline var shift: UInt64 = 64
     /// Entries stored.
-    private(set) var count = 0
+    @usableFromInline var count = 0
 
+    @inlinable
     static var minimumCapacity: Int { 8 }
 
+    @inlinable
     init() {}
 
+    @inlinable
     var isEmpty: Bool { count == 0 }
 
     /// Slots allocated (for tests and memory figures).
     var capacity: Int { slots.count }
 
-    @inline(__always)
-    private static func home(_ index: UInt32, shift: UInt64) -> Int {
+    @inlinable @inline(__always)
+    static func home(_ index: UInt32, shift: UInt64) -> Int {
         Int(truncatingIfNeeded: (UInt64(index) &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
-    @inline(__always)
-    private func home(_ index: UInt32) -> Int { Self.home(index, shift: shift) }
+    @inlinable @inline(__always)
+    func home(_ index: UInt32) -> Int { Self.home(index, shift: shift) }
 
     /// The handle at `index`, if any.
+    @inlinable
     func lookup(_ index: UInt32) -> Handle? {
         guard count != 0 else { return nil }
         return slots.withUnsafeBufferPointer { buffer in
@@ -64,6 +79,7 @@ struct PageMap<Handle: Equatable> {
     }
 
     /// Stores `handle` at `index`; returns the handle it replaced, if any.
+    @inlinable
     mutating func insert(_ handle: Handle, at index: UInt32) -> Handle? {
         if count != 0 {
             let shift = shift
@@ -90,6 +106,7 @@ struct PageMap<Handle: Equatable> {
     }
 
     /// Removes and returns the handle at `index`, if any.
+    @inlinable
     mutating func remove(_ index: UInt32) -> Handle? {
         guard count != 0 else { return nil }
         let shift = shift
@@ -117,6 +134,7 @@ struct PageMap<Handle: Equatable> {
     }
 
     /// Calls `body` on every (index, handle), in no particular order.
+    @inlinable
     func forEach(_ body: (UInt32, Handle) -> Void) {
         for slot in slots {
             if let handle = slot.handle { body(slot.index, handle) }
@@ -125,8 +143,8 @@ struct PageMap<Handle: Equatable> {
 
     /// Empties the slot at `hole` and moves later entries of its probe run back
     /// so that every entry stays reachable from its home slot.
-    @inline(__always)
-    private static func closeHole(
+    @inlinable @inline(__always)
+    static func closeHole(
         at start: Int, in buffer: UnsafeMutableBufferPointer<Slot>, mask: Int, shift: UInt64
     ) {
         var hole = start
@@ -145,7 +163,8 @@ struct PageMap<Handle: Equatable> {
         }
     }
 
-    private mutating func placeNew(_ slot: Slot) {
+    @inlinable
+    mutating func placeNew(_ slot: Slot) {
         let start = Self.home(slot.index, shift: shift)
         slots.withUnsafeMutableBufferPointer { buffer in
             let mask = buffer.count - 1
@@ -155,7 +174,8 @@ struct PageMap<Handle: Equatable> {
         }
     }
 
-    private mutating func resize(to newCapacity: Int) {
+    @inlinable
+    mutating func resize(to newCapacity: Int) {
         let old = slots
         slots = Array(repeating: Slot(index: 0, handle: nil), count: newCapacity)
         shift = UInt64(64 - newCapacity.trailingZeroBitCount)

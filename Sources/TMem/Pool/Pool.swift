@@ -6,16 +6,17 @@ import ZCacheSupport
 /// One pool slot's storage. Created the first time its (client, index) slot is
 /// used and kept for the life of the `TMem`, so lock-free lookups never see it
 /// freed; `destroyPool` empties it and marks it dead, `newPool` revives it.
+@usableFromInline
 final class Pool<Handle: Equatable & Sendable>: @unchecked Sendable {
     /// The slot's id, the same for every incarnation of the pool.
-    let id: PoolID
+    @usableFromInline let id: PoolID
     /// 0: dead (destroyed or not yet created); 1: ephemeral; 2: persistent.
     /// Written under the registry lock; read by page operations under a bucket
     /// lock, which is what orders them against `destroyPool`'s sweep.
-    private let state = Atomic<UInt8>(0)
-    let buckets: [Bucket<Handle>]
+    @usableFromInline let state = Atomic<UInt8>(0)
+    @usableFromInline let buckets: [Bucket<Handle>]
     /// 64 - log2(buckets.count): bucket = hash >> bucketShift.
-    private let bucketShift: UInt64
+    @usableFromInline let bucketShift: UInt64
 
     init(id: PoolID, bucketCount: Int) {
         self.id = id
@@ -25,6 +26,7 @@ final class Pool<Handle: Equatable & Sendable>: @unchecked Sendable {
     }
 
     /// The pool's kind, or nil once destroyed.
+    @inlinable
     var liveKind: PoolKind? {
         switch state.load(ordering: .acquiring) {
         case 1: .ephemeral
@@ -43,7 +45,7 @@ final class Pool<Handle: Equatable & Sendable>: @unchecked Sendable {
         state.store(value, ordering: .releasing)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func bucket(for object: ObjectID) -> Bucket<Handle> {
         // `>>` is a smart shift: a single bucket (shift 64) gets index 0.
         buckets[Int(truncatingIfNeeded: object.bucketHash >> bucketShift)]
@@ -51,25 +53,36 @@ final class Pool<Handle: Equatable & Sendable>: @unchecked Sendable {
 }
 
 /// One hash bucket: its objects and their page maps, under one lock.
+@usableFromInline
 final class Bucket<Handle: Equatable & Sendable>: @unchecked Sendable {
     let lock = Lock()
     /// Objects with at least one page. Guarded by `lock`.
-    var objects: [ObjectID: PageMap<Handle>] = [:]
+    /// (Unchecked exclusivity: the lock already serializes every access.)
+    @usableFromInline @exclusivity(unchecked) var objects: [ObjectID: PageMap<Handle>] = [:]
     /// Pages stored in `objects`. Written only under `lock`; read without it by
     /// statistics (the bucket's own cache line: no sharing between buckets).
-    let pageCount = Atomic<Int>(0)
+    @usableFromInline let pageCount = Atomic<Int>(0)
 
-    @inline(__always)
-    private func addPages(_ delta: Int) {
+    /// Takes `lock` (a call, so inlined callers need not see the lock type).
+    @usableFromInline
+    func acquire() { lock.lock() }
+
+    @usableFromInline
+    func release() { lock.unlock() }
+
+    @inlinable @inline(__always)
+    func addPages(_ delta: Int) {
         pageCount.store(pageCount.load(ordering: .relaxed) + delta, ordering: .relaxed)
     }
 
+    @inlinable
     func lookup(_ object: ObjectID, _ index: UInt32) -> Handle? {
         guard let position = objects.index(forKey: object) else { return nil }
         return objects.values[position].lookup(index)
     }
 
     /// Stores `handle`; returns the handle it replaced and whether the object is new.
+    @inlinable
     func insert(_ handle: Handle, _ object: ObjectID, _ index: UInt32) -> (
         replaced: Handle?, newObject: Bool
     ) {
@@ -81,6 +94,7 @@ final class Bucket<Handle: Equatable & Sendable>: @unchecked Sendable {
     }
 
     /// Removes the page; returns its handle and whether its object went away.
+    @inlinable
     func remove(_ object: ObjectID, _ index: UInt32) -> (removed: Handle?, objectGone: Bool) {
         guard let position = objects.index(forKey: object) else { return (nil, false) }
         guard let removed = objects.values[position].remove(index) else { return (nil, false) }
@@ -93,6 +107,7 @@ final class Bucket<Handle: Equatable & Sendable>: @unchecked Sendable {
     }
 
     /// Removes the whole object and returns its page map.
+    @inlinable
     func removeObject(_ object: ObjectID) -> PageMap<Handle>? {
         guard let map = objects.removeValue(forKey: object) else { return nil }
         addPages(-map.count)
@@ -110,7 +125,7 @@ final class Bucket<Handle: Equatable & Sendable>: @unchecked Sendable {
 
 extension PageMap {
     /// `insert`, also reporting the map's count afterwards.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func insertCounting(_ handle: Handle, at index: UInt32, count: inout Int) -> Handle? {
         let replaced = insert(handle, at: index)
         count = self.count

@@ -101,7 +101,7 @@ extension TMem {
     // MARK: Internals
 
     /// The directory slot of `pool`, or nil if its ids are out of range.
-    @inline(__always)
+    @inlinable @inline(__always)
     func slot(of pool: PoolID) -> Int? {
         let client = Int(pool.client.rawValue)
         let index = Int(pool.index)
@@ -113,7 +113,7 @@ extension TMem {
 
     /// The `Pool` object of `id`, taking no lock. Its liveness must still be
     /// checked (under a bucket lock, for page operations).
-    @inline(__always)
+    @inlinable @inline(__always)
     func livePool(_ id: PoolID) throws(TMemError) -> Pool<Handle> {
         guard let slot = slot(of: id), let pool = directory.pool(at: slot) else {
             throw lookupError(id)
@@ -124,6 +124,7 @@ extension TMem {
     /// The error for a pool that was not found: the client's if the client is
     /// unknown, else the pool's. Takes the registry lock: never call it while
     /// holding a bucket lock.
+    @usableFromInline
     func lookupError(_ id: PoolID) -> TMemError {
         registry.withLock { registry in
             registry.isLive(id.client) ? .unknownPool(id) : .unknownClient(id.client)
@@ -140,7 +141,8 @@ extension TMem {
                 counters.objectsRemoved(objects.count)
                 for (object, map) in objects {
                     map.forEach { index, handle in
-                        storage.free(handle, key: TMemKey(pool: pool.id, object: object, index: index))
+                        storage.free(
+                            handle, key: TMemKey(pool: pool.id, object: object, index: index))
                     }
                 }
             }
