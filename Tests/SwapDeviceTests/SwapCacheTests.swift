@@ -49,10 +49,12 @@ final class SwapCacheTests: XCTestCase {
 
     /// An entry set up as writeback sets it up: slot allocated (has-cache), one
     /// page-table reference, a cached up-to-date page holding `contents`.
-    private func prepareWriteback(_ device: SwapDevice, version: UInt64 = 0) throws -> SwapCachePage {
+    private func prepareWriteback(_ device: SwapDevice, version: UInt64 = 0) throws -> SwapCachePage
+    {
         let entry = try XCTUnwrap(device.slots.allocate())
         XCTAssertTrue(device.slots.duplicate(entry))
-        let page = SwapCachePage(entry: entry, buffer: makePage(slot: entry.offset, version: version))
+        let page = SwapCachePage(
+            entry: entry, buffer: makePage(slot: entry.offset, version: version))
         XCTAssertTrue(device.swapCache.add(page))
         page.isUpToDate = true
         return page
@@ -73,7 +75,8 @@ final class SwapCacheTests: XCTestCase {
         XCTAssertEqual(device.swapCache.count, 0)
         XCTAssertEqual(device.swapCache.reclaimedPages, 1)
         XCTAssertFalse(device.slots.hasCache(page.entry), "swapcache_free ran")
-        XCTAssertEqual(device.slots.useCount(page.entry), 1, "the page table still refers to the slot")
+        XCTAssertEqual(
+            device.slots.useCount(page.entry), 1, "the page table still refers to the slot")
         XCTAssertEqual(page.references, 0)
         XCTAssertFalse(page.isWriteback)
         XCTAssertEqual(
@@ -81,7 +84,9 @@ final class SwapCacheTests: XCTestCase {
             pageContents(slot: page.entry.offset))
         // Swap-in now misses the cache and reads the slot.
         XCTAssertNil(device.swapCache.find(page.entry))
-        XCTAssertEqual(readSlots(device, [page.entry.offset])[Int(page.entry.offset)], pageContents(slot: page.entry.offset))
+        XCTAssertEqual(
+            readSlots(device, [page.entry.offset])[Int(page.entry.offset)],
+            pageContents(slot: page.entry.offset))
         // Last reference gone: the slot is free again.
         device.slots.free(page.entry)
         XCTAssertEqual(device.slots.usedSlots, 0)
@@ -100,7 +105,8 @@ final class SwapCacheTests: XCTestCase {
 
     func testAPageFoundDuringWritebackStaysUntilReleased() throws {
         let gate = DispatchSemaphore(value: 0)
-        let device = try makeDevice(self, pages: 32, configuration: configuration(syscalls: gatedSyscalls(gate)))
+        let device = try makeDevice(
+            self, pages: 32, configuration: configuration(syscalls: gatedSyscalls(gate)))
         let page = try prepareWriteback(device)
         let done = expectation(description: "writeback")
         device.submitWriteback(page) { _ in done.fulfill() }
@@ -124,7 +130,8 @@ final class SwapCacheTests: XCTestCase {
 
     func testFailedWritebackKeepsThePageDirtyInTheCache() throws {
         let device = try makeDevice(
-            self, pages: 32, configuration: configuration(syscalls: syscalls(pwrite: { _, _, _ in -Int(EIO) })))
+            self, pages: 32,
+            configuration: configuration(syscalls: syscalls(pwrite: { _, _, _ in -Int(EIO) })))
         let page = try prepareWriteback(device, version: 4)
         let done = expectation(description: "writeback")
         let reported = LockedValue<SwapIOError?>(nil)

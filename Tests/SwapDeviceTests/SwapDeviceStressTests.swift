@@ -19,7 +19,8 @@ final class SwapDeviceStressTests: XCTestCase {
                 outcomes.withLock { $0.append(outcome) }
             }
             let results = outcomes.withLock { $0 }
-            XCTAssertEqual(results.filter { $0 == .prepared }.count, 1, "round \(round): \(results)")
+            XCTAssertEqual(
+                results.filter { $0 == .prepared }.count, 1, "round \(round): \(results)")
             XCTAssertEqual(results.filter { $0 == .alreadyPrepared }.count, 1, "round \(round)")
             map.swapcacheFree(entry)
         }
@@ -128,7 +129,9 @@ final class SwapDeviceStressTests: XCTestCase {
             usleep(1000)
             return realWrite(fd, buffer, offset)
         })
-        let device = try makeDevice(self, pages: 128, configuration: configuration(syscalls: slow, workers: 1, queueDepth: 2))
+        let device = try makeDevice(
+            self, pages: 128,
+            configuration: configuration(syscalls: slow, workers: 1, queueDepth: 2))
         let log = CompletionLog()
         let submitted = LockedValue(0)
         let group = DispatchGroup()
@@ -138,7 +141,9 @@ final class SwapDeviceStressTests: XCTestCase {
                 for index in 0..<20 {
                     let slot = UInt64(1 + thread * 20 + index)
                     if let entry = SwapEntry(type: 0, offset: slot) {
-                        device.submitWrite(makePage(slot: slot), at: entry) { log.record(Int(slot), $0) }
+                        device.submitWrite(makePage(slot: slot), at: entry) {
+                            log.record(Int(slot), $0)
+                        }
                         submitted.withLock { $0 += 1 }
                     }
                 }

@@ -33,11 +33,14 @@ final class SwapSlotMapModelTests: XCTestCase {
             case 0: return SwapEntry(type: 2, offset: 0)
             case 1: return SwapEntry(type: 2, offset: UInt64(slotCount + 3))
             case 2: return SwapEntry(type: 3, offset: 5)
-            default: return SwapEntry(type: 2, offset: UInt64.random(in: 1..<UInt64(slotCount), using: &generator))
+            default:
+                return SwapEntry(
+                    type: 2, offset: UInt64.random(in: 1..<UInt64(slotCount), using: &generator))
             }
         }
         func modelSlot(_ entry: SwapEntry) -> Int? {
-            entry.type == 2 && entry.offset > 0 && entry.offset < UInt64(slotCount) ? Int(entry.offset) : nil
+            entry.type == 2 && entry.offset > 0 && entry.offset < UInt64(slotCount)
+                ? Int(entry.offset) : nil
         }
 
         for step in 0..<steps {
@@ -94,7 +97,8 @@ final class SwapSlotMapModelTests: XCTestCase {
                 let entry = try XCTUnwrap(randomEntry())
                 let slot = modelSlot(entry)
                 XCTAssertEqual(map.useCount(entry), slot.map { model.count[$0] ?? 0 } ?? 0, context)
-                XCTAssertEqual(map.hasCache(entry), slot.map { model.cache.contains($0) } ?? false, context)
+                XCTAssertEqual(
+                    map.hasCache(entry), slot.map { model.cache.contains($0) } ?? false, context)
             }
             XCTAssertEqual(map.usedSlots, model.used, context)
             XCTAssertEqual(map.freeSlots, slotCount - 1 - model.used, context)

@@ -208,7 +208,9 @@ func readSlots(_ device: SwapDevice, _ slots: [UInt64]) -> [Int: [UInt8]] {
     drainOrFail(device)
     var result: [Int: [UInt8]] = [:]
     for (slot, outcome) in log.all {
-        if case .success = outcome, let buffer = buffers[slot] { result[slot] = contents(of: buffer) }
+        if case .success = outcome, let buffer = buffers[slot] {
+            result[slot] = contents(of: buffer)
+        }
     }
     return result
 }

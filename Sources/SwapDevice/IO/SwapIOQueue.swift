@@ -11,6 +11,11 @@
 // submission until their completion has returned, so `drain` waits for the
 // completions too. Closing lets the workers finish everything queued, then they
 // exit; requests submitted after that get `.closed` on a short-lived thread.
+//
+// The queue owns the file descriptor from `start` on: the last worker to exit
+// closes it (after any `fsync` in progress), so a `close` that runs on a worker
+// thread (a completion dropping the last reference to the device) need not wait
+// for itself.
 
 import Foundation
 import Synchronization
@@ -42,6 +47,9 @@ final class SwapIOQueue: @unchecked Sendable {
     private var idleWorkers = 0
     private var blockedSubmitters = 0
     private var drainers = 0
+    private var workerThreads: [pthread_t] = []
+    private var fsyncsInProgress = 0
+    private var fileClosed = false
     private var inFlight = 0
     private var inFlightPeak = 0
 
@@ -106,14 +114,36 @@ final class SwapIOQueue: @unchecked Sendable {
     }
 
     /// Stops accepting requests, lets the workers finish what is queued, and waits
-    /// for them to exit. Idempotent; concurrent callers all wait.
+    /// for them to exit and the file to be closed. Idempotent; concurrent callers
+    /// all wait. Called on an I/O worker, it returns at once, and the last worker
+    /// out closes the file.
     func close() {
         monitor.lock()
         closing = true
         monitor.broadcast(.notEmpty)
         monitor.broadcast(.notFull)
-        while liveWorkers > 0 { monitor.wait(.workerExited) }
+        let me = pthread_self()
+        if !workerThreads.contains(where: { pthread_equal($0, me) != 0 }) {
+            while !fileClosed { monitor.wait(.workerExited) }
+        }
         monitor.unlock()
+    }
+
+    /// `fsync` of the file, or `.closed` once closing has begun.
+    func fsync() -> Result<Void, SwapIOError> {
+        monitor.lock()
+        guard !closing else {
+            monitor.unlock()
+            return .failure(.closed)
+        }
+        fsyncsInProgress += 1
+        monitor.unlock()
+        let result = syscalls.fsync(fd)
+        monitor.lock()
+        fsyncsInProgress -= 1
+        monitor.broadcast(.workerExited)
+        monitor.unlock()
+        return result == 0 ? .success(()) : .failure(.io(errno: Int32(truncatingIfNeeded: -result)))
     }
 
     var stats: SwapDeviceStats {
@@ -132,6 +162,7 @@ final class SwapIOQueue: @unchecked Sendable {
         var batch: [Request] = []
         batch.reserveCapacity(Self.maxBatch)
         monitor.lock()
+        workerThreads.append(pthread_self())
         while true {
             while queued == 0 && !closing {
                 idleWorkers += 1
@@ -140,6 +171,13 @@ final class SwapIOQueue: @unchecked Sendable {
             }
             if queued == 0 {  // closing, and nothing left to do
                 liveWorkers -= 1
+                if liveWorkers == 0 {
+                    while fsyncsInProgress > 0 { monitor.wait(.workerExited) }
+                    monitor.unlock()
+                    _ = closeFileDescriptor(fd)
+                    monitor.lock()
+                    fileClosed = true
+                }
                 monitor.broadcast(.workerExited)
                 monitor.unlock()
                 return

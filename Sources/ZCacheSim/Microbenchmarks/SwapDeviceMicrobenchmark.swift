@@ -7,14 +7,15 @@
 // The two are measured alternately, three times each; the report gives every
 // round and the ratio of the medians (the goal is at least 0.8).
 
+import Foundation
+import SwapDevice
+import ZCacheSupport
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Foundation
-import SwapDevice
-import ZCacheSupport
 
 /// Measures the SwapDevice module on its own and returns a printable report.
 public enum SwapDeviceMicrobenchmark {
@@ -38,21 +39,24 @@ public enum SwapDeviceMicrobenchmark {
     static let rounds = 3
 
     public static func run(corpus: [String]) throws -> String {
-        let source = corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
+        let source =
+            corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
         let available = source.count / pageSize
         guard available > 0 else { throw BenchmarkError.noPages }
         let pages = (0..<pageCount).map { index -> PageBuffer in
             let buffer = PageBuffer()
             let start = (index % available) * pageSize
             source.withUnsafeBytes { raw in
-                buffer.bytes.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + pageSize)]))
+                buffer.bytes.copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + pageSize)]))
             }
             return buffer
         }
 
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("zcache-swap-bench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         var plainRates: [Double] = []
@@ -63,11 +67,18 @@ public enum SwapDeviceMicrobenchmark {
         }
         let plain = median(plainRates)
         let async = median(asyncRates)
-        var report = "SwapDevice write throughput, \(pageCount) pages (\((pageCount * pageSize) >> 20) MiB) "
+        var report =
+            "SwapDevice write throughput, \(pageCount) pages (\((pageCount * pageSize) >> 20) MiB) "
         report += "per round, \(rounds) rounds, in \(FileManager.default.temporaryDirectory.path)\n"
-        report += "  plain sequential pwrite: " + plainRates.map(format).joined(separator: ", ") + " pages/s\n"
-        report += "  async path (2 workers):  " + asyncRates.map(format).joined(separator: ", ") + " pages/s\n"
-        report += "  ratio async / plain (medians): " + String(format: "%.2f", async / plain) + " (goal >= 0.8)"
+        report +=
+            "  plain sequential pwrite: " + plainRates.map(format).joined(separator: ", ")
+            + " pages/s\n"
+        report +=
+            "  async path (2 workers):  " + asyncRates.map(format).joined(separator: ", ")
+            + " pages/s\n"
+        report +=
+            "  ratio async / plain (medians): " + String(format: "%.2f", async / plain)
+            + " (goal >= 0.8)"
         return report
     }
 
