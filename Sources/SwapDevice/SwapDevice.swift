@@ -248,6 +248,10 @@ public final class SwapDevice: @unchecked Sendable {
         queue.close()
     }
 
+    /// Whether the calling thread is one of this device's I/O workers (for tests
+    /// and assertions: completions run there).
+    var isOnIOWorker: Bool { queue.isWorkerThread }
+
     /// The I/O counters.
     public var stats: SwapDeviceStats { queue.stats }
 

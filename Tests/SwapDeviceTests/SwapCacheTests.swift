@@ -61,7 +61,9 @@ final class SwapCacheTests: XCTestCase {
     }
 
     func testWritebackDropsThePageWhenNobodyHoldsIt() throws {
-        let device = try makeDevice(self, pages: 32)
+        let gate = DispatchSemaphore(value: 0)
+        let device = try makeDevice(
+            self, pages: 32, configuration: configuration(syscalls: gatedSyscalls(gate)))
         let page = try prepareWriteback(device)
         let done = expectation(description: "writeback")
         device.submitWriteback(page) { result in
@@ -69,7 +71,10 @@ final class SwapCacheTests: XCTestCase {
             done.fulfill()
         }
         XCTAssertTrue(page.isWriteback && page.isReclaim)
+        XCTAssertEqual(page.references, 2, "the caller's and the I/O's")
         page.release()
+        XCTAssertEqual(device.swapCache.count, 1, "stays cached while its write is in flight")
+        gate.signal()
         wait(for: [done], timeout: 10)
         drainOrFail(device)
         XCTAssertEqual(device.swapCache.count, 0)

@@ -45,18 +45,21 @@ final class SwapIOTests: XCTestCase {
         let device = try makeDevice(self, pages: 64, type: 5)
         let caller = pthread_self()
         let onCaller = LockedValue(0)
+        let offWorker = LockedValue(0)
         let log = CompletionLog()
         for slot in UInt64(1)..<64 {
             let entry = try XCTUnwrap(SwapEntry(type: 5, offset: slot))
             device.submitWrite(makePage(slot: slot), at: entry) { result in
                 if pthread_equal(pthread_self(), caller) != 0 { onCaller.withLock { $0 += 1 } }
+                if !device.isOnIOWorker { offWorker.withLock { $0 += 1 } }
                 log.record(Int(slot), result)
             }
         }
         drainOrFail(device)
         XCTAssertEqual(log.all.count, 63)
         XCTAssertEqual(onCaller.withLock { $0 }, 0)
-        XCTAssertTrue(log.threads.allSatisfy { $0.hasPrefix("swap5-io") }, "\(log.threads)")
+        XCTAssertEqual(offWorker.withLock { $0 }, 0, "completions off the device's I/O workers")
+        XCTAssertFalse(device.isOnIOWorker)
     }
 
     func testEntriesOutsideTheDeviceFailWithEINVALAndSpareTheHeader() throws {

@@ -101,18 +101,12 @@ func runTool(_ name: String, _ arguments: [String]) throws -> ToolResult {
 final class CompletionLog: @unchecked Sendable {
     private let lock = Lock()
     private var results: [Int: Result<Void, SwapIOError>] = [:]
-    private var threadNames: Set<String> = []
 
     func record(_ key: Int, _ result: Result<Void, SwapIOError>) {
-        let name = Thread.current.name ?? ""
-        lock.withLock {
-            results[key] = result
-            threadNames.insert(name)
-        }
+        lock.withLock { results[key] = result }
     }
 
     var all: [Int: Result<Void, SwapIOError>] { lock.withLock { results } }
-    var threads: Set<String> { lock.withLock { threadNames } }
     var failures: Int { lock.withLock { results.values.filter { (try? $0.get()) == nil }.count } }
 }
 

@@ -71,11 +71,9 @@ final class SwapIOQueue: @unchecked Sendable {
         liveWorkers = workerCount
         monitor.unlock()
         for index in 0..<workerCount {
-            let threadName = "\(name)-io\(index)"
-            Thread { [self] in
-                Thread.current.name = threadName
-                workerLoop()
-            }.start()
+            let thread = Thread { [self] in workerLoop() }
+            thread.name = "\(name)-io\(index)"
+            thread.start()
         }
     }
 
@@ -123,10 +121,17 @@ final class SwapIOQueue: @unchecked Sendable {
         monitor.broadcast(.notEmpty)
         monitor.broadcast(.notFull)
         let me = pthread_self()
-        if !workerThreads.contains(where: { pthread_equal($0, me) != 0 }) {
-            while !fileClosed { monitor.wait(.workerExited) }
-        }
+        let onWorker = workerThreads.contains { pthread_equal($0, me) != 0 }
+        while !onWorker && !fileClosed { monitor.wait(.workerExited) }
         monitor.unlock()
+    }
+
+    /// Whether the calling thread is one of this queue's I/O workers.
+    var isWorkerThread: Bool {
+        monitor.lock()
+        defer { monitor.unlock() }
+        let me = pthread_self()
+        return workerThreads.contains { pthread_equal($0, me) != 0 }
     }
 
     /// `fsync` of the file, or `.closed` once closing has begun.
