@@ -7,7 +7,8 @@
 //
 // All fields below `monitor` are guarded by it. A worker takes up to a fair share
 // of the queued requests at once (at most `maxBatch`), so a fast submitter wakes
-// it once per batch rather than once per page. `inFlight` counts requests from
+// it once per batch rather than once per page; a submitter blocked on a full
+// queue is woken once the queue is half empty. `inFlight` counts requests from
 // submission until their completion has returned, so `drain` waits for the
 // completions too. Closing lets the workers finish everything queued, then they
 // exit; requests submitted after that get `.closed` on a short-lived thread.
@@ -194,7 +195,9 @@ final class SwapIOQueue: @unchecked Sendable {
                 head = (head + 1) % ring.count
             }
             queued -= take
-            if blockedSubmitters > 0 { monitor.broadcast(.notFull) }
+            // Blocked submitters wake when the queue is half empty, so that they
+            // refill it in one burst instead of one slot per batch.
+            if blockedSubmitters > 0 && queued <= ring.count / 2 { monitor.broadcast(.notFull) }
             monitor.unlock()
 
             for request in batch { perform(request) }

@@ -4,7 +4,7 @@
 // to slots 1...n of a fresh swap file, then drain) against a plain sequential
 // pwrite loop of the same pages into a fresh sparse file of the same size in the
 // same directory. Both write into the page cache without fsync, as swap-out does.
-// The two are measured alternately, three times each; the report gives every
+// The two are measured alternately, five times each; the report gives every
 // round and the ratio of the medians (the goal is at least 0.8).
 
 import Foundation
@@ -36,7 +36,7 @@ public enum SwapDeviceMicrobenchmark {
     }
 
     static let pageCount = 16384
-    static let rounds = 3
+    static let rounds = 5
 
     public static func run(corpus: [String]) throws -> String {
         let source =
