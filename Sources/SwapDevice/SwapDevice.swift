@@ -41,8 +41,11 @@
 // Lifecycle: create/open -> submit* -> drain (wait for every completion) ->
 // close (drain, stop the workers, close the file; idempotent, also run by deinit).
 // Completions run on I/O worker threads, never on the submitter's; they must not
-// call `drain` or `close` (they would wait for themselves), and should not submit
-// to a full queue. After close, completions get `.closed` on a short-lived thread.
+// call `drain` (it would wait for itself) and should not submit to a full queue;
+// `close` from a completion does not wait (the last worker out closes the file). After close, completions get `.closed` on a short-lived thread.
+
+import Foundation
+import ZCacheSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -51,8 +54,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Foundation
-import ZCacheSupport
 
 /// A swap file in the Linux format with asynchronous page I/O, the slot map of its
 /// entries and its swap cache.
@@ -80,9 +81,7 @@ public final class SwapDevice: @unchecked Sendable {
     /// Pages in memory for entries of this device.
     public let swapCache: SwapCache
 
-    private let fd: Int32
     private let queue: SwapIOQueue
-    private let fileClosed = LockedValue(false)
 
     /// Slots including slot 0 (`header.lastPage + 1`); entries use `1..<slotCount`.
     public var slotCount: Int { Int(header.lastPage) + 1 }
@@ -91,7 +90,6 @@ public final class SwapDevice: @unchecked Sendable {
         path: String, fd: Int32, type: Int, header: SwapHeader, configuration: Configuration
     ) {
         self.path = path
-        self.fd = fd
         self.type = type
         self.header = header
         self.slots = SwapSlotMap(type: type, slotCount: Int(header.lastPage) + 1)
@@ -122,7 +120,7 @@ public final class SwapDevice: @unchecked Sendable {
         let fd = systemOpen(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .io(op: "open", errno: errno) }
         func fail(_ op: String, _ code: Int32) -> SwapDeviceError {
-            _ = systemClose(fd)
+            _ = closeFileDescriptor(fd)
             _ = unlink(path)
             return .io(op: op, errno: code)
         }
@@ -157,7 +155,9 @@ public final class SwapDevice: @unchecked Sendable {
         guard fd >= 0 else { throw .io(op: "open", errno: errno) }
         do throws(SwapDeviceError) {
             var status = stat()
-            guard fstat(fd, &status) == 0 else { throw SwapDeviceError.io(op: "fstat", errno: errno) }
+            guard fstat(fd, &status) == 0 else {
+                throw SwapDeviceError.io(op: "fstat", errno: errno)
+            }
             let fileSize = Int64(status.st_size)
             guard fileSize >= Int64(pageSize) else { throw SwapDeviceError.tooSmall }
             let page = PageBuffer()
@@ -168,7 +168,8 @@ public final class SwapDevice: @unchecked Sendable {
             }
             let header: SwapHeader
             do {
-                header = try SwapHeader.parse(UnsafeRawBufferPointer(page.bytes), fileSize: fileSize)
+                header = try SwapHeader.parse(
+                    UnsafeRawBufferPointer(page.bytes), fileSize: fileSize)
             } catch .noSwapMagic {
                 // A swap area made for larger pages keeps its magic further on.
                 if let size = try largerPageSizeMagic(fd: fd, fileSize: fileSize, configuration) {
@@ -179,7 +180,7 @@ public final class SwapDevice: @unchecked Sendable {
             return SwapDevice(
                 path: path, fd: fd, type: type, header: header, configuration: configuration)
         } catch {
-            _ = systemClose(fd)
+            _ = closeFileDescriptor(fd)
             throw error
         }
     }
@@ -236,22 +237,20 @@ public final class SwapDevice: @unchecked Sendable {
     @discardableResult
     public func flush() -> Result<Void, SwapIOError> {
         queue.drain()
-        let closed = fileClosed.withLock { $0 }
-        guard !closed else { return .failure(.closed) }
-        let result = queue.syscalls.fsync(fd)
-        return result == 0 ? .success(()) : .failure(.io(errno: Int32(truncatingIfNeeded: -result)))
+        return queue.fsync()
     }
 
     /// Drains, stops the I/O workers and closes the file. Idempotent; later
-    /// submissions complete with `.closed`. Not to be called from a completion.
+    /// submissions complete with `.closed`. On an I/O worker (a completion that
+    /// drops the last reference to the device ends up here through `deinit`) it
+    /// does not wait: the workers finish the queue and the last one closes the file.
     public func close() {
         queue.close()
-        let wasOpen = fileClosed.withLock { closed in
-            defer { closed = true }
-            return !closed
-        }
-        if wasOpen { _ = systemClose(fd) }
     }
+
+    /// Whether the calling thread is one of this device's I/O workers (for tests
+    /// and assertions: completions run there).
+    var isOnIOWorker: Bool { queue.isWorkerThread }
 
     /// The I/O counters.
     public var stats: SwapDeviceStats { queue.stats }
@@ -281,15 +280,15 @@ extension SwapIOError {
     private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
         Glibc.open(path, flags, mode)
     }
-    private func systemClose(_ fd: Int32) -> Int32 { Glibc.close(fd) }
+    func closeFileDescriptor(_ fd: Int32) -> Int32 { Glibc.close(fd) }
 #elseif canImport(Musl)
     private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
         Musl.open(path, flags, mode)
     }
-    private func systemClose(_ fd: Int32) -> Int32 { Musl.close(fd) }
+    func closeFileDescriptor(_ fd: Int32) -> Int32 { Musl.close(fd) }
 #elseif canImport(Darwin)
     private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
         Darwin.open(path, flags, mode)
     }
-    private func systemClose(_ fd: Int32) -> Int32 { Darwin.close(fd) }
+    func closeFileDescriptor(_ fd: Int32) -> Int32 { Darwin.close(fd) }
 #endif

@@ -16,7 +16,8 @@ final class SwapFaultInjectionTests: XCTestCase {
         let failed = results.values.filter { (try? $0.get()) == nil }.count
         let stats = device.stats
         XCTAssertEqual(stats.writeErrors, failed, "writeErrors", file: file, line: line)
-        XCTAssertEqual(stats.pagesWritten, results.count - failed, "pagesWritten", file: file, line: line)
+        XCTAssertEqual(
+            stats.pagesWritten, results.count - failed, "pagesWritten", file: file, line: line)
         XCTAssertEqual(stats.inFlight, 0, "inFlight", file: file, line: line)
     }
 
@@ -55,7 +56,8 @@ final class SwapFaultInjectionTests: XCTestCase {
             let part = UnsafeRawBufferPointer(rebasing: buffer.prefix(1000))
             return realWrite(fd, part, offset)
         })
-        let device = try makeDevice(self, pages: 64, configuration: configuration(syscalls: shortCalls))
+        let device = try makeDevice(
+            self, pages: 64, configuration: configuration(syscalls: shortCalls))
         let header = calls.withLock { $0 }
         XCTAssertEqual(header, 0, "open writes nothing")
         let results = writeSlots(device, Array(1...50), version: 3)
@@ -63,7 +65,9 @@ final class SwapFaultInjectionTests: XCTestCase {
         XCTAssertEqual(calls.withLock { $0 } - header, 50 * 5, "4096 bytes in 1000-byte pieces")
         assertCountersAgree(device, results)
         let reads = readSlots(device, Array(1...50))
-        for slot in UInt64(1)...50 { XCTAssertEqual(reads[Int(slot)], pageContents(slot: slot, version: 3)) }
+        for slot in UInt64(1)...50 {
+            XCTAssertEqual(reads[Int(slot)], pageContents(slot: slot, version: 3))
+        }
         XCTAssertEqual(try SwapDevice.open(path: device.path).header, device.header)
     }
 
@@ -88,7 +92,8 @@ final class SwapFaultInjectionTests: XCTestCase {
         // Swap in a zero-returning pwrite only for the slots: build a second device
         // on the same file with it.
         let stuck = syscalls(pwrite: { _, _, _ in 0 })
-        let reopened = try SwapDevice.open(path: device.path, configuration: configuration(syscalls: stuck))
+        let reopened = try SwapDevice.open(
+            path: device.path, configuration: configuration(syscalls: stuck))
         defer { reopened.close() }
         let results = writeSlots(reopened, [1, 2, 3])
         for (_, result) in results { XCTAssertEqual(result.error, .shortIO) }
@@ -102,7 +107,8 @@ final class SwapFaultInjectionTests: XCTestCase {
             return realWrite(fd, buffer, offset)
         })
         let device = try makeDevice(
-            self, pages: 64, configuration: configuration(syscalls: calls, workers: 1, queueDepth: 16))
+            self, pages: 64,
+            configuration: configuration(syscalls: calls, workers: 1, queueDepth: 16))
         let log = CompletionLog()
         for slot in UInt64(1)...40 {
             let entry = try XCTUnwrap(SwapEntry(type: 0, offset: slot))
@@ -125,7 +131,8 @@ final class SwapFaultInjectionTests: XCTestCase {
             // Everything else arrives 512 bytes at a time.
             return realRead(fd, UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(512)), offset)
         }
-        let flaky = try SwapDevice.open(path: device.path, configuration: configuration(syscalls: calls))
+        let flaky = try SwapDevice.open(
+            path: device.path, configuration: configuration(syscalls: calls))
         defer { flaky.close() }
         let reads = readSlots(flaky, Array(1...30))
         XCTAssertEqual(reads.count, 19)
@@ -143,7 +150,8 @@ final class SwapFaultInjectionTests: XCTestCase {
             case 0: return -Int(EIO)
             case 1: return -Int(ENOSPC)
             case 2: return -Int(EINTR)
-            case 3: return realWrite(fd, UnsafeRawBufferPointer(rebasing: buffer.prefix(700)), offset)
+            case 3:
+                return realWrite(fd, UnsafeRawBufferPointer(rebasing: buffer.prefix(700)), offset)
             default: return realWrite(fd, buffer, offset)
             }
         })

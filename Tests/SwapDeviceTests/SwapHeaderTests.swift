@@ -18,8 +18,12 @@ final class SwapHeaderTests: XCTestCase {
         XCTAssertEqual(Array(bytes[1032..<1036]), [0, 0, 0, 0], "nr_badpages")
         XCTAssertEqual(
             Array(bytes[1036..<1052]),
-            [0x0F, 0x1E, 0x2D, 0x3C, 0x4B, 0x5A, 0x69, 0x78, 0x87, 0x96, 0xA5, 0xB4, 0xC3, 0xD2, 0xE1, 0xF0])
-        XCTAssertEqual(Array(bytes[1052..<1068]), Array("swapper".utf8) + [UInt8](repeating: 0, count: 9))
+            [
+                0x0F, 0x1E, 0x2D, 0x3C, 0x4B, 0x5A, 0x69, 0x78, 0x87, 0x96, 0xA5, 0xB4, 0xC3, 0xD2,
+                0xE1, 0xF0,
+            ])
+        XCTAssertEqual(
+            Array(bytes[1052..<1068]), Array("swapper".utf8) + [UInt8](repeating: 0, count: 9))
         XCTAssertEqual(Array(bytes[1068..<4086]), [UInt8](repeating: 0, count: 4086 - 1068))
         XCTAssertEqual(String(decoding: bytes[4086..<4096], as: UTF8.self), "SWAPSPACE2")
     }
@@ -47,7 +51,8 @@ final class SwapHeaderTests: XCTestCase {
         }
         let directory = try makeScratchDirectory(self)
         XCTAssertThrowsError(
-            try SwapDevice.create(path: directory + "/s", pages: 8, label: String(repeating: "x", count: 17))
+            try SwapDevice.create(
+                path: directory + "/s", pages: 8, label: String(repeating: "x", count: 17))
         ) { XCTAssertEqual($0 as? SwapDeviceError, .labelTooLong) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/s"))
     }
@@ -63,7 +68,8 @@ final class SwapHeaderTests: XCTestCase {
     }
 
     private func assertOpenFails(
-        _ path: String, with expected: SwapDeviceError, type: Int = 0, file: StaticString = #filePath,
+        _ path: String, with expected: SwapDeviceError, type: Int = 0,
+        file: StaticString = #filePath,
         line: UInt = #line
     ) {
         XCTAssertThrowsError(try SwapDevice.open(path: path, type: type), file: file, line: line) {
@@ -79,7 +85,8 @@ final class SwapHeaderTests: XCTestCase {
         // A header page and nothing else: no slot to use.
         let onePage = directory + "/one"
         let header = try SwapHeader(lastPage: 1)
-        XCTAssertTrue(FileManager.default.createFile(atPath: onePage, contents: Data(header.serialized())))
+        XCTAssertTrue(
+            FileManager.default.createFile(atPath: onePage, contents: Data(header.serialized())))
         assertOpenFails(onePage, with: .tooSmall)
         XCTAssertThrowsError(try SwapDevice.create(path: directory + "/c", pages: 1)) {
             XCTAssertEqual($0 as? SwapDeviceError, .tooSmall)
@@ -94,7 +101,8 @@ final class SwapHeaderTests: XCTestCase {
 
     func testZeroFilledFileHasNoMagic() throws {
         let path = try makeScratchDirectory(self) + "/zeros"
-        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(count: 16 * 4096)))
+        XCTAssertTrue(
+            FileManager.default.createFile(atPath: path, contents: Data(count: 16 * 4096)))
         assertOpenFails(path, with: .noSwapMagic)
     }
 
@@ -154,7 +162,8 @@ final class SwapHeaderTests: XCTestCase {
         let path = try makeScratchDirectory(self) + "/nospace"
         let full = syscalls(pwrite: { _, _, _ in -Int(ENOSPC) })
         XCTAssertThrowsError(
-            try SwapDevice.create(path: path, pages: 8, configuration: configuration(syscalls: full))
+            try SwapDevice.create(
+                path: path, pages: 8, configuration: configuration(syscalls: full))
         ) { XCTAssertEqual($0 as? SwapDeviceError, .io(op: "pwrite", errno: ENOSPC)) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
     }

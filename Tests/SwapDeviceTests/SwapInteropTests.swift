@@ -36,8 +36,11 @@ final class SwapInteropTests: XCTestCase {
             // Our serialisation of the same header is mkswap's page 0, byte for byte.
             let ours = try SwapHeader(lastPage: UInt32(pages - 1), uuid: uuid, label: label)
             let theirs = try readFile(path, offset: 0, count: 4096)
-            let difference = zip(theirs, ours.serialized()).enumerated().first { $0.element.0 != $0.element.1 }
-            XCTAssertNil(difference, "mkswap's header differs from ours at byte \(difference?.offset ?? -1)")
+            let difference = zip(theirs, ours.serialized()).enumerated().first {
+                $0.element.0 != $0.element.1
+            }
+            XCTAssertNil(
+                difference, "mkswap's header differs from ours at byte \(difference?.offset ?? -1)")
             XCTAssertEqual(theirs.count, 4096)
         }
     }

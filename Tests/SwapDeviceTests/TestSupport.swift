@@ -101,18 +101,12 @@ func runTool(_ name: String, _ arguments: [String]) throws -> ToolResult {
 final class CompletionLog: @unchecked Sendable {
     private let lock = Lock()
     private var results: [Int: Result<Void, SwapIOError>] = [:]
-    private var threadNames: Set<String> = []
 
     func record(_ key: Int, _ result: Result<Void, SwapIOError>) {
-        let name = Thread.current.name ?? ""
-        lock.withLock {
-            results[key] = result
-            threadNames.insert(name)
-        }
+        lock.withLock { results[key] = result }
     }
 
     var all: [Int: Result<Void, SwapIOError>] { lock.withLock { results } }
-    var threads: Set<String> { lock.withLock { threadNames } }
     var failures: Int { lock.withLock { results.values.filter { (try? $0.get()) == nil }.count } }
 }
 
@@ -208,7 +202,9 @@ func readSlots(_ device: SwapDevice, _ slots: [UInt64]) -> [Int: [UInt8]] {
     drainOrFail(device)
     var result: [Int: [UInt8]] = [:]
     for (slot, outcome) in log.all {
-        if case .success = outcome, let buffer = buffers[slot] { result[slot] = contents(of: buffer) }
+        if case .success = outcome, let buffer = buffers[slot] {
+            result[slot] = contents(of: buffer)
+        }
     }
     return result
 }

@@ -49,8 +49,7 @@ public struct SwapHeader: Sendable, Equatable {
     /// A version 1 header with no bad pages.
     ///
     /// - Throws: `.labelTooLong` when `label` takes more than 16 bytes of UTF-8.
-    public init(lastPage: UInt32, uuid: UUID = UUID(), label: String = "") throws(SwapDeviceError)
-    {
+    public init(lastPage: UInt32, uuid: UUID = UUID(), label: String = "") throws(SwapDeviceError) {
         guard label.utf8.count <= Self.labelCapacity else { throw .labelTooLong }
         self.init(version: 1, lastPage: lastPage, badPages: 0, uuid: uuid, label: label)
     }

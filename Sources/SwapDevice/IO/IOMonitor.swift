@@ -22,7 +22,8 @@ final class IOMonitor: @unchecked Sendable {
         case notFull
         /// Nothing is in flight any more (`drain` waits).
         case drained
-        /// A worker thread exited (`close` waits).
+        /// A worker exited, the file was closed, or an fsync ended (`close` and
+        /// the last worker wait).
         case workerExited
     }
 

@@ -7,10 +7,16 @@
 //
 // All fields below `monitor` are guarded by it. A worker takes up to a fair share
 // of the queued requests at once (at most `maxBatch`), so a fast submitter wakes
-// it once per batch rather than once per page. `inFlight` counts requests from
+// it once per batch rather than once per page; a submitter blocked on a full
+// queue is woken once the queue is half empty. `inFlight` counts requests from
 // submission until their completion has returned, so `drain` waits for the
 // completions too. Closing lets the workers finish everything queued, then they
 // exit; requests submitted after that get `.closed` on a short-lived thread.
+//
+// The queue owns the file descriptor from `start` on: the last worker to exit
+// closes it (after any `fsync` in progress), so a `close` that runs on a worker
+// thread (a completion dropping the last reference to the device) need not wait
+// for itself.
 
 import Foundation
 import Synchronization
@@ -42,6 +48,9 @@ final class SwapIOQueue: @unchecked Sendable {
     private var idleWorkers = 0
     private var blockedSubmitters = 0
     private var drainers = 0
+    private var workerThreads: [pthread_t] = []
+    private var fsyncsInProgress = 0
+    private var fileClosed = false
     private var inFlight = 0
     private var inFlightPeak = 0
 
@@ -63,11 +72,9 @@ final class SwapIOQueue: @unchecked Sendable {
         liveWorkers = workerCount
         monitor.unlock()
         for index in 0..<workerCount {
-            let threadName = "\(name)-io\(index)"
-            Thread { [self] in
-                Thread.current.name = threadName
-                workerLoop()
-            }.start()
+            let thread = Thread { [self] in workerLoop() }
+            thread.name = "\(name)-io\(index)"
+            thread.start()
         }
     }
 
@@ -106,14 +113,43 @@ final class SwapIOQueue: @unchecked Sendable {
     }
 
     /// Stops accepting requests, lets the workers finish what is queued, and waits
-    /// for them to exit. Idempotent; concurrent callers all wait.
+    /// for them to exit and the file to be closed. Idempotent; concurrent callers
+    /// all wait. Called on an I/O worker, it returns at once, and the last worker
+    /// out closes the file.
     func close() {
         monitor.lock()
         closing = true
         monitor.broadcast(.notEmpty)
         monitor.broadcast(.notFull)
-        while liveWorkers > 0 { monitor.wait(.workerExited) }
+        let me = pthread_self()
+        let onWorker = workerThreads.contains { pthread_equal($0, me) != 0 }
+        while !onWorker && !fileClosed { monitor.wait(.workerExited) }
         monitor.unlock()
+    }
+
+    /// Whether the calling thread is one of this queue's I/O workers.
+    var isWorkerThread: Bool {
+        monitor.lock()
+        defer { monitor.unlock() }
+        let me = pthread_self()
+        return workerThreads.contains { pthread_equal($0, me) != 0 }
+    }
+
+    /// `fsync` of the file, or `.closed` once closing has begun.
+    func fsync() -> Result<Void, SwapIOError> {
+        monitor.lock()
+        guard !closing else {
+            monitor.unlock()
+            return .failure(.closed)
+        }
+        fsyncsInProgress += 1
+        monitor.unlock()
+        let result = syscalls.fsync(fd)
+        monitor.lock()
+        fsyncsInProgress -= 1
+        monitor.broadcast(.workerExited)
+        monitor.unlock()
+        return result == 0 ? .success(()) : .failure(.io(errno: Int32(truncatingIfNeeded: -result)))
     }
 
     var stats: SwapDeviceStats {
@@ -132,6 +168,7 @@ final class SwapIOQueue: @unchecked Sendable {
         var batch: [Request] = []
         batch.reserveCapacity(Self.maxBatch)
         monitor.lock()
+        workerThreads.append(pthread_self())
         while true {
             while queued == 0 && !closing {
                 idleWorkers += 1
@@ -140,6 +177,13 @@ final class SwapIOQueue: @unchecked Sendable {
             }
             if queued == 0 {  // closing, and nothing left to do
                 liveWorkers -= 1
+                if liveWorkers == 0 {
+                    while fsyncsInProgress > 0 { monitor.wait(.workerExited) }
+                    monitor.unlock()
+                    _ = closeFileDescriptor(fd)
+                    monitor.lock()
+                    fileClosed = true
+                }
                 monitor.broadcast(.workerExited)
                 monitor.unlock()
                 return
@@ -151,7 +195,9 @@ final class SwapIOQueue: @unchecked Sendable {
                 head = (head + 1) % ring.count
             }
             queued -= take
-            if blockedSubmitters > 0 { monitor.broadcast(.notFull) }
+            // Blocked submitters wake when the queue is half empty, so that they
+            // refill it in one burst instead of one slot per batch.
+            if blockedSubmitters > 0 && queued <= ring.count / 2 { monitor.broadcast(.notFull) }
             monitor.unlock()
 
             for request in batch { perform(request) }

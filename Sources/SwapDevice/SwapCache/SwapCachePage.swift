@@ -52,7 +52,8 @@ public final class SwapCachePage: @unchecked Sendable {
     /// Sets `flags`; returns the flags as they were.
     @discardableResult
     public func setFlags(_ flags: Flags) -> Flags {
-        Flags(rawValue: flagBits.bitwiseOr(flags.rawValue, ordering: .acquiringAndReleasing).oldValue)
+        Flags(
+            rawValue: flagBits.bitwiseOr(flags.rawValue, ordering: .acquiringAndReleasing).oldValue)
     }
 
     /// Clears `flags`; returns the flags as they were.
