@@ -33,7 +33,7 @@ func dataSize(chunks: Int) -> Int { chunks * 64 - 32 }
 
 /// A pool with one ZBud per class, doing what ZCache does with them: match,
 /// else take a frame from the pool; hand emptied frames back to the pool.
-final class ZBudHarness {
+final class ZBudHarness: Sendable {
     let pool: PageFramePool
     let ephemeral: ZBud
     let persistent: ZBud
