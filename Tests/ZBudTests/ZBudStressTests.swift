@@ -41,7 +41,7 @@ final class ZBudStressTests: XCTestCase {
         let mismatches = Atomic<Int>(0)
         let evictions = Atomic<Int>(0)
         let writebacks = Atomic<Int>(0)
-        let operationsPerThread = 20_000
+        let operationsPerThread = 15_000
 
         DispatchQueue.concurrentPerform(iterations: 2) { thread in
             var rng = SplitMix64(state: UInt64(thread + 1))
