@@ -37,7 +37,8 @@ final class PageFramePoolTests: XCTestCase {
         let pool = PageFramePool(frameCount: 4)
         let frames = (0..<4).map { _ in pool.allocate()! }
         for (i, frame) in frames.enumerated() {
-            pool.address(of: frame).initializeMemory(as: UInt8.self, repeating: UInt8(i), count: pageSize)
+            pool.address(of: frame).initializeMemory(
+                as: UInt8.self, repeating: UInt8(i), count: pageSize)
         }
         for (i, frame) in frames.enumerated() {
             let bytes = UnsafeRawBufferPointer(start: pool.address(of: frame), count: pageSize)

@@ -8,8 +8,10 @@ final class ZBudEvictionTests: XCTestCase {
     func testEvictionFlushesEachOwnerOnceAndReturnsTheFrameOnce() {
         let harness = ZBudHarness(frames: 4)
         let zbud = harness.ephemeral
-        let a = harness.store(.ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 1200))!
-        let b = harness.store(.ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: 900))!
+        let a = harness.store(
+            .ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 1200))!
+        let b = harness.store(
+            .ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: 900))!
         XCTAssertEqual(a.frame, b.frame)
         var flushed: [(BudOwner, ZBudRef)] = []
         let evicted = zbud.evictLRU { owner, ref in
@@ -42,9 +44,12 @@ final class ZBudEvictionTests: XCTestCase {
     func testEvictedFrameCanBeReusedDirectly() {
         // eph_ate_tail: the put that found no free frame reuses the evicted one.
         let harness = ZBudHarness(frames: 1)
-        let old = harness.store(.ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 3000))!
-        XCTAssertNil(harness.store(.ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: 3000)))
-        let frame = harness.ephemeral.evictLRU { _, ref in XCTAssertNil(harness.ephemeral.free(ref)) }!
+        let old = harness.store(
+            .ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 3000))!
+        XCTAssertNil(
+            harness.store(.ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: 3000)))
+        let frame = harness.ephemeral.evictLRU { _, ref in XCTAssertNil(harness.ephemeral.free(ref))
+        }!
         XCTAssertEqual(frame, old.frame)
         let data = zpageBytes(seed: 2, count: 3000)
         let new = data.withUnsafeBytes {
@@ -78,7 +83,8 @@ final class ZBudEvictionTests: XCTestCase {
         var key: UInt64 = 0
         for size in [300, 3500, 1800, 2100, 40, 4000, 2500, 1500, 700, 3300, 1000, 2900] {
             key += 1
-            tmem[key] = harness.store(.ephemeral, owner: testOwner(key), data: zpageBytes(seed: key, count: size))
+            tmem[key] = harness.store(
+                .ephemeral, owner: testOwner(key), data: zpageBytes(seed: key, count: size))
         }
         // Free some so frames are a mix of buddied and unbuddied.
         tmemFlushPage(3)
@@ -124,7 +130,8 @@ final class ZBudEvictionTests: XCTestCase {
         let ref = harness.store(.ephemeral, owner: testOwner(1), data: [9, 9])!
         zbud.finishCreate(ref)  // already finished
         XCTAssertNil(zbud.free(ZBudRef(frame: ref.frame, bud: 1)), "bud 1 was never created")
-        XCTAssertNil(zbud.free(ZBudRef(frame: PageFrameNumber(rawValue: 77), bud: 0)), "outside the pool")
+        XCTAssertNil(
+            zbud.free(ZBudRef(frame: PageFrameNumber(rawValue: 77), bud: 0)), "outside the pool")
         let frame = zbud.evictLRU { _, ref in
             XCTAssertNil(zbud.free(ref))
             XCTAssertNil(zbud.free(ref), "a second free in the flush is a double free")

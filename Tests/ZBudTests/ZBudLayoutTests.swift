@@ -19,7 +19,8 @@ final class ZBudLayoutTests: XCTestCase {
         for row in reference {
             XCTAssertEqual(ZBud.chunks(forDataSize: row.size), row.chunks, "size \(row.size)")
             XCTAssertEqual(ZBud.budOffset(bud: 0, dataSize: row.size), 0)
-            XCTAssertEqual(ZBud.budOffset(bud: 1, dataSize: row.size), row.bud1Offset, "size \(row.size)")
+            XCTAssertEqual(
+                ZBud.budOffset(bud: 1, dataSize: row.size), row.bud1Offset, "size \(row.size)")
         }
         XCTAssertNil(ZBud.chunks(forDataSize: 4001), "4001 bytes must be refused")
         XCTAssertNil(ZBud.chunks(forDataSize: -1))
@@ -46,10 +47,13 @@ final class ZBudLayoutTests: XCTestCase {
                     start: harness.pool.address(of: ref0.frame), count: pageSize)
                 let offset1 = pageSize - 64 * ZBud.chunks(forDataSize: size1)!
                 XCTAssertEqual(offset1, ZBud.budOffset(bud: 1, dataSize: size1))
-                XCTAssertEqual(Array(frame[32..<32 + size0]), data0, "bud 0 data, sizes \(size0)/\(size1)")
+                XCTAssertEqual(
+                    Array(frame[32..<32 + size0]), data0, "bud 0 data, sizes \(size0)/\(size1)")
                 XCTAssertEqual(Array(frame[offset1 + 32..<offset1 + 32 + size1]), data1)
-                XCTAssertEqual(frame.load(fromByteOffset: 0, as: UInt64.self), 10, "bud 0 owner at 0")
-                XCTAssertEqual(frame.load(fromByteOffset: offset1, as: UInt64.self), 11, "bud 1 owner")
+                XCTAssertEqual(
+                    frame.load(fromByteOffset: 0, as: UInt64.self), 10, "bud 0 owner at 0")
+                XCTAssertEqual(
+                    frame.load(fromByteOffset: offset1, as: UInt64.self), 11, "bud 1 owner")
                 // Bud 1 ends at the frame's end when its data fills its chunks.
                 if (size1 + 32) % 64 == 0 { XCTAssertEqual(offset1 + 32 + size1, pageSize) }
                 XCTAssertLessThanOrEqual(64 * ZBud.chunks(forDataSize: size0)!, offset1)

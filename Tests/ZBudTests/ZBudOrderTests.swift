@@ -7,11 +7,16 @@ import XCTest
 final class ZBudOrderTests: XCTestCase {
     func testMatchingTakesTheFullestFrameThatFits() {
         let harness = ZBudHarness(frames: 8)
-        let a = harness.storeInNewFrame(.ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: dataSize(chunks: 10)))
-        let b = harness.storeInNewFrame(.ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: dataSize(chunks: 30)))
-        let c = harness.storeInNewFrame(.ephemeral, owner: testOwner(3), data: zpageBytes(seed: 3, count: dataSize(chunks: 30)))
-        let d = harness.storeInNewFrame(.ephemeral, owner: testOwner(4), data: zpageBytes(seed: 4, count: dataSize(chunks: 50)))
-        let e = harness.storeInNewFrame(.ephemeral, owner: testOwner(5), data: zpageBytes(seed: 5, count: dataSize(chunks: 44)))
+        let a = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: dataSize(chunks: 10)))
+        let b = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: dataSize(chunks: 30)))
+        let c = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(3), data: zpageBytes(seed: 3, count: dataSize(chunks: 30)))
+        let d = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(4), data: zpageBytes(seed: 4, count: dataSize(chunks: 50)))
+        let e = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(5), data: zpageBytes(seed: 5, count: dataSize(chunks: 44)))
         let zbud = harness.ephemeral
         func match(chunks: Int, id: UInt64) -> PageFrameNumber? {
             let ref = zpageBytes(seed: id, count: dataSize(chunks: chunks)).withUnsafeBytes {
@@ -40,16 +45,24 @@ final class ZBudOrderTests: XCTestCase {
 
     func testAFreedBudMakesItsFrameMatchableByTheRemainingSize() {
         let harness = ZBudHarness(frames: 4)
-        let big = harness.storeInNewFrame(.persistent, owner: testOwner(1), data: zpageBytes(seed: 1, count: dataSize(chunks: 40)))
-        let small = harness.store(.persistent, owner: testOwner(2), data: zpageBytes(seed: 2, count: dataSize(chunks: 20)))!
+        let big = harness.storeInNewFrame(
+            .persistent, owner: testOwner(1), data: zpageBytes(seed: 1, count: dataSize(chunks: 40))
+        )
+        let small = harness.store(
+            .persistent, owner: testOwner(2), data: zpageBytes(seed: 2, count: dataSize(chunks: 20))
+        )!
         XCTAssertEqual(small.frame, big.frame)
         XCTAssertFalse(harness.release(.persistent, big), "the frame still holds a bud")
         XCTAssertEqual(harness.persistent.stats.unbuddiedCount, 1)
         // Now only 20 chunks are used: a 44-chunk bud fits, in the free bud 0.
-        let ref = harness.store(.persistent, owner: testOwner(3), data: zpageBytes(seed: 3, count: dataSize(chunks: 44)))!
+        let ref = harness.store(
+            .persistent, owner: testOwner(3), data: zpageBytes(seed: 3, count: dataSize(chunks: 44))
+        )!
         XCTAssertEqual(ref, ZBudRef(frame: big.frame, bud: 0))
-        XCTAssertEqual(harness.read(.persistent, small), zpageBytes(seed: 2, count: dataSize(chunks: 20)))
-        XCTAssertEqual(harness.read(.persistent, ref), zpageBytes(seed: 3, count: dataSize(chunks: 44)))
+        XCTAssertEqual(
+            harness.read(.persistent, small), zpageBytes(seed: 2, count: dataSize(chunks: 20)))
+        XCTAssertEqual(
+            harness.read(.persistent, ref), zpageBytes(seed: 3, count: dataSize(chunks: 44)))
         harness.checkAccounting()
     }
 
@@ -69,10 +82,13 @@ final class ZBudOrderTests: XCTestCase {
     func testAddingABudMovesItsFrameToTheMRUEnd() {
         let harness = ZBudHarness(frames: 4)
         let f = (0..<3).map { i in
-            harness.storeInNewFrame(.ephemeral, owner: testOwner(UInt64(i)), data: zpageBytes(seed: UInt64(i), count: 1000))
+            harness.storeInNewFrame(
+                .ephemeral, owner: testOwner(UInt64(i)),
+                data: zpageBytes(seed: UInt64(i), count: 1000))
         }
         // f[0] gains a buddy: it becomes most recently used.
-        let buddy = harness.store(.ephemeral, owner: testOwner(9), data: zpageBytes(seed: 9, count: 1000))!
+        let buddy = harness.store(
+            .ephemeral, owner: testOwner(9), data: zpageBytes(seed: 9, count: 1000))!
         XCTAssertEqual(buddy.frame, f[0].frame)
         XCTAssertEqual(evictionOrder(harness), [f[1].frame, f[2].frame, f[0].frame])
         XCTAssertEqual(harness.ephemeral.stats.evictedPageframes, 3)
@@ -81,9 +97,12 @@ final class ZBudOrderTests: XCTestCase {
 
     func testFreeingABudDoesNotMoveItsFrame() {
         let harness = ZBudHarness(frames: 4)
-        let first = harness.storeInNewFrame(.ephemeral, owner: testOwner(0), data: zpageBytes(seed: 0, count: 1500))
-        let firstBuddy = harness.store(.ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 1500))!
-        let second = harness.storeInNewFrame(.ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: 1500))
+        let first = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(0), data: zpageBytes(seed: 0, count: 1500))
+        let firstBuddy = harness.store(
+            .ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 1500))!
+        let second = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(2), data: zpageBytes(seed: 2, count: 1500))
         XCTAssertEqual(firstBuddy.frame, first.frame)
         XCTAssertFalse(harness.release(.ephemeral, firstBuddy))
         XCTAssertEqual(evictionOrder(harness), [first.frame, second.frame])
@@ -91,9 +110,11 @@ final class ZBudOrderTests: XCTestCase {
 
     func testBusyFramesAreSkippedByEvictionUntilFinished() {
         let harness = ZBudHarness(frames: 4)
-        let busy = harness.storeInNewFrame(.ephemeral, owner: testOwner(0), data: [1, 2, 3], finish: false)
+        let busy = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(0), data: [1, 2, 3], finish: false)
         XCTAssertNil(harness.ephemeral.evictLRU(flush: { _, _ in XCTFail("nothing is evictable") }))
-        let idle = harness.storeInNewFrame(.ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 3500))
+        let idle = harness.storeInNewFrame(
+            .ephemeral, owner: testOwner(1), data: zpageBytes(seed: 1, count: 3500))
         // The busy frame is LRU but skipped.
         XCTAssertEqual(evictionOrder(harness), [idle.frame])
         harness.ephemeral.finishCreate(busy)

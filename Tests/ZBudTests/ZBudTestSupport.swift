@@ -3,16 +3,24 @@ import ZCacheSupport
 
 @testable import ZBud
 
-/// Data bytes for a zpage: a pattern that depends on `seed` at every offset,
-/// so a bud read back from the wrong place or frame does not match.
-func zpageBytes(seed: UInt64, count: Int) -> [UInt8] {
-    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    return (0..<count).map { _ in
+/// 8 KiB of pseudo-random bytes that zpage contents are cut from.
+private let patternBytes: [UInt8] = {
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    return (0..<8192).map { _ in
         state ^= state << 13
         state ^= state >> 7
         state ^= state << 17
         return UInt8(truncatingIfNeeded: state)
     }
+}()
+
+/// Data bytes for a zpage: a window of a random pattern that starts at an
+/// offset depending on `seed`, so a bud read back from the wrong place, frame
+/// or size does not match.
+func zpageBytes(seed: UInt64, count: Int) -> [UInt8] {
+    precondition(count <= 4096)
+    let start = Int(seed % 4093)
+    return Array(patternBytes[start..<start + count])
 }
 
 /// The owner handle the tests store for `id`.
@@ -25,7 +33,7 @@ func dataSize(chunks: Int) -> Int { chunks * 64 - 32 }
 
 /// A pool with one ZBud per class, doing what ZCache does with them: match,
 /// else take a frame from the pool; hand emptied frames back to the pool.
-final class ZBudHarness {
+final class ZBudHarness: Sendable {
     let pool: PageFramePool
     let ephemeral: ZBud
     let persistent: ZBud
@@ -88,7 +96,8 @@ final class ZBudHarness {
             pool.allocatedTotal - pool.freedTotal,
             ephemeral.stats.pageframes + persistent.stats.pageframes,
             "frames allocated - freed != ephemeral + persistent frames", file: file, line: line)
-        XCTAssertEqual(pool.framesInUse, pool.allocatedTotal - pool.freedTotal, file: file, line: line)
+        XCTAssertEqual(
+            pool.framesInUse, pool.allocatedTotal - pool.freedTotal, file: file, line: line)
         XCTAssertEqual(pool.invalidFrees, 0, "a frame was freed twice", file: file, line: line)
         pool.checkInvariants()
         ephemeral.checkInvariants()

@@ -45,17 +45,21 @@ final class ZBudZombieTests: XCTestCase {
     func testZombiesAreNeverMatched() {
         let harness = ZBudHarness(frames: 4)
         let zbud = harness.persistent
-        let a = harness.store(.persistent, owner: testOwner(1), data: zpageBytes(seed: 1, count: 500))!
+        let a = harness.store(
+            .persistent, owner: testOwner(1), data: zpageBytes(seed: 1, count: 500))!
         XCTAssertEqual(zbud.zombifyLRU().map(\.ref), [a])
         // 500 bytes would fit beside a's bud; it must go to a new frame.
-        let b = harness.store(.persistent, owner: testOwner(2), data: zpageBytes(seed: 2, count: 500))!
+        let b = harness.store(
+            .persistent, owner: testOwner(2), data: zpageBytes(seed: 2, count: 500))!
         XCTAssertNotEqual(b.frame, a.frame)
         // A buddied zombie that loses a bud stays unmatchable.
-        let c = harness.store(.persistent, owner: testOwner(3), data: zpageBytes(seed: 3, count: 500))!
+        let c = harness.store(
+            .persistent, owner: testOwner(3), data: zpageBytes(seed: 3, count: 500))!
         XCTAssertEqual(c.frame, b.frame)
         XCTAssertEqual(zbud.zombifyLRU().map(\.ref), [b, c])
         XCTAssertFalse(harness.release(.persistent, b))
-        let d = harness.store(.persistent, owner: testOwner(4), data: zpageBytes(seed: 4, count: 500))!
+        let d = harness.store(
+            .persistent, owner: testOwner(4), data: zpageBytes(seed: 4, count: 500))!
         XCTAssertNotEqual(d.frame, a.frame)
         XCTAssertNotEqual(d.frame, b.frame)
         XCTAssertEqual(harness.read(.persistent, c), zpageBytes(seed: 3, count: 500))

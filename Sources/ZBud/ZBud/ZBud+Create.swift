@@ -101,14 +101,4 @@ extension ZBud {
         counters.pointee.stats.cumulZpages += 1
         counters.pointee.stats.cumulZbytes += storedSize
     }
-
-    /// Counts a misuse and releases the lock (held on entry); traps when
-    /// trapping is on.
-    @inline(never)
-    func reportMisuse(_ message: @autoclosure () -> String) {
-        counters.pointee.stats.invalidOperations += 1
-        let traps = counters.pointee.trapsOnMisuse
-        lock.unlock()
-        if traps { preconditionFailure(message()) }
-    }
 }

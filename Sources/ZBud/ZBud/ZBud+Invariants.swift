@@ -83,37 +83,40 @@ extension ZBud {
                         : Self.chunks(storedSize: Int(max(frame.size0, frame.size1)))
                 }
             }
+            var expectedOnBudLists = 0
+            var expectedOnLRULists = 0
+            for index in 0..<frameCount {
+                if expectedBudList[index] >= 0 { expectedOnBudLists += 1 }
+                if expectedLRUList[index] >= 0 { expectedOnLRULists += 1 }
+            }
             var seenOnBudLists = 0
             var nonEmpty: UInt64 = 0
-            for list in 1...Self.buddiedList {
-                let members = budLists.members(list)
-                for index in members {
+            var list = 1
+            while list <= Self.buddiedList {
+                let members = budLists.forEachMember(of: list) { index in
                     precondition(
                         expectedBudList[index] == list,
                         "frame \(index) on bud list \(list), expected \(expectedBudList[index])")
                 }
-                seenOnBudLists += members.count
-                if list < Self.buddiedList && !members.isEmpty { nonEmpty |= 1 << UInt64(list) }
+                seenOnBudLists += members
+                if list < Self.buddiedList && members > 0 { nonEmpty |= 1 << UInt64(list) }
+                list += 1
             }
             precondition(budLists.isEmpty(0), "unbuddied[0] is used")
             precondition(
-                seenOnBudLists == expectedBudList.lazy.filter { $0 >= 0 }.count,
-                "a live frame is missing from the bud lists")
+                seenOnBudLists == expectedOnBudLists, "a live frame is missing from the bud lists")
             precondition(
                 nonEmpty == counters.pointee.unbuddiedNonEmpty, "unbuddied bitmap disagrees")
             var seenOnLRULists = 0
-            for list in [Self.lruList, Self.zombieList] {
-                let members = lruLists.members(list)
-                for index in members {
+            for list in Self.lruList...Self.zombieList {
+                seenOnLRULists += lruLists.forEachMember(of: list) { index in
                     precondition(
                         expectedLRUList[index] == list,
                         "frame \(index) on LRU list \(list), expected \(expectedLRUList[index])")
                 }
-                seenOnLRULists += members.count
             }
             precondition(
-                seenOnLRULists == expectedLRUList.lazy.filter { $0 >= 0 }.count,
-                "a live frame is missing from the LRU lists")
+                seenOnLRULists == expectedOnLRULists, "a live frame is missing from the LRU lists")
             let actual = counters.pointee.stats
             precondition(
                 actual.pageframes == expected.pageframes,

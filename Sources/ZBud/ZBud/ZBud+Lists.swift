@@ -90,20 +90,24 @@ struct IndexLists {
         append(node, to: list)
     }
 
-    /// The members of `list`, oldest first, after checking its links both ways.
-    func members(_ list: Int) -> [Int] {
-        var result: [Int] = []
-        var previous = head(list)
+    /// Calls `body` with each member of `list`, oldest first, after checking
+    /// its links both ways; returns the number of members.
+    @discardableResult
+    func forEachMember(of list: Int, _ body: (Int) -> Void) -> Int {
+        let listHead = nodeCount + list
+        var count = 0
+        var previous = listHead
         var node = Int(next[previous])
-        while node != head(list) {
+        while node != listHead {
             precondition(node < nodeCount, "list \(list) links to another list's head")
             precondition(Int(prev[node]) == previous, "list \(list): broken back link at \(node)")
-            precondition(result.count < nodeCount, "list \(list) has a cycle")
-            result.append(node)
+            precondition(count < nodeCount, "list \(list) has a cycle")
+            body(node)
+            count += 1
             previous = node
             node = Int(next[node])
         }
-        precondition(Int(prev[head(list)]) == previous, "list \(list): broken tail link")
-        return result
+        precondition(Int(prev[listHead]) == previous, "list \(list): broken tail link")
+        return count
     }
 }

@@ -201,6 +201,20 @@ extension ZBud {
     }
 }
 
+// MARK: - Misuse
+
+extension ZBud {
+    /// Counts a misuse and releases the lock (held on entry); traps when
+    /// trapping is on.
+    @inline(never)
+    func reportMisuse(_ message: @autoclosure () -> String) {
+        counters.pointee.stats.invalidOperations += 1
+        let traps = counters.pointee.trapsOnMisuse
+        lock.unlock()
+        if traps { preconditionFailure(message()) }
+    }
+}
+
 // MARK: - Per-frame and per-class state
 
 /// The metadata of one frame. Guarded by its ZBud's lock.
