@@ -1,1 +1,295 @@
-// Placeholder until the module lands.
+// SwapDevice: a Linux-format swap file, its slot map, asynchronous page I/O and
+// the swap cache. Writeback hands decompressed pages to it; swap-in reads them back.
+//
+// The file (Linux swap area, version 1; see Header/SwapHeader.swift):
+//
+//   byte 0            4096           8192                  lastPage * 4096
+//   +-----------------+--------------+---------- ... -------+--------------+
+//   | header, slot 0  | slot 1       | slot 2               | slot lastPage|
+//   | "SWAPSPACE2" at |              |                      |              |
+//   | bytes 4086..4095|              |                      |              |
+//   +-----------------+--------------+---------- ... -------+--------------+
+//
+//   slot N lives at byte N * 4096; slot 0 is never handed out; slotCount is
+//   lastPage + 1. `create` makes a sparse file with a fresh UUID; `open` takes size,
+//   UUID and label from the header and rejects a bad one with a typed error.
+//
+// The objects and how a page moves between them:
+//
+//   SwapSlotMap   slot -> (use count, has-cache bit)        SlotMap/SwapSlotMap.swift
+//   SwapCache     entry -> SwapCachePage (flags, refs)      SwapCache/
+//   SwapIOQueue   bounded ring -> I/O worker threads        IO/SwapIOQueue.swift
+//
+//   writeback (ZCache):  swapcachePrepare(e) == .prepared
+//                        -> page = SwapCachePage(e); cache.add(page); fill; upToDate
+//                        -> submitWriteback(page): writeback + reclaim, +1 ref
+//                        -> caller page.release()
+//                        -> I/O done: writeback cleared, I/O's ref released; the last
+//                           reference drops the page from the cache + swapcacheFree(e).
+//                           On error: stays cached, dirty, not writeback, not reclaim.
+//   swap-in:             cache.find(e) (takes a ref) else submitRead(into:at:)
+//
+// Locks, in order (a lock further down may be taken while holding one above it,
+// never the reverse; none is held across I/O or a completion):
+//
+//   1. SwapCache.lock          the entry -> page table
+//   2. SwapCachePage.owner     the page's back pointer to its cache
+//   3. SwapSlotMap.lock        the slot states (never taken under 1 or 2 either,
+//                              but it takes no other lock, so any order is safe)
+//   IOMonitor (SwapIOQueue)    the request ring and in-flight counts; taken alone.
+//
+// Lifecycle: create/open -> submit* -> drain (wait for every completion) ->
+// close (drain, stop the workers, close the file; idempotent, also run by deinit).
+// Completions run on I/O worker threads, never on the submitter's; they must not
+// call `drain` or `close` (they would wait for themselves), and should not submit
+// to a full queue. After close, completions get `.closed` on a short-lived thread.
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import Foundation
+import ZCacheSupport
+
+/// A swap file in the Linux format with asynchronous page I/O, the slot map of its
+/// entries and its swap cache.
+public final class SwapDevice: @unchecked Sendable {
+    /// How the device does its I/O.
+    public struct Configuration: Sendable {
+        /// I/O worker threads (at least 1).
+        public var ioWorkers = 2
+        /// Requests that may wait in the queue before `submit` blocks (at least 1).
+        public var queueDepth = 1024
+        /// The system calls for page I/O (tests inject failures here).
+        public var syscalls: SwapSyscalls = .system
+
+        public init() {}
+    }
+
+    /// The swap type of every entry on this device.
+    public let type: Int
+    /// The header read from, or written to, page 0.
+    public let header: SwapHeader
+    /// The file's path.
+    public let path: String
+    /// Reference counts and has-cache bits of the device's slots.
+    public let slots: SwapSlotMap
+    /// Pages in memory for entries of this device.
+    public let swapCache: SwapCache
+
+    private let fd: Int32
+    private let queue: SwapIOQueue
+    private let fileClosed = LockedValue(false)
+
+    /// Slots including slot 0 (`header.lastPage + 1`); entries use `1..<slotCount`.
+    public var slotCount: Int { Int(header.lastPage) + 1 }
+
+    private init(
+        path: String, fd: Int32, type: Int, header: SwapHeader, configuration: Configuration
+    ) {
+        self.path = path
+        self.fd = fd
+        self.type = type
+        self.header = header
+        self.slots = SwapSlotMap(type: type, slotCount: Int(header.lastPage) + 1)
+        self.swapCache = SwapCache(slots: slots)
+        self.queue = SwapIOQueue(
+            fd: fd, syscalls: configuration.syscalls, workers: configuration.ioWorkers,
+            queueDepth: configuration.queueDepth)
+        queue.start(name: "swap\(type)")
+    }
+
+    deinit { close() }
+
+    /// Creates (or truncates and re-creates) the swap file at `path`: `pages` pages
+    /// including the header page, sparse, with a fresh UUID and `label`, then opens it.
+    ///
+    /// - Throws: `.invalidType`, `.labelTooLong`, `.tooSmall` (fewer than 2 pages),
+    ///   `.tooLarge`, or `.io` naming the system call that failed (the file is then
+    ///   removed).
+    public static func create(
+        path: String, pages: Int, label: String? = nil, type: Int = 0,
+        configuration: Configuration = .init()
+    ) throws(SwapDeviceError) -> SwapDevice {
+        guard (0..<SwapEntry.maxSwapFiles).contains(type) else { throw .invalidType(type) }
+        guard pages >= 2 else { throw .tooSmall }
+        guard pages - 1 <= Int(UInt32.max) else { throw .tooLarge }
+        let header = try SwapHeader(lastPage: UInt32(pages - 1), label: label ?? "")
+
+        let fd = systemOpen(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .io(op: "open", errno: errno) }
+        func fail(_ op: String, _ code: Int32) -> SwapDeviceError {
+            _ = systemClose(fd)
+            _ = unlink(path)
+            return .io(op: op, errno: code)
+        }
+        guard ftruncate(fd, off_t(pages) * off_t(pageSize)) == 0 else {
+            throw fail("ftruncate", errno)
+        }
+        let page = PageBuffer()
+        header.serialize(into: page.bytes)
+        let syscalls = configuration.syscalls
+        if case .failure(let error) = syscalls.transferPage(
+            .write, fd: fd, buffer: page.bytes, offset: 0)
+        {
+            throw fail("pwrite", error.errno)
+        }
+        let synced = syscalls.fsync(fd)
+        guard synced == 0 else { throw fail("fsync", Int32(truncatingIfNeeded: -synced)) }
+        return SwapDevice(
+            path: path, fd: fd, type: type, header: header, configuration: configuration)
+    }
+
+    /// Opens an existing swap file (made by `mkswap` or by `create`), taking its
+    /// size, UUID and label from the header.
+    ///
+    /// - Throws: `.invalidType`; for the file: `.tooSmall`, `.noSwapMagic`,
+    ///   `.foreignMagic`, `.unsupportedVersion`, `.lastPageBeyondEnd`,
+    ///   `.badPagesListed`; or `.io` naming the system call that failed.
+    public static func open(
+        path: String, type: Int = 0, configuration: Configuration = .init()
+    ) throws(SwapDeviceError) -> SwapDevice {
+        guard (0..<SwapEntry.maxSwapFiles).contains(type) else { throw .invalidType(type) }
+        let fd = systemOpen(path, O_RDWR | O_CLOEXEC, 0)
+        guard fd >= 0 else { throw .io(op: "open", errno: errno) }
+        do throws(SwapDeviceError) {
+            var status = stat()
+            guard fstat(fd, &status) == 0 else { throw SwapDeviceError.io(op: "fstat", errno: errno) }
+            let fileSize = Int64(status.st_size)
+            guard fileSize >= Int64(pageSize) else { throw SwapDeviceError.tooSmall }
+            let page = PageBuffer()
+            if case .failure(let error) = configuration.syscalls.transferPage(
+                .read, fd: fd, buffer: page.bytes, offset: 0)
+            {
+                throw SwapDeviceError.io(op: "pread", errno: error.errno)
+            }
+            let header: SwapHeader
+            do {
+                header = try SwapHeader.parse(UnsafeRawBufferPointer(page.bytes), fileSize: fileSize)
+            } catch .noSwapMagic {
+                // A swap area made for larger pages keeps its magic further on.
+                if let size = try largerPageSizeMagic(fd: fd, fileSize: fileSize, configuration) {
+                    throw SwapDeviceError.foreignMagic("SWAPSPACE2 for \(size)-byte pages")
+                }
+                throw SwapDeviceError.noSwapMagic
+            }
+            return SwapDevice(
+                path: path, fd: fd, type: type, header: header, configuration: configuration)
+        } catch {
+            _ = systemClose(fd)
+            throw error
+        }
+    }
+
+    /// The page size (8 KiB to 64 KiB) whose swap magic the file carries, if any.
+    private static func largerPageSizeMagic(
+        fd: Int32, fileSize: Int64, _ configuration: Configuration
+    ) throws(SwapDeviceError) -> Int? {
+        var tail = [UInt8](repeating: 0, count: SwapHeader.magicLength)
+        for size in [8192, 16384, 65536] where fileSize >= Int64(size) {
+            let result = tail.withUnsafeMutableBytes { bytes in
+                configuration.syscalls.pread(fd, bytes, Int64(size - SwapHeader.magicLength))
+            }
+            guard result >= 0 else {
+                throw .io(op: "pread", errno: Int32(truncatingIfNeeded: -result))
+            }
+            if result == tail.count && tail.elementsEqual(SwapHeader.magic.utf8) { return size }
+        }
+        return nil
+    }
+
+    // MARK: Asynchronous I/O
+
+    /// Writes `buffer` to the slot of `entry`. The completion runs on an I/O worker,
+    /// never on the caller's thread; this call blocks only while the queue is full.
+    /// An entry that is not a slot of this device completes with `.io(errno: EINVAL)`;
+    /// after `close`, with `.closed`. Do not touch `buffer` until the completion runs.
+    public func submitWrite(
+        _ buffer: PageBuffer, at entry: SwapEntry,
+        completion: @escaping @Sendable (Result<Void, SwapIOError>) -> Void
+    ) {
+        queue.submit(
+            .init(
+                direction: .write, buffer: buffer, byteOffset: byteOffset(of: entry),
+                completion: completion))
+    }
+
+    /// Reads the slot of `entry` into `buffer`; otherwise as `submitWrite`.
+    public func submitRead(
+        into buffer: PageBuffer, at entry: SwapEntry,
+        completion: @escaping @Sendable (Result<Void, SwapIOError>) -> Void
+    ) {
+        queue.submit(
+            .init(
+                direction: .read, buffer: buffer, byteOffset: byteOffset(of: entry),
+                completion: completion))
+    }
+
+    /// Waits until every request submitted so far has completed (its completion
+    /// has returned). Not to be called from a completion.
+    public func drain() { queue.drain() }
+
+    /// Drains, then `fsync`s the file; returns the fsync's error, if any.
+    @discardableResult
+    public func flush() -> Result<Void, SwapIOError> {
+        queue.drain()
+        let closed = fileClosed.withLock { $0 }
+        guard !closed else { return .failure(.closed) }
+        let result = queue.syscalls.fsync(fd)
+        return result == 0 ? .success(()) : .failure(.io(errno: Int32(truncatingIfNeeded: -result)))
+    }
+
+    /// Drains, stops the I/O workers and closes the file. Idempotent; later
+    /// submissions complete with `.closed`. Not to be called from a completion.
+    public func close() {
+        queue.close()
+        let wasOpen = fileClosed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        if wasOpen { _ = systemClose(fd) }
+    }
+
+    /// The I/O counters.
+    public var stats: SwapDeviceStats { queue.stats }
+
+    /// The byte offset of `entry`'s slot, or nil if it is not a slot of this device.
+    func byteOffset(of entry: SwapEntry) -> Int64? {
+        guard entry.type == type, entry.offset > 0, entry.offset <= UInt64(header.lastPage) else {
+            return nil
+        }
+        return Int64(entry.offset) * Int64(pageSize)
+    }
+}
+
+extension SwapIOError {
+    /// The errno to report when this error ends a create or open.
+    var errno: Int32 {
+        switch self {
+        case .io(let code): code
+        case .shortIO: EIO
+        case .closed: EBADF
+        }
+    }
+}
+
+// The C calls under names that the methods above do not shadow.
+#if canImport(Glibc)
+    private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+        Glibc.open(path, flags, mode)
+    }
+    private func systemClose(_ fd: Int32) -> Int32 { Glibc.close(fd) }
+#elseif canImport(Musl)
+    private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+        Musl.open(path, flags, mode)
+    }
+    private func systemClose(_ fd: Int32) -> Int32 { Musl.close(fd) }
+#elseif canImport(Darwin)
+    private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+        Darwin.open(path, flags, mode)
+    }
+    private func systemClose(_ fd: Int32) -> Int32 { Darwin.close(fd) }
+#endif

@@ -1,0 +1,98 @@
+// The swap cache: swap entry -> page (the kernel's swapper_space radix tree).
+//
+// One `Lock` guards the table. `find` takes its reference under that lock, and
+// `dropIfReclaimable` decides under it, so a page is never dropped between a
+// `find` and the reference it hands out. Lock order: cache lock, then a page's
+// owner lock (`setOwner`); the slot map's lock is taken after the cache lock is
+// released.
+
+import ZCacheSupport
+
+/// Pages in memory for swap entries: those being written to the swap device, and
+/// those read back or about to be.
+///
+/// `add` and `delete` manage membership only; the slot's has-cache bit is the
+/// caller's, as in the kernel (`swapcachePrepare` before `add`, `swapcacheFree`
+/// after `delete`). The one exception is the reclaim drop: when the last reference
+/// to a page marked `reclaim` goes (not under writeback, not dirty), the cache
+/// deletes it and clears the slot's has-cache bit, as the kernel's reclaim does
+/// with `__delete_from_swap_cache` and `swapcache_free`.
+public final class SwapCache: @unchecked Sendable {
+    private let lock = Lock()
+    private var pages: [SwapEntry: SwapCachePage] = [:]
+    private var reclaimedCount = 0
+    /// The slot map whose has-cache bits a reclaim drop clears (none: no bits).
+    let slots: SwapSlotMap?
+
+    /// A cache whose reclaim drops clear has-cache bits in `slots`.
+    public init(slots: SwapSlotMap? = nil) {
+        self.slots = slots
+    }
+
+    /// `add_to_swap_cache`: false (and nothing changes) when a page for the entry
+    /// is present.
+    public func add(_ page: SwapCachePage) -> Bool {
+        lock.withLock {
+            guard pages[page.entry] == nil else { return false }
+            pages[page.entry] = page
+            page.setOwner(self)
+            return true
+        }
+    }
+
+    /// `lookup_swap_cache`: the page for `entry` with a new reference the caller
+    /// must give back with `release`, or nil.
+    public func find(_ entry: SwapEntry) -> SwapCachePage? {
+        lock.withLock {
+            guard let page = pages[entry] else { return nil }
+            page.retain()
+            return page
+        }
+    }
+
+    /// Gives back a reference (same as `page.release()`).
+    public func release(_ page: SwapCachePage) { page.release() }
+
+    /// `delete_from_swap_cache`: removes `page` if it is still the page for its
+    /// entry; returns whether it did. The has-cache bit is left to the caller.
+    @discardableResult
+    public func delete(_ page: SwapCachePage) -> Bool {
+        lock.withLock {
+            guard pages[page.entry] === page else { return false }
+            pages[page.entry] = nil
+            page.setOwner(nil)
+            return true
+        }
+    }
+
+    /// Pages in the cache.
+    public var count: Int { lock.withLock { pages.count } }
+
+    /// Pages dropped by reclaim (last reference gone after writeback).
+    public var reclaimedPages: Int { lock.withLock { reclaimedCount } }
+
+    /// Whether `page` is the cached page for its entry.
+    public func contains(_ page: SwapCachePage) -> Bool {
+        lock.withLock { pages[page.entry] === page }
+    }
+
+    /// Drops `page` from the cache and clears its has-cache bit if it is cached,
+    /// marked for reclaim, not under writeback, not dirty, and nobody holds it.
+    /// Returns whether it did.
+    @discardableResult
+    func dropIfReclaimable(_ page: SwapCachePage) -> Bool {
+        let dropped = lock.withLock { () -> Bool in
+            guard pages[page.entry] === page, page.references == 0 else { return false }
+            let flags = page.flags
+            guard flags.contains(.reclaim), flags.isDisjoint(with: [.writeback, .dirty]) else {
+                return false
+            }
+            pages[page.entry] = nil
+            page.setOwner(nil)
+            reclaimedCount += 1
+            return true
+        }
+        if dropped { slots?.swapcacheFree(page.entry) }
+        return dropped
+    }
+}

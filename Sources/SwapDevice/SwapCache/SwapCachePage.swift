@@ -1,0 +1,120 @@
+// A page in the swap cache: its entry, its memory, its state bits and its holders.
+
+import Synchronization
+import ZCacheSupport
+
+/// A page of the swap cache (the kernel's `struct page` in the swap address space).
+///
+/// **References** count the holders *outside* the cache: the page starts with one
+/// (its creator's), `SwapCache.find` takes one, `release` drops one, and an I/O
+/// started by `SwapDevice.submitWriteback` holds one until it completes. The cache's
+/// own membership is not a reference. "Nobody else holds it" means the count is 0.
+///
+/// **Flags** mirror the kernel's page flags: `locked` (someone is filling or
+/// changing the page), `upToDate` (its bytes are the entry's data), `writeback` (a
+/// write to the swap slot is in flight), `reclaim` (drop it from the cache once
+/// written), `dirty` (newer than the slot: a write is still needed). Each flag
+/// read and update is atomic; the bytes themselves follow the `PageBuffer` rule.
+public final class SwapCachePage: @unchecked Sendable {
+    /// The page flags.
+    public struct Flags: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        public static let locked = Flags(rawValue: 1 << 0)
+        public static let upToDate = Flags(rawValue: 1 << 1)
+        public static let writeback = Flags(rawValue: 1 << 2)
+        public static let reclaim = Flags(rawValue: 1 << 3)
+        public static let dirty = Flags(rawValue: 1 << 4)
+    }
+
+    /// The swap slot whose data the page holds.
+    public let entry: SwapEntry
+    /// The page's memory.
+    public let buffer: PageBuffer
+
+    private let flagBits: Atomic<UInt8>
+    private let referenceCount = Atomic<Int>(1)
+    /// The cache the page is in, so that `release` can drop a reclaimable page.
+    /// Guarded by the cache's lock for writes; read under `ownerLock`.
+    private let owner = LockedValue<WeakCache>(WeakCache())
+
+    /// A page for `entry` holding `buffer`, with the creator's reference and `flags`.
+    public init(entry: SwapEntry, buffer: PageBuffer = PageBuffer(), flags: Flags = []) {
+        self.entry = entry
+        self.buffer = buffer
+        self.flagBits = Atomic(flags.rawValue)
+    }
+
+    /// The current flags.
+    public var flags: Flags { Flags(rawValue: flagBits.load(ordering: .acquiring)) }
+
+    /// Sets `flags`; returns the flags as they were.
+    @discardableResult
+    public func setFlags(_ flags: Flags) -> Flags {
+        Flags(rawValue: flagBits.bitwiseOr(flags.rawValue, ordering: .acquiringAndReleasing).oldValue)
+    }
+
+    /// Clears `flags`; returns the flags as they were.
+    @discardableResult
+    public func clearFlags(_ flags: Flags) -> Flags {
+        Flags(
+            rawValue: flagBits.bitwiseAnd(~flags.rawValue, ordering: .acquiringAndReleasing)
+                .oldValue)
+    }
+
+    /// `trylock_page`: sets `locked` and returns true if it was clear.
+    public func tryLock() -> Bool { !setFlags(.locked).contains(.locked) }
+
+    /// `unlock_page`: clears `locked`.
+    public func unlock() { clearFlags(.locked) }
+
+    public var isLocked: Bool {
+        get { flags.contains(.locked) }
+        set { if newValue { setFlags(.locked) } else { clearFlags(.locked) } }
+    }
+    public var isUpToDate: Bool {
+        get { flags.contains(.upToDate) }
+        set { if newValue { setFlags(.upToDate) } else { clearFlags(.upToDate) } }
+    }
+    public var isWriteback: Bool {
+        get { flags.contains(.writeback) }
+        set { if newValue { setFlags(.writeback) } else { clearFlags(.writeback) } }
+    }
+    public var isReclaim: Bool {
+        get { flags.contains(.reclaim) }
+        set { if newValue { setFlags(.reclaim) } else { clearFlags(.reclaim) } }
+    }
+    public var isDirty: Bool {
+        get { flags.contains(.dirty) }
+        set { if newValue { setFlags(.dirty) } else { clearFlags(.dirty) } }
+    }
+
+    /// Holders outside the cache (see the type's description).
+    public var references: Int { referenceCount.load(ordering: .acquiring) }
+
+    /// Takes another reference (`get_page`). The caller must already hold one, or
+    /// hold the cache's lock (as `find` does).
+    public func retain() {
+        referenceCount.add(1, ordering: .relaxed)
+    }
+
+    /// Drops a reference (`put_page`). The last one to go drops the page from its
+    /// cache if it is marked for reclaim and neither under writeback nor dirty.
+    public func release() {
+        let before = referenceCount.subtract(1, ordering: .acquiringAndReleasing).oldValue
+        precondition(before > 0, "SwapCachePage \(entry) released more often than retained")
+        if before == 1, let cache = owner.withLock({ $0.cache }) {
+            cache.dropIfReclaimable(self)
+        }
+    }
+
+    /// Records the cache the page belongs to (nil when it leaves). Cache lock held.
+    func setOwner(_ cache: SwapCache?) {
+        owner.withLock { $0.cache = cache }
+    }
+}
+
+struct WeakCache {
+    weak var cache: SwapCache?
+}

@@ -1,0 +1,40 @@
+// Writing a swap-cache page to its slot, the way the kernel's swap_writepage and
+// end_swap_bio_write do, with reclaim on completion.
+
+extension SwapDevice {
+    /// Writes a swap-cache page to its slot and, when done, lets it leave the cache.
+    ///
+    /// The page should be in `swapCache`, up to date, and the caller must hold a
+    /// reference to it. This marks it `writeback` (and `reclaim` when `reclaim` is
+    /// true), clears `dirty`, takes a reference for the I/O and submits the write.
+    /// When the write completes, on an I/O worker:
+    ///
+    /// - success: `writeback` is cleared and the I/O's reference released; if that
+    ///   was the last reference and the page is marked `reclaim`, the page leaves
+    ///   the swap cache and the slot's has-cache bit is cleared (`swapcacheFree`).
+    ///   If someone still holds it (a swap-in `find`, or the caller who has not yet
+    ///   released), the page stays, and the last `release` drops it.
+    /// - failure: the page stays in the cache marked `dirty`, not `writeback`, not
+    ///   `reclaim`, so its data is not lost; the error goes to the completion.
+    ///
+    /// `completion` runs after that bookkeeping, on the I/O worker.
+    public func submitWriteback(
+        _ page: SwapCachePage, reclaim: Bool = true,
+        completion: @escaping @Sendable (Result<Void, SwapIOError>) -> Void
+    ) {
+        page.clearFlags(.dirty)
+        page.setFlags(reclaim ? [.writeback, .reclaim] : [.writeback])
+        page.retain()
+        submitWrite(page.buffer, at: page.entry) { result in
+            switch result {
+            case .success:
+                page.clearFlags(.writeback)
+            case .failure:
+                page.setFlags(.dirty)
+                page.clearFlags([.writeback, .reclaim])
+            }
+            page.release()
+            completion(result)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+// Taking whole frames back: ephemeral eviction and persistent zombies.
+
+extension ZBud {
+    /// Evicts the least recently used ephemeral frame that is not busy.
+    ///
+    /// Marks it dying and takes it off every list (its buds' counters drop
+    /// now), releases the lock, calls `flush` once per bud so tmem forgets it
+    /// (tmem's flush calls `free(_:)` on this frame, which releases nothing),
+    /// then returns the emptied frame, counted as evicted. The caller frees or
+    /// reuses it exactly once.
+    /// - Returns: the frame, or nil when every frame is busy or there is none.
+    public func evictLRU(flush: (BudOwner, ZBudRef) -> Void) -> PageFrameNumber? {
+        precondition(budClass == .ephemeral, "ZBud: only ephemeral frames are evicted")
+        lock.lock()
+        guard let index = takeLRUFrame() else {
+            lock.unlock()
+            return nil
+        }
+        frames[index].flags.insert(.dying)
+        let victims = budsOf(index)
+        counters.pointee.stats.zpages -= victims.count
+        counters.pointee.stats.zbytes -= victims.storedBytes
+        if victims.count == 2 {
+            counters.pointee.stats.buddiedCount -= 1
+        } else {
+            counters.pointee.stats.unbuddiedCount -= 1
+        }
+        #if ZCACHE_INTERNAL_CHECKS
+            checkFrame(index)
+        #endif
+        lock.unlock()
+
+        if let first = victims.first { flush(first.owner, first.ref) }
+        if let second = victims.second { flush(second.owner, second.ref) }
+
+        lock.lock()
+        frames[index] = FrameState()
+        counters.pointee.stats.pageframes -= 1
+        counters.pointee.stats.evictedPageframes += 1
+        lock.unlock()
+        return PageFrameNumber(rawValue: UInt32(index))
+    }
+
+    /// Makes the least recently used persistent frame that is not busy a
+    /// zombie, for writeback, and returns its (one or two) buds.
+    ///
+    /// The zombie leaves the LRU and bud lists for the zombie list: it is never
+    /// matched or evicted, its data stays readable with `copyOut`, and each bud
+    /// is freed by the normal `free(_:)`, which returns the frame once both
+    /// are gone. Returns an empty array when no frame qualifies.
+    public func zombifyLRU() -> [(owner: BudOwner, ref: ZBudRef)] {
+        precondition(budClass == .persistent, "ZBud: only persistent frames become zombies")
+        lock.lock()
+        guard let index = takeLRUFrame() else {
+            lock.unlock()
+            return []
+        }
+        frames[index].flags.insert(.zombie)
+        lruLists.append(index, to: Self.zombieList)
+        counters.pointee.stats.zombieCount += 1
+        let buds = budsOf(index)
+        #if ZCACHE_INTERNAL_CHECKS
+            checkFrame(index)
+        #endif
+        lock.unlock()
+        var result: [(owner: BudOwner, ref: ZBudRef)] = []
+        result.reserveCapacity(buds.count)
+        if let first = buds.first { result.append(first) }
+        if let second = buds.second { result.append(second) }
+        return result
+    }
+
+    /// Takes the least recently used frame that is not busy off the LRU and
+    /// bud lists and returns it. Under the lock.
+    private func takeLRUFrame() -> Int? {
+        var candidate = lruLists.first(Self.lruList)
+        while let index = candidate, !frames[index].flags.isDisjoint(with: .busy) {
+            candidate = lruLists.after(index)
+        }
+        guard let index = candidate else { return nil }
+        lruLists.remove(index)
+        if frames[index].budCount == 2 {
+            budLists.remove(index)
+        } else {
+            let storedSize = max(frames[index].size0, frames[index].size1)
+            removeFromBudList(index, chunks: Self.chunks(storedSize: Int(storedSize)))
+        }
+        return index
+    }
+
+    /// The buds of frame `index`, bud 0 first. Under the lock.
+    private func budsOf(_ index: Int) -> FrameBuds {
+        let frame = frames[index]
+        guard let address = frame.address else {
+            preconditionFailure("ZBud: live frame without an address")
+        }
+        var buds = FrameBuds()
+        for bud in 0..<2 where frame.size(bud) != 0 {
+            let size = frame.size(bud)
+            let entry = (
+                owner: Self.readOwner(frame: address, bud: bud, storedSize: size),
+                ref: ZBudRef(frame: PageFrameNumber(rawValue: UInt32(index)), bud: bud)
+            )
+            if buds.first == nil { buds.first = entry } else { buds.second = entry }
+            buds.count += 1
+            buds.storedBytes += size
+        }
+        return buds
+    }
+}
+
+/// Up to two buds of one frame, without a heap allocation.
+private struct FrameBuds {
+    var first: (owner: BudOwner, ref: ZBudRef)? = nil
+    var second: (owner: BudOwner, ref: ZBudRef)? = nil
+    var count = 0
+    var storedBytes = 0
+}

@@ -1,0 +1,244 @@
+import TMem
+import ZBud
+
+/// A snapshot of every statistic zcache and zbud kept in debugfs
+/// (`/sys/kernel/debug/zcache/*`, `/sys/kernel/debug/zbud/*`), under the same
+/// names when encoded, plus a few this implementation adds (marked).
+///
+/// Counters are read one by one without stopping the cache, so a snapshot taken
+/// while other threads work is not one instant; taken at rest it is exact.
+public struct ZCacheStatistics: Sendable, Codable, Equatable {
+    /// The `zcache` directory.
+    public struct ZCacheCounters: Sendable, Codable, Equatable {
+        public var ephPageframes = 0, ephPageframesMax = 0
+        public var persPageframes = 0, persPageframesMax = 0
+        public var ephZPages = 0, ephZPagesMax = 0
+        public var persZPages = 0, persZPagesMax = 0
+        public var ephZBytes = 0, ephZBytesMax = 0
+        public var persZBytes = 0, persZBytesMax = 0
+        public var evictedEphZPages = 0
+        public var evictedEphPageframes = 0
+        public var ephAteTail = 0, ephAteTailFailed = 0
+        public var persAteEph = 0, persAteEphFailed = 0
+        public var compressPoor = 0
+        public var meanCompressPoor = 0
+        public var failedEphPuts = 0
+        public var failedPersPuts = 0
+        public var failedAlloc = 0
+        public var putToFlush = 0
+        public var flushTotal = 0, flushFound = 0
+        public var flobjTotal = 0, flobjFound = 0
+        public var objCount = 0, objCountMax = 0
+        public var ephNonactivePutsIgnored = 0
+        public var persNonactivePutsIgnored = 0
+        public var lastActiveFilePageframes = 0
+        public var lastInactiveFilePageframes = 0
+        public var lastActiveAnonPageframes = 0
+        public var lastInactiveAnonPageframes = 0
+        public var zeroFilledPages = 0, zeroFilledPagesMax = 0
+        public var outstandingWritebackPages = 0
+        public var writtenbackPages = 0
+        // Added here (not in the kernel):
+        /// Peak of `outstanding_writeback_pages`.
+        public var outstandingWritebackPagesMax = 0
+        /// Writeback writes the swap device failed (each page kept, then retried).
+        public var writebackWriteErrors = 0
+        /// Writeback writes resubmitted after an error.
+        public var writebackRetries = 0
+        /// Writeback attempts refused because the outstanding cap was reached.
+        public var writebackCapReached = 0
+        /// Writeback found the swap entry already in the swap cache (newer page)
+        /// and invalidated the zcache copy instead.
+        public var writebackSwapCacheExisted = 0
+        /// Writeback found the swap entry freed and dropped the zpage.
+        public var writebackDroppedStale = 0
+        /// Stored pages that failed to decompress.
+        public var decompressErrors = 0
+        /// Calls rejected for bad input (wrong page size, unknown type or pool).
+        public var badInputErrors = 0
+        /// Ephemeral (cleancache) gets and hits; persistent (frontswap) loads and hits.
+        public var ephGets = 0, ephGetHits = 0, persGets = 0, persGetHits = 0
+        /// Shrinker scans run.
+        public var shrinkerScans = 0
+
+        enum CodingKeys: String, CodingKey {
+            case ephPageframes = "eph_pageframes", ephPageframesMax = "eph_pageframes_max"
+            case persPageframes = "pers_pageframes", persPageframesMax = "pers_pageframes_max"
+            case ephZPages = "eph_zpages", ephZPagesMax = "eph_zpages_max"
+            case persZPages = "pers_zpages", persZPagesMax = "pers_zpages_max"
+            case ephZBytes = "eph_zbytes", ephZBytesMax = "eph_zbytes_max"
+            case persZBytes = "pers_zbytes", persZBytesMax = "pers_zbytes_max"
+            case evictedEphZPages = "evicted_eph_zpages"
+            case evictedEphPageframes = "evicted_eph_pageframes"
+            case ephAteTail = "eph_ate_tail", ephAteTailFailed = "eph_ate_tail_failed"
+            case persAteEph = "pers_ate_eph", persAteEphFailed = "pers_ate_eph_failed"
+            case compressPoor = "compress_poor"
+            case meanCompressPoor = "mean_compress_poor"
+            case failedEphPuts = "failed_eph_puts"
+            case failedPersPuts = "failed_pers_puts"
+            case failedAlloc = "failed_alloc"
+            case putToFlush = "put_to_flush"
+            case flushTotal = "flush_total", flushFound = "flush_found"
+            case flobjTotal = "flobj_total", flobjFound = "flobj_found"
+            case objCount = "obj_count", objCountMax = "obj_count_max"
+            case ephNonactivePutsIgnored = "eph_nonactive_puts_ignored"
+            case persNonactivePutsIgnored = "pers_nonactive_puts_ignored"
+            case lastActiveFilePageframes = "last_active_file_pageframes"
+            case lastInactiveFilePageframes = "last_inactive_file_pageframes"
+            case lastActiveAnonPageframes = "last_active_anon_pageframes"
+            case lastInactiveAnonPageframes = "last_inactive_anon_pageframes"
+            case zeroFilledPages = "zero_filled_pages", zeroFilledPagesMax = "zero_filled_pages_max"
+            case outstandingWritebackPages = "outstanding_writeback_pages"
+            case writtenbackPages = "writtenback_pages"
+            case outstandingWritebackPagesMax = "outstanding_writeback_pages_max"
+            case writebackWriteErrors = "writeback_write_errors"
+            case writebackRetries = "writeback_retries"
+            case writebackCapReached = "writeback_cap_reached"
+            case writebackSwapCacheExisted = "writeback_swapcache_existed"
+            case writebackDroppedStale = "writeback_dropped_stale"
+            case decompressErrors = "decompress_errors"
+            case badInputErrors = "bad_input_errors"
+            case ephGets = "eph_gets", ephGetHits = "eph_get_hits"
+            case persGets = "pers_gets", persGetHits = "pers_get_hits"
+            case shrinkerScans = "shrinker_scans"
+        }
+    }
+
+    /// The `zbud` directory.
+    public struct ZBudCounters: Sendable, Codable, Equatable {
+        public var ephZBytes = 0, ephCumulZBytes = 0, ephCumulZPages = 0
+        public var ephEvictedPageframes = 0, ephZPages = 0, ephPageframes = 0
+        public var ephBuddiedCount = 0, ephUnbuddiedCount = 0
+        public var persZBytes = 0, persCumulZBytes = 0, persCumulZPages = 0
+        public var persEvictedPageframes = 0, persZPages = 0, persPageframes = 0
+        public var persBuddiedCount = 0, persUnbuddiedCount = 0
+        public var persZombieCount = 0
+
+        enum CodingKeys: String, CodingKey {
+            case ephZBytes = "eph_zbytes", ephCumulZBytes = "eph_cumul_zbytes"
+            case ephCumulZPages = "eph_cumul_zpages"
+            case ephEvictedPageframes = "eph_evicted_pageframes", ephZPages = "eph_zpages"
+            case ephPageframes = "eph_pageframes"
+            case ephBuddiedCount = "eph_buddied_count", ephUnbuddiedCount = "eph_unbuddied_count"
+            case persZBytes = "pers_zbytes", persCumulZBytes = "pers_cumul_zbytes"
+            case persCumulZPages = "pers_cumul_zpages"
+            case persEvictedPageframes = "pers_evicted_pageframes", persZPages = "pers_zpages"
+            case persPageframes = "pers_pageframes"
+            case persBuddiedCount = "pers_buddied_count"
+            case persUnbuddiedCount = "pers_unbuddied_count"
+            case persZombieCount = "pers_zombie_count"
+        }
+    }
+
+    /// The pageframe pool standing in for `alloc_page(ZCACHE_GFP_MASK)` (added here).
+    public struct FramePoolCounters: Sendable, Codable, Equatable {
+        public var frames = 0, framesInUse = 0, allocatedTotal = 0, freedTotal = 0
+        public var invalidFrees = 0
+        /// Frames and host pages held by writeback between gathering and completion.
+        public var writebackPagesHeld = 0
+
+        enum CodingKeys: String, CodingKey {
+            case frames, framesInUse = "frames_in_use", allocatedTotal = "allocated_total"
+            case freedTotal = "freed_total", invalidFrees = "invalid_frees"
+            case writebackPagesHeld = "writeback_pages_held"
+        }
+    }
+
+    public var zcache = ZCacheCounters()
+    public var zbud = ZBudCounters()
+    public var framePool = FramePoolCounters()
+
+    enum CodingKeys: String, CodingKey {
+        case zcache, zbud, framePool = "frame_pool"
+    }
+
+    public init() {}
+}
+
+extension ZCacheCounters {
+    /// Reads every counter into the public value.
+    func snapshot(
+        tmem: TMemStats, ephemeral: ZBudStats, persistent: ZBudStats, pool: PageFramePool
+    ) -> ZCacheStatistics {
+        var s = ZCacheStatistics()
+        s.zcache.ephPageframes = ephPageframes.value
+        s.zcache.ephPageframesMax = ephPageframes.max
+        s.zcache.persPageframes = persPageframes.value
+        s.zcache.persPageframesMax = persPageframes.max
+        s.zcache.ephZPages = ephZPages.value
+        s.zcache.ephZPagesMax = ephZPages.max
+        s.zcache.persZPages = persZPages.value
+        s.zcache.persZPagesMax = persZPages.max
+        s.zcache.ephZBytes = ephZBytes.value
+        s.zcache.ephZBytesMax = ephZBytes.max
+        s.zcache.persZBytes = persZBytes.value
+        s.zcache.persZBytesMax = persZBytes.max
+        s.zcache.evictedEphZPages = evictedEphZPages.value
+        s.zcache.evictedEphPageframes = evictedEphPageframes.value
+        s.zcache.ephAteTail = ephAteTail.value
+        s.zcache.ephAteTailFailed = ephAteTailFailed.value
+        s.zcache.persAteEph = persAteEph.value
+        s.zcache.persAteEphFailed = persAteEphFailed.value
+        s.zcache.compressPoor = compressPoor.value
+        s.zcache.meanCompressPoor = meanCompressPoor.value
+        s.zcache.failedEphPuts = failedEphPuts.value
+        s.zcache.failedPersPuts = failedPersPuts.value
+        s.zcache.failedAlloc = failedAlloc.value
+        s.zcache.putToFlush = putToFlush.value
+        s.zcache.flushTotal = tmem.flushTotal
+        s.zcache.flushFound = tmem.flushFound
+        s.zcache.flobjTotal = tmem.flobjTotal
+        s.zcache.flobjFound = tmem.flobjFound
+        s.zcache.objCount = tmem.objCount
+        s.zcache.objCountMax = tmem.objCountMax
+        s.zcache.ephNonactivePutsIgnored = ephNonactivePutsIgnored.value
+        s.zcache.persNonactivePutsIgnored = persNonactivePutsIgnored.value
+        s.zcache.lastActiveFilePageframes = lastActiveFilePageframes.load(ordering: .relaxed)
+        s.zcache.lastInactiveFilePageframes = lastInactiveFilePageframes.load(ordering: .relaxed)
+        s.zcache.lastActiveAnonPageframes = lastActiveAnonPageframes.load(ordering: .relaxed)
+        s.zcache.lastInactiveAnonPageframes = lastInactiveAnonPageframes.load(ordering: .relaxed)
+        s.zcache.zeroFilledPages = zeroFilledPages.value
+        s.zcache.zeroFilledPagesMax = zeroFilledPages.max
+        s.zcache.outstandingWritebackPages = outstandingWritebackPages.value
+        s.zcache.outstandingWritebackPagesMax = outstandingWritebackPages.max
+        s.zcache.writtenbackPages = writtenbackPages.value
+        s.zcache.writebackWriteErrors = writebackWriteErrors.value
+        s.zcache.writebackRetries = writebackRetries.value
+        s.zcache.writebackCapReached = writebackCapReached.value
+        s.zcache.writebackSwapCacheExisted = writebackSwapCacheExisted.value
+        s.zcache.writebackDroppedStale = writebackDroppedStale.value
+        s.zcache.decompressErrors = decompressErrors.value
+        s.zcache.badInputErrors = badInputErrors.value
+        s.zcache.ephGets = ephGets.value
+        s.zcache.ephGetHits = ephGetHits.value
+        s.zcache.persGets = persGets.value
+        s.zcache.persGetHits = persGetHits.value
+        s.zcache.shrinkerScans = shrinkerScans.value
+
+        s.zbud.ephZBytes = ephemeral.zbytes
+        s.zbud.ephCumulZBytes = ephemeral.cumulZbytes
+        s.zbud.ephCumulZPages = ephemeral.cumulZpages
+        s.zbud.ephEvictedPageframes = ephemeral.evictedPageframes
+        s.zbud.ephZPages = ephemeral.zpages
+        s.zbud.ephPageframes = ephemeral.pageframes
+        s.zbud.ephBuddiedCount = ephemeral.buddiedCount
+        s.zbud.ephUnbuddiedCount = ephemeral.unbuddiedCount
+        s.zbud.persZBytes = persistent.zbytes
+        s.zbud.persCumulZBytes = persistent.cumulZbytes
+        s.zbud.persCumulZPages = persistent.cumulZpages
+        s.zbud.persEvictedPageframes = persistent.evictedPageframes
+        s.zbud.persZPages = persistent.zpages
+        s.zbud.persPageframes = persistent.pageframes
+        s.zbud.persBuddiedCount = persistent.buddiedCount
+        s.zbud.persUnbuddiedCount = persistent.unbuddiedCount
+        s.zbud.persZombieCount = persistent.zombieCount
+
+        s.framePool.frames = pool.frameCount
+        s.framePool.framesInUse = pool.framesInUse
+        s.framePool.allocatedTotal = pool.allocatedTotal
+        s.framePool.freedTotal = pool.freedTotal
+        s.framePool.invalidFrees = pool.invalidFrees
+        s.framePool.writebackPagesHeld = writebackFramesHeld.value
+        return s
+    }
+}

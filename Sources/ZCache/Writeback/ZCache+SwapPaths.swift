@@ -1,0 +1,210 @@
+// The host's swap paths, built the way the kernel's mm uses frontswap and the
+// swap cache, so that writeback and swap-in never race to a wrong page:
+//
+//   swap out: allocate a slot (has-cache set) -> frontswap store
+//             stored:   clear has-cache; the page lives in zcache
+//             refused:  put the page in the swap cache and write it to the
+//                       device asynchronously; it leaves the cache when written
+//   swap in:  swap cache (a page being written, or kept after a failed write)
+//             -> else take the slot's has-cache bit (writeback of this entry
+//                now waits) -> frontswap load -> else device read
+//             then the entry is released: the caller holds the only copy
+//   swap free: drop the entry's reference; at zero, invalidate the zcache copy
+//              and any idle swap-cache page
+//
+// Invariant: a page in the swap cache is never older than the zcache copy of
+// its entry. Writeback keeps it by taking the zcache copy out exclusively;
+// a frontswap store to an entry that has a swap-cache page keeps it by
+// dropping that page once any write of it has finished.
+
+import Dispatch
+import SwapDevice
+import ZCacheSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension ZCache {
+    /// Where a swap-in found its page.
+    public enum SwapInSource: String, Sendable, Codable {
+        /// In the swap cache: being written back, or kept after a failed write.
+        case swapCache
+        /// In zcache (frontswap load).
+        case zcache
+        /// Read from the swap device.
+        case device
+    }
+
+    /// Swaps a page out to swap type `type`: a new slot, then frontswap, else
+    /// the device. Returns the entry that now holds the page.
+    public func swapOut(page: UnsafeRawBufferPointer, type: Int, wasActive: Bool = true)
+        throws(ZCacheError) -> SwapEntry
+    {
+        guard page.count == pageSize else {
+            counters.badInputErrors.increment()
+            throw .pageNotOnePage(page.count)
+        }
+        let device = try attachedDevice(type: type)
+        guard let entry = device.slots.allocate() else { throw .swapDeviceFull(type) }
+        _ = device.slots.duplicate(entry)  // the caller's reference
+        let result: PutResult
+        do {
+            // allocate() set the has-cache bit for us: store directly.
+            result = try putPage(
+                try frontswapKey(type: type, offset: entry.offset), kind: .persistent,
+                page: page, wasActive: wasActive)
+        } catch {
+            device.slots.swapcacheFree(entry)
+            device.slots.free(entry)
+            throw error
+        }
+        if result.isStored {
+            device.slots.swapcacheFree(entry)
+            return entry
+        }
+        // Refused by zcache: through the swap cache to the device. We hold the
+        // has-cache bit, so the add cannot find another page there.
+        let swapPage = SwapCachePage(entry: entry, flags: [.locked])
+        swapPage.buffer.bytes.copyMemory(from: page)
+        swapPage.setFlags([.upToDate, .writeback])
+        let added = device.swapCache.add(swapPage)
+        assert(added, "has-cache bit held, yet the swap cache had a page")
+        swapPage.unlock()
+        submitToDevice(swapPage, on: device) { _ in }
+        swapPage.release()
+        return entry
+    }
+
+    /// Swaps a page in: swap cache, then zcache, then the device. On success the
+    /// entry is released (the caller's reference dropped), as the caller now
+    /// holds the page. On a device read error the entry is kept, so the read
+    /// can be retried.
+    @discardableResult
+    public func swapIn(_ entry: SwapEntry, into page: UnsafeMutableRawBufferPointer)
+        throws(ZCacheError) -> SwapInSource
+    {
+        guard page.count == pageSize else {
+            counters.badInputErrors.increment()
+            throw .pageNotOnePage(page.count)
+        }
+        let device = try attachedDevice(type: entry.type)
+        while true {
+            if let cached = device.swapCache.find(entry) {
+                defer { cached.release() }
+                if cached.isUpToDate {
+                    page.copyMemory(from: UnsafeRawBufferPointer(cached.buffer.bytes))
+                    swapFree(entry)
+                    return .swapCache
+                }
+            } else {
+                switch device.slots.swapcachePrepare(entry) {
+                case .prepared:
+                    let source = try swapInUncached(entry, device: device, into: page)
+                    device.slots.swapcacheFree(entry)
+                    swapFree(entry)
+                    return source
+                case .alreadyPrepared:
+                    break  // writeback or another swap-in has it: look again
+                case .notInUse:
+                    counters.badInputErrors.increment()
+                    throw .swapEntryNotInUse(entry)
+                }
+            }
+            sched_yield()
+        }
+    }
+
+    /// Zcache, else the device; the caller holds the entry's has-cache bit.
+    private func swapInUncached(
+        _ entry: SwapEntry, device: SwapDevice, into page: UnsafeMutableRawBufferPointer
+    ) throws(ZCacheError) -> SwapInSource {
+        do {
+            if try frontswapLoad(type: entry.type, offset: entry.offset, into: page) {
+                return .zcache
+            }
+        } catch {
+            device.slots.swapcacheFree(entry)
+            throw error
+        }
+        let buffer = PageBuffer()
+        let done = DispatchSemaphore(value: 0)
+        let outcome = LockedValue<Result<Void, SwapIOError>>(.success(()))
+        device.submitRead(into: buffer, at: entry) { result in
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        if case .failure(let error) = outcome.withLock({ $0 }) {
+            device.slots.swapcacheFree(entry)
+            throw .io(error)
+        }
+        page.copyMemory(from: UnsafeRawBufferPointer(buffer.bytes))
+        return .device
+    }
+
+    /// Drops one reference to `entry` (`swap_free`). When none is left, the
+    /// zcache copy is invalidated and an idle swap-cache page dropped.
+    public func swapFree(_ entry: SwapEntry) {
+        guard let device = writeback.device(type: entry.type) else { return }
+        device.slots.free(entry)
+        guard device.slots.useCount(entry) == 0 else { return }
+        try? frontswapInvalidatePage(type: entry.type, offset: entry.offset)
+        dropCachedPage(entry, device: device, waitForWriteback: false)
+    }
+
+    /// Removes the swap-cache page of `entry` (clearing the has-cache bit it
+    /// held). A page under writeback is waited for or, without waiting, left
+    /// to leave the cache when its write completes.
+    func dropCachedPage(_ entry: SwapEntry, device: SwapDevice, waitForWriteback: Bool) {
+        while let cached = device.swapCache.find(entry) {
+            var busy = false
+            if cached.tryLock() {
+                if !cached.isWriteback {
+                    if device.swapCache.delete(cached) {
+                        device.slots.swapcacheFree(entry)
+                    }
+                    cached.unlock()
+                    cached.release()
+                    return
+                }
+                busy = true
+                cached.unlock()
+            }
+            cached.release()
+            if busy && !waitForWriteback { return }
+            usleep(50)
+        }
+    }
+
+    /// Runs `body` holding `entry`'s has-cache bit, after dropping an older
+    /// swap-cache page of the entry (waiting for its write). An entry that is
+    /// not in use has no swap-cache protocol to follow: `body` just runs.
+    func holdingSwapCacheBit<T>(
+        _ entry: SwapEntry, device: SwapDevice, _ body: () throws(ZCacheError) -> T
+    ) throws(ZCacheError) -> T {
+        while true {
+            if device.swapCache.find(entry).map({ $0.release() }) != nil {
+                dropCachedPage(entry, device: device, waitForWriteback: true)
+                continue
+            }
+            switch device.slots.swapcachePrepare(entry) {
+            case .prepared:
+                defer { device.slots.swapcacheFree(entry) }
+                return try body()
+            case .notInUse:
+                return try body()
+            case .alreadyPrepared:
+                sched_yield()
+            }
+        }
+    }
+
+    func attachedDevice(type: Int) throws(ZCacheError) -> SwapDevice {
+        guard let device = writeback.device(type: type) else {
+            counters.badInputErrors.increment()
+            throw .noSwapDevice(type)
+        }
+        return device
+    }
+}

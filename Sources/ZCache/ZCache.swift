@@ -1,0 +1,159 @@
+// ZCache: the Linux kernel's zcache ("zcache2", 2013, with writeback) in user space.
+//
+//   frontswap store/load ----\                      /-- ZBud (ephemeral)  --\
+//   cleancache put/get -------+--> ZCache --> TMem -+                        +--> PageFramePool
+//   client/pool API ---------/    (policy)   (keys) \-- ZBud (persistent) --/
+//                                     |
+//                                     +--> writeback --> SwapCache --> SwapDevice (swap file)
+//
+// A page comes in through a front end, is compressed (outside every lock, into
+// a stack buffer), gets a zbud bud and a tmem handle (`ZPageHandle`). It leaves
+// through a get, a flush, an eviction (ephemeral frames, LRU first) or
+// writeback (persistent frames, LRU first: decompressed into the swap cache and
+// written to the swap device).
+//
+// Put, as the kernel's zcache_pampd_{eph,pers}_create:
+//   not one page                 -> error (bad_input_errors)
+//   frozen                       -> flush the key instead      (put_to_flush)
+//   never active (filter on)     -> ignore                     (*_nonactive_puts_ignored)
+//   all zero bytes               -> sentinel handle, no frame  (zero_filled_pages)
+//   eph zsize > 4000             -> refuse                     (compress_poor)
+//   pers zsize > 3584            -> refuse                     (compress_poor)
+//   pers zsize > 2560 while mean pers zsize > 2560 -> refuse   (mean_compress_poor)
+//   pair with an unbuddied frame of the class, else a new frame from the pool
+//   (failed_alloc when it is empty), else evict the LRU ephemeral frame and take
+//   it (eph_ate_tail / pers_ate_eph, or *_failed), else refuse.
+// A put that does not store flushes whatever the key held, so a stale older
+// page can never be returned (tmem's "duplicate put flushes the old page first").
+//
+// Lock order (the whole project; each module documents its part):
+//
+//   shrinker scan lock (one scan at a time)
+//     -> TMem pool-table lock -> TMem bucket lock
+//        -> ZBud class lock -> PageFramePool lock
+//   SwapDevice: swap cache lock, slot map lock and I/O queue lock are leaves:
+//   nothing else is taken while holding one, and no zcache lock is held while
+//   calling into the swap device.
+//
+// The bucket lock is held while TMem calls back into the storage side (copying
+// a bud's compressed bytes out, freeing a bud): both are short and never block.
+// The ZBud evictor marks a frame dying under its class lock, drops the lock,
+// and only then flushes each bud's key through TMem, so the TMem -> ZBud order
+// is never inverted. Compression, decompression and device I/O run with no
+// lock held.
+
+import SwapDevice
+import Synchronization
+import TMem
+import ZBud
+import ZCacheSupport
+
+/// A tmem object id: 192 bits (the kernel's `struct tmem_oid`).
+public typealias ObjectID = TMem.ObjectID
+/// A tmem client (up to 16 by default).
+public typealias ClientID = TMem.ClientID
+/// A pool of a client (up to 16 per client by default).
+public typealias PoolID = TMem.PoolID
+/// The full key of one page: pool, object id and page index.
+public typealias TMemKey = TMem.TMemKey
+/// Ephemeral (may vanish: cleancache) or persistent (kept until flushed: frontswap).
+public typealias PoolKind = TMem.PoolKind
+
+/// The compressed page cache.
+///
+/// Every public method is safe to call from many threads at once.
+public final class ZCache: Sendable {
+    /// Bytes in a page; every page buffer passed in must be exactly this long.
+    public static let pageSize = ZCacheSupport.pageSize
+    /// The largest compressed size an ephemeral page may have (zbud's largest bud).
+    public static let maxEphemeralZSize = ZBud.maxZPageSize
+    /// The largest compressed size a persistent page may have (7/8 of a page).
+    public static let maxPersistentZSize = pageSize * 7 / 8
+    /// Above this size a persistent page is refused while the mean is above it too (5/8 of a page).
+    public static let maxMeanPersistentZSize = pageSize * 5 / 8
+
+    /// The configuration this cache was created with.
+    public let configuration: ZCacheConfiguration
+    /// The codec.
+    public let compressor: Compressor
+
+    let counters = ZCacheCounters()
+    let store: ZPageStore
+    let tmem: TMem<ZPageStore>
+    /// zcache's own tmem client (the kernel's LOCAL_CLIENT).
+    let localClient: ClientID
+    /// Frontswap's single persistent pool, for every swap type. (The kernel
+    /// creates it at the first `frontswap_init`; creating it with the cache lets
+    /// the store path read it without a lock.)
+    let frontswapPool: PoolID
+    /// Bit t set: swap type t was initialised.
+    let frontswapTypes = Atomic<UInt32>(0)
+    let frozen = Atomic<Bool>(false)
+    let host: (any HostMemory)?
+    let writeback: WritebackEngine
+    let shrinker: Shrinker
+
+    /// Creates a cache with its own pageframe pool of `configuration.pageframes` frames.
+    ///
+    /// - Parameter host: the host's memory, which the shrinker asks for LRU counts
+    ///   and writeback asks for pages when zcache's own pool is empty. Optional.
+    public init(configuration: ZCacheConfiguration = .init(), host: (any HostMemory)? = nil) {
+        precondition(configuration.pageframes > 0, "a cache needs at least one pageframe")
+        precondition(configuration.maxOutstandingWritebackPages >= 0)
+        self.configuration = configuration
+        self.host = host
+        compressor = Compressor(configuration.compressor)
+        store = ZPageStore(pageframes: configuration.pageframes, counters: counters)
+        var tmemConfiguration = TMem<ZPageStore>.Configuration()
+        tmemConfiguration.exclusiveGets = configuration.exclusiveGets
+        tmem = TMem(storage: store, configuration: tmemConfiguration)
+        do {
+            localClient = try tmem.newClient()
+            frontswapPool = try tmem.newPool(client: localClient, kind: .persistent)
+        } catch {
+            preconditionFailure("a new TMem has room for a client and a pool: \(error)")
+        }
+        writeback = WritebackEngine()
+        shrinker = Shrinker()
+    }
+
+    deinit {
+        writeback.shutdown()
+    }
+
+    /// Whether puts are currently turned into flushes.
+    public var isFrozen: Bool { frozen.load(ordering: .relaxed) }
+
+    /// Makes every later put act as a flush (zcache's `zcache_freeze`).
+    public func freeze() { frozen.store(true, ordering: .relaxed) }
+
+    /// Lets puts store pages again.
+    public func unfreeze() { frozen.store(false, ordering: .relaxed) }
+
+    /// Every statistic, named as in the kernel's debugfs.
+    public var statistics: ZCacheStatistics {
+        counters.snapshot(
+            tmem: tmem.stats, ephemeral: store.ephemeral.stats,
+            persistent: store.persistent.stats, pool: store.pool)
+    }
+
+    /// The frame accounting identity: frames allocated from the pool minus frames
+    /// freed equals the ephemeral plus persistent frames in use plus frames held by
+    /// writeback. Exact when no operation is in flight.
+    public func checkFrameAccounting() -> Bool {
+        let pool = store.pool
+        let inUse = pool.allocatedTotal - pool.freedTotal
+        return inUse == pool.framesInUse
+            && inUse == counters.ephPageframes.value + counters.persPageframes.value
+                + counters.writebackFramesHeld.value
+            && counters.ephPageframes.value == store.ephemeral.stats.pageframes
+            && counters.persPageframes.value == store.persistent.stats.pageframes
+    }
+
+    /// Runs zbud's internal invariant checks (a no-op unless built with
+    /// `ZCACHE_INTERNAL_CHECKS`, as debug builds are).
+    package func checkInvariants() {
+        store.ephemeral.checkInvariants()
+        store.persistent.checkInvariants()
+    }
+}

@@ -1,0 +1,36 @@
+import ZCacheSupport
+
+/// How a `ZCache` is set up. Every field has the kernel's default.
+public struct ZCacheConfiguration: Sendable, Equatable {
+    /// The codec for every page (zcache's `zcache_comp_name`). LZ4 by default.
+    public var compressor: CompressorKind = .lz4
+
+    /// Pageframes zcache may allocate on its own (its `alloc_page(ZCACHE_GFP_MASK)`
+    /// calls, which fail under pressure). The pool is reserved once, up front.
+    public var pageframes: Int = 16_384
+
+    /// Frontswap gets remove the page (`frontswap_tmem_exclusive_gets`). On by default.
+    public var exclusiveGets = true
+
+    /// Ignore cleancache puts of pages that were never on the active list
+    /// (counted in `eph_nonactive_puts_ignored`). On by default.
+    public var ignoreNonActiveEphemeralPuts = true
+
+    /// Ignore frontswap stores of pages that were never on the active list
+    /// (counted in `pers_nonactive_puts_ignored`). On by default.
+    public var ignoreNonActivePersistentPuts = true
+
+    /// Write persistent pageframes back to the swap device under pressure (the
+    /// seed's `CONFIG_ZCACHE_WRITEBACK`, here a runtime switch). On by default.
+    public var writebackEnabled = true
+
+    /// Hard cap on pages submitted to swap devices and not yet completed
+    /// (`zcache_max_outstanding_writeback_pages`).
+    public var maxOutstandingWritebackPages = 6400
+
+    /// What the shrinker does with the host's LRU counts.
+    public var shrinkerPolicy: ShrinkerPolicy = .seed
+
+    /// Creates the default configuration.
+    public init() {}
+}
