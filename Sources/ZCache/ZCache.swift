@@ -48,23 +48,10 @@ import TMem
 import ZBud
 import ZCacheSupport
 
-/// A tmem object id: 192 bits (the kernel's `struct tmem_oid`).
-public typealias ObjectID = TMem.ObjectID
-/// A tmem client (up to 16 by default).
-public typealias ClientID = TMem.ClientID
-/// A pool of a client (up to 16 per client by default).
-public typealias PoolID = TMem.PoolID
-/// The full key of one page: pool, object id and page index.
-public typealias TMemKey = TMem.TMemKey
-/// Ephemeral (may vanish: cleancache) or persistent (kept until flushed: frontswap).
-public typealias PoolKind = TMem.PoolKind
-
 /// The compressed page cache.
 ///
 /// Every public method is safe to call from many threads at once.
 public final class ZCache: Sendable {
-    /// Bytes in a page; every page buffer passed in must be exactly this long.
-    public static let pageSize = ZCacheSupport.pageSize
     /// The largest compressed size an ephemeral page may have (zbud's largest bud).
     public static let maxEphemeralZSize = ZBud.maxZPageSize
     /// The largest compressed size a persistent page may have (7/8 of a page).

@@ -48,7 +48,7 @@ public enum DecompressionError: Error, Sendable, Equatable, CustomStringConverti
 public final class Compressor: Sendable {
     /// The codec in use.
     public let kind: CompressorKind
-    private let codec: any PageCodec
+    let codec: any PageCodec
 
     /// Creates a compressor for `kind`.
     public init(_ kind: CompressorKind = .lz4) {
@@ -102,4 +102,6 @@ protocol PageCodec: Sendable {
     /// Decompresses into a one-page `page`, throwing unless exactly one page comes out.
     func decompress(_ compressed: UnsafeRawBufferPointer, into page: UnsafeMutableRawBufferPointer)
         throws(DecompressionError)
+    /// The idle contexts of the codec's pools, `nil` if it has none (for tests).
+    var idleContextCounts: (compress: Int, decompress: Int)? { get }
 }

@@ -11,7 +11,7 @@ struct LZ4Codec: PageCodec {
         let written = LZ4_compress_default(
             page.baseAddress!.assumingMemoryBound(to: CChar.self),
             destination.baseAddress!.assumingMemoryBound(to: CChar.self),
-            Int32(page.count), Int32(destination.count))
+            Int32(page.count), Int32(clamping: destination.count))
         // 0 means "does not fit in destination".
         return written > 0 ? Int(written) : nil
     }

@@ -3,21 +3,42 @@ import ZCacheSupport
 
 /// Zstandard single-shot frames at level 1, with pooled contexts.
 struct ZstdCodec: PageCodec {
+    /// A compression context and the scratch output it compresses into when
+    /// the caller's bound is tight. Made once per pooled context, never per page.
+    struct CompressionContext {
+        let context: OpaquePointer
+        let scratch: UnsafeMutableRawBufferPointer
+    }
+
+    /// Room for any page's frame. With less room than this, zstd gives up on
+    /// some encodings and can fail a page whose frame would fit by a few bytes,
+    /// so a tight bound is checked against a frame made in full-size scratch.
+    private static let frameBound = ZSTD_compressBound(pageSize)
+
     private let level: Int32
-    private let compressors: CodecContextPool<OpaquePointer>
+    private let compressors: CodecContextPool<CompressionContext>
     private let decompressors: CodecContextPool<OpaquePointer>
 
     init(level: Int32 = 1) {
         self.level = level
         compressors = CodecContextPool(
             make: {
-                guard let context = ZSTD_createCCtx() else { fatalError("ZSTD_createCCtx: out of memory") }
-                return context
+                guard let context = ZSTD_createCCtx() else {
+                    fatalError("ZSTD_createCCtx: out of memory")
+                }
+                return CompressionContext(
+                    context: context,
+                    scratch: .allocate(byteCount: Self.frameBound, alignment: 16))
             },
-            destroy: { ZSTD_freeCCtx($0) })
+            destroy: {
+                ZSTD_freeCCtx($0.context)
+                $0.scratch.deallocate()
+            })
         decompressors = CodecContextPool(
             make: {
-                guard let context = ZSTD_createDCtx() else { fatalError("ZSTD_createDCtx: out of memory") }
+                guard let context = ZSTD_createDCtx() else {
+                    fatalError("ZSTD_createDCtx: out of memory")
+                }
                 return context
             },
             destroy: { ZSTD_freeDCtx($0) })
@@ -26,12 +47,18 @@ struct ZstdCodec: PageCodec {
     func compress(_ page: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer)
         -> Int?
     {
-        compressors.withContext { context in
+        compressors.withContext { compression in
+            let output = destination.count >= Self.frameBound ? destination : compression.scratch
             let written = ZSTD_compressCCtx(
-                context, destination.baseAddress, destination.count,
+                compression.context, output.baseAddress, output.count,
                 page.baseAddress, page.count, level)
-            // An error here is "destination too small".
-            return ZSTD_isError(written) != 0 ? nil : written
+            // The scratch is large enough for any page, and so is a destination
+            // used directly: an error here is not expected, but it means "no".
+            guard ZSTD_isError(written) == 0, written <= destination.count else { return nil }
+            if output.baseAddress != destination.baseAddress {
+                destination.baseAddress!.copyMemory(from: output.baseAddress!, byteCount: written)
+            }
+            return written
         }
     }
 
@@ -51,5 +78,11 @@ struct ZstdCodec: PageCodec {
             }
             guard produced == pageSize else { throw .wrongDecompressedSize(produced) }
         }
+    }
+}
+
+extension ZstdCodec {
+    var idleContextCounts: (compress: Int, decompress: Int)? {
+        (compressors.idleCount, decompressors.idleCount)
     }
 }

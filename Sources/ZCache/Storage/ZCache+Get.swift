@@ -25,7 +25,7 @@ extension ZCache {
         return try withUnsafeTemporaryAllocation(byteCount: ZBud.maxZPageSize, alignment: 16) {
             (scratch) throws(ZCacheError) -> Bool in
             let found: Found?
-            do {
+            do throws(TMemError) {
                 found = try tmem.get(key, ifHandle: ifHandle, forceRemove: forceRemove) {
                     handle, removed -> Found? in
                     if handle.isZeroFilled {
@@ -48,7 +48,7 @@ extension ZCache {
                 page.initializeMemory(as: UInt8.self, repeating: 0)
                 return true
             case .compressed(let size):
-                do {
+                do throws(DecompressionError) {
                     try compressor.decompress(
                         UnsafeRawBufferPointer(rebasing: scratch[..<size]), into: page)
                 } catch {

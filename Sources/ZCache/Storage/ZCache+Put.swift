@@ -85,7 +85,7 @@ extension ZCache {
             let handle = ZPageHandle(ref, class: zbudClass, size: size)
             counters.addZPage(1, bytes: size, zbudClass)
             defer { store.zbud(zbudClass).finishCreate(ref) }
-            do {
+            do throws(TMemError) {
                 try tmem.put(key, handle: handle)
             } catch {
                 store.release(handle)

@@ -49,11 +49,10 @@ extension ZCache {
         guard let entry = device.slots.allocate() else { throw .swapDeviceFull(type) }
         _ = device.slots.duplicate(entry)  // the caller's reference
         let result: PutResult
-        do {
+        do throws(ZCacheError) {
             // allocate() set the has-cache bit for us: store directly.
-            result = try putPage(
-                try frontswapKey(type: type, offset: entry.offset), kind: .persistent,
-                page: page, wasActive: wasActive)
+            let key = try frontswapKey(type: type, offset: entry.offset)
+            result = try putPage(key, kind: .persistent, page: page, wasActive: wasActive)
         } catch {
             device.slots.swapcacheFree(entry)
             device.slots.free(entry)
@@ -67,7 +66,7 @@ extension ZCache {
         // has-cache bit, so the add cannot find another page there.
         let swapPage = SwapCachePage(entry: entry, flags: [.locked])
         swapPage.buffer.bytes.copyMemory(from: page)
-        swapPage.setFlags([.upToDate, .writeback])
+        swapPage.setFlags(SwapCachePage.Flags([.upToDate, .writeback]))
         let added = device.swapCache.add(swapPage)
         assert(added, "has-cache bit held, yet the swap cache had a page")
         swapPage.unlock()

@@ -204,7 +204,7 @@ extension ZCache {
         }
         // Writeback is flagged before the unlock, so nobody drops the page
         // between the unlock and the submission.
-        swapPage.setFlags([.upToDate, .writeback])
+        swapPage.setFlags(SwapCachePage.Flags([.upToDate, .writeback]))
         swapPage.unlock()
         submitWriteback(swapPage, on: device, gathered: gathered)
         swapPage.release()
@@ -246,7 +246,7 @@ extension ZCache {
             // Resubmit from another thread: an I/O worker must not wait for
             // queue space that only I/O workers can free.
             DispatchQueue.global().async {
-                submitToDevice(again, on: device, attempt: attempt + 1, finished: finished)
+                self.submitToDevice(again, on: device, attempt: attempt + 1, finished: finished)
                 again.release()
             }
         }

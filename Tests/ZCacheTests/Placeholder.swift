@@ -1,1 +1,0 @@
-// Placeholder until ZCache tests land.
