@@ -37,8 +37,9 @@ public struct HostConfiguration: Sendable, Codable, Equatable {
     /// Forced allocations leave this many pages free (the min watermark).
     public var minWatermark: Int { max(4, ramPages / 128) }
 
-    var anonPages: Int { processes * anonPagesPerProcess }
-    var filePages: Int { files * pagesPerFile }
+    /// Anonymous and file pages over all processes and files.
+    public var anonPages: Int { processes * anonPagesPerProcess }
+    public var filePages: Int { files * pagesPerFile }
 }
 
 /// What the host did and saw. Keys are snake_case in JSON.
