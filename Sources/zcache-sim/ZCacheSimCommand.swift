@@ -85,7 +85,10 @@ struct Run: ParsableCommand {
     @Option(help: "Compressor: lz4, zlib or zstd.")
     var compressor = CompressorKind.lz4
 
-    @Option(help: "Shrinker policy: seed, writebackIfEvictionShort, or all (side by side).")
+    @Option(
+        help: ArgumentHelp(
+            "Shrinker policy, or all of them side by side.",
+            valueName: PolicyChoice.allValueStrings.joined(separator: "|")))
     var policy = PolicyChoice.one(.seed)
 
     @Flag(inversion: .prefixedNo, help: "Write persistent pages back to the swap file.")

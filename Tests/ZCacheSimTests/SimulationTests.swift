@@ -44,6 +44,8 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(result.host.swapIns, result.host.swapOuts)
         XCTAssertLessThanOrEqual(z.outstandingWritebackPagesMax, options.writebackCap)
         XCTAssertTrue(result.frameAccountingHolds)
+        XCTAssertEqual(result.swapSlotsInUse, 0)
+        XCTAssertEqual(result.swapSlotBadFrees, 0)
     }
 
     func testOptionValidationRejectsBadValues() throws {

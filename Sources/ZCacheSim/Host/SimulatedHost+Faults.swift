@@ -35,7 +35,6 @@ extension SimulatedHost {
             makeRoom()
             if let entry = swapEntry[g] {
                 readBack(page: g, entry: entry)
-                paths.swapFree(entry)
                 swapEntry[g] = nil
                 lru.addHead(g, to: .inactiveAnon)
                 referenced[g] = true
@@ -117,6 +116,7 @@ extension SimulatedHost {
     }
 
     /// Swaps in anon page `g` from `entry` into the buffer and verifies it.
+    /// The entry is consumed either way (a failed one is freed: the page is lost).
     func readBack(page g: Int, entry: Paths.Entry) {
         counters.swapIns += 1
         do {
@@ -128,6 +128,7 @@ extension SimulatedHost {
             verify(key(anon: g), UnsafeRawBufferPointer(buffer))
         } catch {
             counters.lostPages += 1
+            paths.swapFree(entry)
         }
     }
 

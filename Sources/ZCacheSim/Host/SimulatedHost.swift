@@ -175,12 +175,11 @@ public final class SimulatedHost<Paths: SwapPaths> {
     }
 
     /// The end of the run: every process reads back every swapped page (each
-    /// is verified), then frees its swap entries; waits for pending I/O.
+    /// is verified, and its entry consumed); waits for pending I/O.
     public func finish() {
         for g in 0..<configuration.anonPages {
             guard let entry = swapEntry[g] else { continue }
             readBack(page: g, entry: entry)
-            paths.swapFree(entry)
             swapEntry[g] = nil
         }
         paths.quiesce()

@@ -42,8 +42,10 @@ public protocol SwapPaths: AnyObject {
     /// else write it to the device.
     func swapOut(_ page: UnsafeRawBufferPointer, wasActive: Bool) throws -> Entry
     /// A fault on a swapped page: swap cache, compressed cache, then the device.
+    /// On success the entry is consumed (its slot released, as `ZCache.swapIn`
+    /// does); on failure the caller still holds it.
     func swapIn(_ entry: Entry, into page: UnsafeMutableRawBufferPointer) throws -> SwapInOrigin
-    /// The page no longer needs its swap copy (it is resident again, or gone).
+    /// The process dropped a swapped page without reading it back.
     func swapFree(_ entry: Entry)
     /// Reclaim of a clean file page: offer it to the cleancache, then drop it.
     func cleancachePut(file: UInt32, index: UInt32, page: UnsafeRawBufferPointer, wasActive: Bool)
@@ -95,7 +97,7 @@ public final class InMemorySwapPaths: SwapPaths {
             page.copyBytes(from: bytes)
             return .compressedCache
         }
-        guard let bytes = device[entry] else { throw MissingEntry() }
+        guard let bytes = device.removeValue(forKey: entry) else { throw MissingEntry() }
         page.copyBytes(from: bytes)
         return .device
     }

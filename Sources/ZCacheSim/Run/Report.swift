@@ -52,7 +52,9 @@ public enum Report {
             "shrinker: evicted \(result.shrinkerEvicted) ephemeral frames, wrote back "
                 + "\(result.shrinkerWrittenBack) persistent frames; forced pages max "
                 + "\(result.forcedPagesMax); frame accounting "
-                + (result.frameAccountingHolds ? "holds" : "BROKEN"))
+                + (result.frameAccountingHolds ? "holds" : "BROKEN")
+                + "; swap slots in use \(result.swapSlotsInUse), bad frees \(result.swapSlotBadFrees)"
+        )
         return lines.joined(separator: "\n")
     }
 

@@ -17,6 +17,10 @@ public struct SimulationResult: Sendable, Codable {
     public var shrinkerWrittenBack: Int
     public var forcedPagesMax: Int
     public var frameAccountingHolds: Bool
+    /// Swap slots still in use after the final read-back (0: nothing leaked),
+    /// and frees of slots that were not in use (0: nothing freed twice).
+    public var swapSlotsInUse: Int
+    public var swapSlotBadFrees: Int
     public var verifiedPages: Int { host.verifiedPages }
     public var lostPages: Int { host.lostPages }
 
@@ -26,6 +30,7 @@ public struct SimulationResult: Sendable, Codable {
         case shrinkerWrittenBack = "shrinker_written_back"
         case forcedPagesMax = "forced_pages_max"
         case frameAccountingHolds = "frame_accounting_holds"
+        case swapSlotsInUse = "swap_slots_in_use", swapSlotBadFrees = "swap_slot_bad_frees"
         case verifiedPages = "verified_pages", lostPages = "lost_pages"
     }
 
@@ -41,6 +46,8 @@ public struct SimulationResult: Sendable, Codable {
         shrinkerWrittenBack = try c.decode(Int.self, forKey: .shrinkerWrittenBack)
         forcedPagesMax = try c.decode(Int.self, forKey: .forcedPagesMax)
         frameAccountingHolds = try c.decode(Bool.self, forKey: .frameAccountingHolds)
+        swapSlotsInUse = try c.decode(Int.self, forKey: .swapSlotsInUse)
+        swapSlotBadFrees = try c.decode(Int.self, forKey: .swapSlotBadFrees)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -55,6 +62,8 @@ public struct SimulationResult: Sendable, Codable {
         try c.encode(shrinkerWrittenBack, forKey: .shrinkerWrittenBack)
         try c.encode(forcedPagesMax, forKey: .forcedPagesMax)
         try c.encode(frameAccountingHolds, forKey: .frameAccountingHolds)
+        try c.encode(swapSlotsInUse, forKey: .swapSlotsInUse)
+        try c.encode(swapSlotBadFrees, forKey: .swapSlotBadFrees)
         try c.encode(verifiedPages, forKey: .verifiedPages)
         try c.encode(lostPages, forKey: .lostPages)
     }
@@ -62,8 +71,11 @@ public struct SimulationResult: Sendable, Codable {
     init(
         policy: ShrinkerPolicy, compressor: CompressorKind, seconds: Double, host: HostCounters,
         statistics: ZCacheStatistics, swapDevice: SwapDeviceStats, shrinkerEvicted: Int,
-        shrinkerWrittenBack: Int, forcedPagesMax: Int, frameAccountingHolds: Bool
+        shrinkerWrittenBack: Int, forcedPagesMax: Int, frameAccountingHolds: Bool,
+        swapSlotsInUse: Int, swapSlotBadFrees: Int
     ) {
+        self.swapSlotsInUse = swapSlotsInUse
+        self.swapSlotBadFrees = swapSlotBadFrees
         self.policy = policy
         self.compressor = compressor
         self.seconds = seconds
@@ -135,7 +147,8 @@ public enum Simulation {
             statistics: zcache.statistics, swapDevice: device.stats,
             shrinkerEvicted: paths.shrinkerEvicted, shrinkerWrittenBack: paths.shrinkerWrittenBack,
             forcedPagesMax: ram.forcedPagesMax,
-            frameAccountingHolds: zcache.checkFrameAccounting())
+            frameAccountingHolds: zcache.checkFrameAccounting(),
+            swapSlotsInUse: device.slots.usedSlots, swapSlotBadFrees: device.slots.badFrees)
     }
 
     /// Opens `--swap-file` when it exists (as it is), creates it when it does
