@@ -171,8 +171,8 @@ public enum ZCacheBenchmark {
                 })
             for i in 0..<n where sizes[i] > 0 {
                 if results[i] == 0
-                    || !shared.inputPage(i).elementsEqual(
-                        UnsafeRawBufferPointer(shared.outputPage(i)))
+                    || !PageContentSource.samePage(
+                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
                 {
                     rawMismatches += 1
                 }
@@ -230,7 +230,8 @@ public enum ZCacheBenchmark {
             var verified = 0
             for i in 0..<n where stored[i] {
                 if results[i] == 1,
-                    shared.inputPage(i).elementsEqual(UnsafeRawBufferPointer(shared.outputPage(i)))
+                    PageContentSource.samePage(
+                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
                 {
                     verified += 1
                 } else {

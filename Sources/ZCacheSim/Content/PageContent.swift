@@ -17,6 +17,12 @@
 
 import ZCacheSupport
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Identity of one version of one simulated page: the owner (a process or a
 /// file), the page index within it, and the version (bumped by every write).
 public struct PageKey: Hashable, Sendable {
@@ -170,7 +176,15 @@ public struct PageContentSource: Sendable {
     ) -> Bool {
         guard page.count == pageSize else { return false }
         fill(key, into: scratch)
-        return page.elementsEqual(UnsafeRawBufferPointer(scratch))
+        return Self.samePage(page, UnsafeRawBufferPointer(scratch))
+    }
+
+    /// Whether two one-page buffers hold the same bytes.
+    @inline(__always)
+    static func samePage(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let x = a.baseAddress, let y = b.baseAddress else { return a.count == 0 }
+        return memcmp(x, y, a.count) == 0
     }
 
     static func isZero(_ page: UnsafeRawBufferPointer) -> Bool {
