@@ -42,16 +42,21 @@ public enum CodecDemo {
                 out.withUnsafeMutableBytes { output in
                     let t0 = monotonicNanoseconds()
                     for i in 0..<count {
-                        let page = UnsafeRawBufferPointer(rebasing: input[i * pageSize..<(i + 1) * pageSize])
-                        let dst = UnsafeMutableRawBufferPointer(rebasing: output[i * slot..<(i + 1) * slot])
+                        let page = UnsafeRawBufferPointer(
+                            rebasing: input[i * pageSize..<(i + 1) * pageSize])
+                        let dst = UnsafeMutableRawBufferPointer(
+                            rebasing: output[i * slot..<(i + 1) * slot])
                         sizes[i] = compressor.compress(page, into: dst, bound: pageSize) ?? 0
                     }
                     let t1 = monotonicNanoseconds()
                     withUnsafeTemporaryAllocation(byteCount: pageSize, alignment: 16) { restored in
                         for i in 0..<count where sizes[i] > 0 {
-                            let src = UnsafeRawBufferPointer(rebasing: output[i * slot..<i * slot + sizes[i]])
+                            let src = UnsafeRawBufferPointer(
+                                rebasing: output[i * slot..<i * slot + sizes[i]])
                             if (try? compressor.decompress(src, into: restored)) != nil,
-                                memcmp(restored.baseAddress!, input.baseAddress! + i * pageSize, pageSize) == 0
+                                memcmp(
+                                    restored.baseAddress!, input.baseAddress! + i * pageSize,
+                                    pageSize) == 0
                             {
                                 verified += 1
                             }
@@ -69,7 +74,8 @@ public enum CodecDemo {
                 compressedBytes: total,
                 ratio: total == 0 ? 0 : Double(stored.count * pageSize) / Double(total),
                 compressPagesPerSecond: Double(count) / (Double(max(compressNs, 1)) / 1e9),
-                decompressPagesPerSecond: Double(stored.count) / (Double(max(decompressNs, 1)) / 1e9),
+                decompressPagesPerSecond: Double(stored.count)
+                    / (Double(max(decompressNs, 1)) / 1e9),
                 verified: verified)
         }
     }

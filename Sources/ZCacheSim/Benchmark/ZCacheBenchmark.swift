@@ -1,0 +1,355 @@
+// `zcache-sim bench`: what the cache costs over the bare codec, on the same
+// pages in one process.
+//
+//   1. bare codec: compress every page (bound: one page), then decompress
+//      every compressed page; timed separately; verified after timing
+//   2. ZCache frontswap (writeback off, a pool of one frame per page, so
+//      nothing is evicted): store every page, then load every stored page;
+//      timed separately; verified after timing
+//   Phases 1 and 2 run in rounds (default 5); each phase's best time counts.
+//   Every buffer is touched before timing, and each round's fresh ZCache is
+//   warmed by an untimed store and load of every page, so neither side pays
+//   first-touch page faults.
+//   3. density: the frames zcache used against the offline optimum of packing
+//      the same accepted sizes at most two per frame (zbud's chunk rule)
+//
+// With N threads the pages are split into N contiguous slices, one per
+// thread, for every timed phase; the clock runs from releasing all threads
+// to the last one finishing.
+
+import Foundation
+import ZBud
+import ZCache
+import ZCacheSupport
+
+/// The figures `zcache-sim bench` reports (JSON keys are the names).
+public struct BenchReport: Sendable, Codable, Equatable {
+    public var pages = 0
+    public var zeroPages = 0
+    public var compressor = ""
+    public var threads = 1
+    public var rawCompressPagesPerSec = 0.0
+    public var storePagesPerSec = 0.0
+    public var storeVsRaw = 0.0
+    public var rawDecompressPagesPerSec = 0.0
+    public var loadPagesPerSec = 0.0
+    public var loadVsRaw = 0.0
+    public var storedPages = 0
+    public var rejectedPages = 0
+    public var pageframes = 0
+    public var optimalPageframes = 0
+    public var densityVsOptimal = 0.0
+    public var pagesPerFrame = 0.0
+    public var rawCompressionRatio = 0.0
+    public var verifiedPages = 0
+    public var mismatchedPages = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case pages, zeroPages = "zero_pages", compressor, threads
+        case rawCompressPagesPerSec = "raw_compress_pages_per_sec"
+        case storePagesPerSec = "store_pages_per_sec", storeVsRaw = "store_vs_raw"
+        case rawDecompressPagesPerSec = "raw_decompress_pages_per_sec"
+        case loadPagesPerSec = "load_pages_per_sec", loadVsRaw = "load_vs_raw"
+        case storedPages = "stored_pages", rejectedPages = "rejected_pages"
+        case pageframes, optimalPageframes = "optimal_pageframes"
+        case densityVsOptimal = "density_vs_optimal", pagesPerFrame = "pages_per_frame"
+        case rawCompressionRatio = "raw_compression_ratio"
+        case verifiedPages = "verified_pages", mismatchedPages = "mismatched_pages"
+    }
+}
+
+/// Why a benchmark could not run.
+public enum BenchError: Error, Sendable, CustomStringConvertible {
+    case noPages
+    case badThreadCount(Int)
+    case zcache(ZCacheError)
+
+    public var description: String {
+        switch self {
+        case .noPages: "no pages to benchmark"
+        case .badThreadCount(let n): "--threads must be between 1 and 256, got \(n)"
+        case .zcache(let error): "zcache: \(error)"
+        }
+    }
+}
+
+/// Raw pointers handed to worker threads; each thread touches only its slice.
+private struct SharedBuffers: @unchecked Sendable {
+    let input: UnsafeRawBufferPointer
+    let compressed: UnsafeMutableRawBufferPointer
+    let sizes: UnsafeMutableBufferPointer<Int>
+    let output: UnsafeMutableRawBufferPointer
+    let results: UnsafeMutableBufferPointer<UInt8>
+
+    func inputPage(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: input[i * pageSize..<(i + 1) * pageSize])
+    }
+
+    func outputPage(_ i: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: output[i * pageSize..<(i + 1) * pageSize])
+    }
+}
+
+public enum ZCacheBenchmark {
+    static let slot = Compressor.maxCompressedSize
+
+    /// Benchmarks `bytes` (whole pages) with `compressor` on `threads` threads.
+    public static func run(
+        pages bytes: [UInt8], compressor kind: CompressorKind, threads: Int, rounds: Int = 5
+    )
+        throws(BenchError) -> BenchReport
+    {
+        let n = bytes.count / pageSize
+        guard n > 0 else { throw .noPages }
+        guard (1...256).contains(threads) else { throw .badThreadCount(threads) }
+        let rounds = max(1, rounds)
+        var report = BenchReport()
+        report.pages = n
+        report.compressor = kind.rawValue
+        report.threads = threads
+
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: n * pageSize, alignment: 64)
+        let compressed = UnsafeMutableRawBufferPointer.allocate(byteCount: n * slot, alignment: 64)
+        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: n * pageSize, alignment: 64)
+        let sizes = UnsafeMutableBufferPointer<Int>.allocate(capacity: n)
+        let results = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: n)
+        defer {
+            input.deallocate()
+            compressed.deallocate()
+            output.deallocate()
+            sizes.deallocate()
+            results.deallocate()
+        }
+        bytes.withUnsafeBytes { input.copyMemory(from: $0) }
+        let shared = SharedBuffers(
+            input: UnsafeRawBufferPointer(input), compressed: compressed, sizes: sizes,
+            output: output, results: results)
+        for i in 0..<n where PageContentSource.isZero(shared.inputPage(i)) { report.zeroPages += 1 }
+
+        // Touch every buffer first so no phase pays for first-touch page faults.
+        compressed.initializeMemory(as: UInt8.self, repeating: 0)
+        output.initializeMemory(as: UInt8.self, repeating: 0)
+
+        let codec = Compressor(kind)
+        var configuration = ZCacheConfiguration()
+        configuration.compressor = kind
+        configuration.pageframes = n + 64
+        configuration.writebackEnabled = false
+        let stored = UnsafeMutableBufferPointer<Bool>.allocate(capacity: n)
+        defer { stored.deallocate() }
+        let flags = UncheckedSendable(UnsafeBufferPointer(stored))
+
+        // Each round runs the four phases in turn; the best time of each phase
+        // over the rounds counts, so a burst of load elsewhere on the machine
+        // hurts neither side more than the other.
+        var best = (compress: Double.infinity, decompress: Double.infinity)
+        var bestZ = (store: Double.infinity, load: Double.infinity)
+        var rawMismatches = 0
+        for round in 0..<rounds {
+            // 1. The bare codec.
+            best.compress = min(
+                best.compress,
+                parallel(threads: threads, pages: n) { range in
+                    for i in range {
+                        let dst = UnsafeMutableRawBufferPointer(
+                            rebasing: shared.compressed[i * slot..<(i + 1) * slot])
+                        shared.sizes[i] =
+                            codec.compress(shared.inputPage(i), into: dst, bound: pageSize) ?? 0
+                    }
+                })
+            best.decompress = min(
+                best.decompress,
+                parallel(threads: threads, pages: n) { range in
+                    for i in range where shared.sizes[i] > 0 {
+                        let src = UnsafeRawBufferPointer(
+                            rebasing: shared.compressed[i * slot..<i * slot + shared.sizes[i]])
+                        shared.results[i] =
+                            (try? codec.decompress(src, into: shared.outputPage(i))) == nil ? 0 : 1
+                    }
+                })
+            for i in 0..<n where sizes[i] > 0 {
+                if results[i] == 0
+                    || !PageContentSource.samePage(
+                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
+                {
+                    rawMismatches += 1
+                }
+            }
+
+            // 2. ZCache frontswap, a fresh cache each round.
+            // results: 0 error, 1 stored, 2 zero-filled, 3 rejected.
+            let zcache = ZCache(configuration: configuration)
+            do {
+                try zcache.frontswapInit(type: 0)
+            } catch {
+                throw .zcache(error)
+            }
+            // Warm it (untimed): a store and a load of every page fault in the
+            // frame pool and per-thread buffers, as in a cache that has run.
+            for i in 0..<n {
+                _ = try? zcache.frontswapStore(
+                    type: 0, offset: UInt64(i + 1), page: shared.inputPage(i))
+            }
+            for i in 0..<n {
+                _ = try? zcache.frontswapLoad(
+                    type: 0, offset: UInt64(i + 1), into: shared.outputPage(i))
+            }
+            bestZ.store = min(
+                bestZ.store,
+                parallel(threads: threads, pages: n) { range in
+                    for i in range {
+                        let outcome = try? zcache.frontswapStore(
+                            type: 0, offset: UInt64(i + 1), page: shared.inputPage(i))
+                        shared.results[i] =
+                            switch outcome {
+                            case .stored: 1
+                            case .storedZeroFilled: 2
+                            case .rejected: 3
+                            case nil: 0
+                            }
+                    }
+                })
+            if round == 0 {
+                report.storedPages = results.filter { $0 == 1 || $0 == 2 }.count
+                report.rejectedPages = results.filter { $0 == 0 || $0 == 3 }.count
+                report.pageframes = zcache.statistics.zcache.persPageframes
+            }
+            for i in 0..<n { stored[i] = results[i] == 1 || results[i] == 2 }
+            output.initializeMemory(as: UInt8.self, repeating: 0xA5)
+            bestZ.load = min(
+                bestZ.load,
+                parallel(threads: threads, pages: n) { range in
+                    for i in range where flags.value[i] {
+                        let found = try? zcache.frontswapLoad(
+                            type: 0, offset: UInt64(i + 1), into: shared.outputPage(i))
+                        shared.results[i] = found == true ? 1 : 0
+                    }
+                })
+            var verified = 0
+            for i in 0..<n where stored[i] {
+                if results[i] == 1,
+                    PageContentSource.samePage(
+                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
+                {
+                    verified += 1
+                } else {
+                    report.mismatchedPages += 1
+                }
+            }
+            report.verifiedPages = verified
+        }
+        let compressedCount = sizes.filter { $0 > 0 }.count
+        let compressedBytes = sizes.reduce(0, +)
+        report.rawCompressionRatio =
+            compressedBytes == 0 ? 0 : Double(compressedCount * pageSize) / Double(compressedBytes)
+        report.rawCompressPagesPerSec = Double(n) / max(best.compress, 1e-9)
+        report.rawDecompressPagesPerSec = Double(compressedCount) / max(best.decompress, 1e-9)
+        report.mismatchedPages += rawMismatches
+        report.storePagesPerSec = Double(n) / max(bestZ.store, 1e-9)
+        report.loadPagesPerSec = Double(report.storedPages) / max(bestZ.load, 1e-9)
+        report.storeVsRaw = report.storePagesPerSec / report.rawCompressPagesPerSec
+        report.loadVsRaw = report.loadPagesPerSec / report.rawDecompressPagesPerSec
+        let storedFlags = UnsafeBufferPointer(stored)
+
+        // 3. Density against the offline optimum on the same accepted sizes
+        // (pages zcache stored in a frame, i.e. not zero-filled).
+        var chunks: [Int] = []
+        for i in 0..<n where storedFlags[i] && !PageContentSource.isZero(shared.inputPage(i)) {
+            if let c = ZBud.chunks(forDataSize: sizes[i]) { chunks.append(c) }
+        }
+        report.optimalPageframes = optimalPairFrames(chunks: chunks)
+        report.densityVsOptimal =
+            report.pageframes == 0
+            ? 1 : Double(report.optimalPageframes) / Double(report.pageframes)
+        report.pagesPerFrame =
+            report.pageframes == 0 ? 0 : Double(chunks.count) / Double(report.pageframes)
+        return report
+    }
+
+    /// The fewest frames holding buds of `chunks` sizes at most two per frame
+    /// with at most `ZBud.chunksPerFrame` chunks per frame: pair the largest
+    /// remaining with the smallest when they fit (optimal for two per bin).
+    public static func optimalPairFrames(chunks: [Int]) -> Int {
+        let sorted = chunks.sorted()
+        var lo = 0
+        var hi = sorted.count - 1
+        var frames = 0
+        while lo <= hi {
+            if lo < hi, sorted[lo] + sorted[hi] <= ZBud.chunksPerFrame { lo += 1 }
+            hi -= 1
+            frames += 1
+        }
+        return frames
+    }
+
+    /// Runs `body` on `threads` threads over contiguous slices of `0..<pages`;
+    /// returns the seconds from releasing them to the last one finishing.
+    static func parallel(
+        threads: Int, pages: Int, _ body: @escaping @Sendable (Range<Int>) -> Void
+    ) -> Double {
+        if threads == 1 {
+            let start = monotonicNanoseconds()
+            body(0..<pages)
+            return Double(monotonicNanoseconds() - start) / 1e9
+        }
+        let ready = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for t in 0..<threads {
+            let range = (pages * t / threads)..<(pages * (t + 1) / threads)
+            done.enter()
+            let thread = Thread {
+                ready.signal()
+                go.wait()
+                body(range)
+                done.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        for _ in 0..<threads { ready.wait() }
+        let start = monotonicNanoseconds()
+        for _ in 0..<threads { go.signal() }
+        done.wait()
+        return Double(monotonicNanoseconds() - start) / 1e9
+    }
+}
+
+/// Hands an immutable buffer to worker threads.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+extension ZCacheBenchmark {
+    /// A readable table of a report.
+    public static func table(_ r: BenchReport, corpus: [String]) -> String {
+        func rate(_ x: Double) -> String { String(format: "%.0f pages/s", x) }
+        let rows: [(String, String)] = [
+            ("corpus", corpus.joined(separator: " ")),
+            ("pages (zero)", "\(r.pages) (\(r.zeroPages))"),
+            ("compressor, threads", "\(r.compressor), \(r.threads)"),
+            ("bare compress", rate(r.rawCompressPagesPerSec)),
+            (
+                "zcache store",
+                rate(r.storePagesPerSec) + String(format: "  (%.3f of bare)", r.storeVsRaw)
+            ),
+            ("bare decompress", rate(r.rawDecompressPagesPerSec)),
+            (
+                "zcache load",
+                rate(r.loadPagesPerSec) + String(format: "  (%.3f of bare)", r.loadVsRaw)
+            ),
+            ("stored / rejected", "\(r.storedPages) / \(r.rejectedPages)"),
+            ("pageframes (optimal)", "\(r.pageframes) (\(r.optimalPageframes))"),
+            ("density vs optimal", String(format: "%.3f", r.densityVsOptimal)),
+            ("pages per frame", String(format: "%.3f", r.pagesPerFrame)),
+            ("bare compression ratio", String(format: "%.2fx", r.rawCompressionRatio)),
+            ("verified / mismatched", "\(r.verifiedPages) / \(r.mismatchedPages)"),
+        ]
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 }
+            .joined(separator: "\n")
+    }
+}
