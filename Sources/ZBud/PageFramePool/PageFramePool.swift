@@ -59,6 +59,10 @@ public final class PageFramePool: @unchecked Sendable {
         precondition(frameCount >= 0 && frameCount < 1 << 31, "frame count out of range")
         self.frameCount = frameCount
         base = .allocate(byteCount: max(1, frameCount) * pageSize, alignment: pageSize)
+        // Touch every frame once: the pool stands for pageframes that are real
+        // RAM, so it is really reserved here, and no store pays a first-touch
+        // page fault later.
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, frameCount) * pageSize)
         freeStack = .allocate(capacity: max(1, frameCount))
         allocated = .allocate(capacity: max(1, frameCount))
         for i in 0..<frameCount {
