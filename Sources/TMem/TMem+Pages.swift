@@ -65,19 +65,25 @@ extension TMem {
     /// Removes `key` and hands its handle to `storage.free`. With `ifHandle`, only
     /// if the key maps to exactly that handle (the evictor's flush).
     ///
+    /// - Parameter counted: whether the flush counts in `flush_total` and
+    ///   `flush_found`. The kernel counts the front ends' flushes
+    ///   (`zcache_flush_page`), not the ones the storage side makes itself
+    ///   (the evictor's `tmem_flush_page`, a frozen or refused put).
     /// - Returns: whether a page was flushed.
     /// - Throws: `unknownClient` or `unknownPool`.
     @inlinable
     @discardableResult
-    public func flushPage(_ key: TMemKey, ifHandle: Handle? = nil) throws(TMemError) -> Bool {
-        counters.flushTotal.add(1, ordering: .relaxed)
+    public func flushPage(_ key: TMemKey, ifHandle: Handle? = nil, counted: Bool = true)
+        throws(TMemError) -> Bool
+    {
+        if counted { counters.flushTotal.add(1, ordering: .relaxed) }
         let found = try withLiveBucket(key) { bucket, _ -> Bool in
             if let ifHandle, bucket.lookup(key.object, key.index) != ifHandle { return false }
             guard let handle = drop(key, from: bucket) else { return false }
             storage.free(handle, key: key)
             return true
         }
-        if found { counters.flushFound.add(1, ordering: .relaxed) }
+        if found && counted { counters.flushFound.add(1, ordering: .relaxed) }
         return found
     }
 

@@ -71,7 +71,7 @@ extension ZCache {
                 // Only if the key still names this bud: a newer put of the key
                 // lives elsewhere and must survive.
                 _ = try? tmem.flushPage(
-                    TMemKey(owner), ifHandle: ZPageHandle(ref, class: .ephemeral))
+                    TMemKey(owner), ifHandle: ZPageHandle(ref, class: .ephemeral), counted: false)
             })
         else { return nil }
         counters.addPageframes(-1, .ephemeral)

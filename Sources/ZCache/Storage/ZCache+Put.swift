@@ -121,7 +121,7 @@ extension ZCache {
             }
         }
         do {
-            try tmem.flushPage(key)
+            try tmem.flushPage(key, counted: false)
         } catch {
             counters.badInputErrors.increment()
             throw .tmem(error)
