@@ -78,7 +78,8 @@ extension ZCache {
         return done
     }
 
-    /// Waits until every submitted write (writeback and host writes) completed.
+    /// Waits until every submitted write (writeback and host writes) completed,
+    /// resubmissions of failed writes included.
     public func waitForWriteback() {
         writeback.drain()
     }
@@ -213,7 +214,9 @@ extension ZCache {
 
     /// Submits writeback `page` and, when it is done (written, or given up
     /// after retries and left dirty in the swap cache), ends the writeback.
-    private func submitWriteback(_ page: SwapCachePage, on device: SwapDevice, gathered: GatheredPage) {
+    private func submitWriteback(
+        _ page: SwapCachePage, on device: SwapDevice, gathered: GatheredPage
+    ) {
         submitToDevice(page, on: device) { [self] written in
             if written { counters.writtenbackPages.increment() }
             counters.outstandingWritebackPages.add(-1)
@@ -231,6 +234,11 @@ extension ZCache {
         finished: @escaping @Sendable (Bool) -> Void
     ) {
         device.submitWriteback(page, reclaim: true) { [self] result in
+            // A resubmission's completion ends its retry chain (after any
+            // further resubmission below raised the count again).
+            defer {
+                if attempt > 0 { writeback.pendingRetries.subtract(1, ordering: .releasing) }
+            }
             guard case .failure = result else { return finished(true) }
             counters.writebackWriteErrors.increment()
             guard attempt < WritebackEngine.maxWriteRetries,
@@ -241,6 +249,7 @@ extension ZCache {
                 return finished(false)
             }
             counters.writebackRetries.increment()
+            writeback.pendingRetries.add(1, ordering: .releasing)
             again.setFlags(.writeback)
             again.unlock()
             // Resubmit from another thread: an I/O worker must not wait for
