@@ -227,7 +227,8 @@ extension ZCache {
     /// Writes a swap-cache page (the caller holds a reference) to its slot; the
     /// page leaves the swap cache when written, unless someone holds it. A failed
     /// write keeps the page in the swap cache, dirty, and is resubmitted up to
-    /// `maxWriteRetries` times; after that the page stays there for swap-in.
+    /// `maxWriteRetries` times; after that the page stays there for swap-in. A
+    /// failed write of an entry freed meanwhile drops the page and its slot.
     /// `finished(written)` runs once, on an I/O worker.
     func submitToDevice(
         _ page: SwapCachePage, on device: SwapDevice, attempt: Int = 0,
@@ -241,11 +242,24 @@ extension ZCache {
             }
             guard case .failure = result else { return finished(true) }
             counters.writebackWriteErrors.increment()
-            guard attempt < WritebackEngine.maxWriteRetries,
-                let again = lockedIfStillCached(page, device)
-            else {
-                // Given up, or a newer store replaced the page: either way its
-                // data is where a swap-in looks (swap cache or zcache).
+            guard let again = lockedIfStillCached(page, device) else {
+                // A newer store replaced the page: its data is in zcache.
+                return finished(false)
+            }
+            if device.slots.useCount(page.entry) == 0 {
+                // The entry was freed while its write was in flight (swapFree
+                // left the page to us): nobody will swap it in, so drop it
+                // and free the slot instead of keeping it dirty for ever.
+                if device.swapCache.delete(again) { device.slots.swapcacheFree(again.entry) }
+                again.unlock()
+                again.release()
+                return finished(false)
+            }
+            guard attempt < WritebackEngine.maxWriteRetries else {
+                // Given up: the page stays in the swap cache, dirty, where a
+                // swap-in finds it.
+                again.unlock()
+                again.release()
                 return finished(false)
             }
             counters.writebackRetries.increment()
