@@ -187,6 +187,38 @@ final class WritebackTests: XCTestCase {
         XCTAssertEqual(try cache.swapIn(entry).1, .zcache)
     }
 
+    // MARK: Shared entries
+
+    /// An entry with two references (a forked process's page tables, as
+    /// `swap_duplicate` makes): each owner's swap-in gets the page, whether it
+    /// was in zcache (an exclusive load removes it) or written back.
+    func testSharedEntrySwapsInForEachOwner() throws {
+        let cache = makeCache()
+        let device = try SwapDevice.create(path: try scratchSwapPath(self), pages: 64)
+        try cache.attachSwapDevice(device)
+        let inZcache = versionedPage(id: 1, version: 0)
+        let writtenBack = versionedPage(id: 2, version: 0)
+        let second = try cache.swapOut(writtenBack)
+        XCTAssertTrue(device.slots.duplicate(second))
+        XCTAssertEqual(cache.writebackEverything(), 1)
+        let first = try cache.swapOut(inZcache)
+        XCTAssertTrue(device.slots.duplicate(first))
+        XCTAssertEqual(device.slots.useCount(first), 2)
+        XCTAssertTrue(try readSlotFromFile(device.path, offset: first.offset) != inZcache)
+        for (entry, page, label) in [(first, inZcache, "zcache"), (second, writtenBack, "device")] {
+            let (bytes1, source1) = try cache.swapIn(entry)
+            XCTAssertTrue(bytes1 == page, "\(label): first owner")
+            XCTAssertEqual(device.slots.useCount(entry), 1)
+            let (bytes2, source2) = try cache.swapIn(entry)
+            XCTAssertTrue(
+                bytes2 == page, "\(label): second owner (first from \(source1), then \(source2))")
+        }
+        cache.waitForWriteback()
+        XCTAssertEqual(device.slots.usedSlots, 0)
+        XCTAssertEqual(device.swapCache.count, 0)
+        XCTAssertEqual(cache.statistics.zcache.persZPages, 0)
+    }
+
     // MARK: The cap on a slow device
 
     private func runCapTest(cap: Int, pages count: Int, latency: UInt32) throws -> (
