@@ -221,6 +221,37 @@ final class WritebackStressTests: XCTestCase {
         checkQuiescent(setup)
     }
 
+    /// Entries with two owners (`swap_duplicate`): both owners swap in every
+    /// entry while writeback runs; each gets the page, wherever it was.
+    func testSharedEntriesSwappedInByBothOwnersDuringWriteback() throws {
+        let setup = try makeSetup(latency: 300)
+        let cache = setup.cache
+        let count = 100
+        let entries = try (0..<count).map { try cache.swapOut(versionedPage(id: $0, version: 4)) }
+        for entry in entries { XCTAssertTrue(setup.device.slots.duplicate(entry)) }
+        let sources = LockedValue<[ZCache.SwapInSource: Int]>([:])
+        concurrently(3) { thread in
+            if thread == 0 {
+                while cache.writeback(pageframes: 2) > 0 {}
+                return
+            }
+            let order = thread == 1 ? Array(entries.indices) : entries.indices.reversed()
+            for index in order {
+                do {
+                    let (bytes, source) = try cache.swapIn(entries[index])
+                    sources.withLock { $0[source, default: 0] += 1 }
+                    XCTAssertTrue(
+                        bytes == versionedPage(id: index, version: 4),
+                        "owner \(thread), entry \(entries[index]) from \(source)")
+                } catch {
+                    XCTFail("owner \(thread), entry \(entries[index]): \(error)")
+                }
+            }
+        }
+        XCTAssertEqual(sources.withLock { $0.values.reduce(0, +) }, 2 * count)
+        checkQuiescent(setup)
+    }
+
     /// Several threads write back at once against a small cap on a slow device.
     func testConcurrentWritebackRespectsTheCap() throws {
         let cap = 16
