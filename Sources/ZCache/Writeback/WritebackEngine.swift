@@ -2,6 +2,10 @@ import SwapDevice
 import Synchronization
 import ZCacheSupport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The swap devices attached to a cache, one per swap type, and the state of
 /// writeback that is not a counter.
 final class WritebackEngine: Sendable {
@@ -30,9 +34,22 @@ final class WritebackEngine: Sendable {
 
     var attached: [SwapDevice] { devices.withLock { $0.compactMap { $0 } } }
 
-    /// Waits for all I/O on every device.
+    /// Retry chains under way: raised when a failed write is scheduled for
+    /// resubmission (inside its completion, before the device counts that
+    /// request done) and lowered when the resubmitted write completes (after
+    /// any further resubmission was scheduled). So while a page is between
+    /// attempts, this is above zero or its device still has a request in flight.
+    let pendingRetries = Atomic<Int>(0)
+
+    /// Waits for all I/O on every device, including resubmissions of failed
+    /// writes (which a device's own drain cannot see: they are submitted
+    /// after the failed request's completion returned).
     func drain() {
-        for device in attached { device.drain() }
+        while true {
+            for device in attached { device.drain() }
+            guard pendingRetries.load(ordering: .acquiring) > 0 else { return }
+            usleep(100)
+        }
     }
 
     func shutdown() {

@@ -9,6 +9,8 @@
 //             -> else take the slot's has-cache bit (writeback of this entry
 //                now waits) -> frontswap load -> else device read
 //             then the entry is released: the caller holds the only copy
+//             (an entry with other owners keeps a page loaded from zcache in
+//             the swap cache, dirty, for them: the exclusive load removed it)
 //   swap free: drop the entry's reference; at zero, invalidate the zcache copy
 //              and any idle swap-cache page
 //
@@ -100,7 +102,16 @@ extension ZCache {
                 switch device.slots.swapcachePrepare(entry) {
                 case .prepared:
                     let source = try swapInUncached(entry, device: device, into: page)
-                    device.slots.swapcacheFree(entry)
+                    if source == .zcache && configuration.exclusiveGets
+                        && device.slots.useCount(entry) > 1
+                    {
+                        // The exclusive load took the only copy, and the entry
+                        // has other owners: keep the page in the swap cache
+                        // (dirty) for them, as the kernel's swap cache does.
+                        keepInSwapCache(entry, device: device, page: UnsafeRawBufferPointer(page))
+                    } else {
+                        device.slots.swapcacheFree(entry)
+                    }
                     swapFree(entry)
                     return source
                 case .alreadyPrepared:
@@ -112,6 +123,21 @@ extension ZCache {
             }
             sched_yield()
         }
+    }
+
+    /// Adds a copy of `page` to the swap cache for `entry`, up to date and
+    /// dirty (it is newer than the slot). The caller holds the entry's
+    /// has-cache bit, which the cached page now owns.
+    private func keepInSwapCache(
+        _ entry: SwapEntry, device: SwapDevice, page: UnsafeRawBufferPointer
+    ) {
+        let kept = SwapCachePage(entry: entry, flags: [.locked])
+        kept.buffer.bytes.copyMemory(from: page)
+        kept.setFlags([.upToDate, .dirty])
+        let added = device.swapCache.add(kept)
+        assert(added, "has-cache bit held, yet the swap cache had a page")
+        kept.unlock()
+        kept.release()
     }
 
     /// Zcache, else the device; the caller holds the entry's has-cache bit.

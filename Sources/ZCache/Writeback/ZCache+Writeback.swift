@@ -78,7 +78,8 @@ extension ZCache {
         return done
     }
 
-    /// Waits until every submitted write (writeback and host writes) completed.
+    /// Waits until every submitted write (writeback and host writes) completed,
+    /// resubmissions of failed writes included.
     public func waitForWriteback() {
         writeback.drain()
     }
@@ -213,7 +214,9 @@ extension ZCache {
 
     /// Submits writeback `page` and, when it is done (written, or given up
     /// after retries and left dirty in the swap cache), ends the writeback.
-    private func submitWriteback(_ page: SwapCachePage, on device: SwapDevice, gathered: GatheredPage) {
+    private func submitWriteback(
+        _ page: SwapCachePage, on device: SwapDevice, gathered: GatheredPage
+    ) {
         submitToDevice(page, on: device) { [self] written in
             if written { counters.writtenbackPages.increment() }
             counters.outstandingWritebackPages.add(-1)
@@ -224,23 +227,43 @@ extension ZCache {
     /// Writes a swap-cache page (the caller holds a reference) to its slot; the
     /// page leaves the swap cache when written, unless someone holds it. A failed
     /// write keeps the page in the swap cache, dirty, and is resubmitted up to
-    /// `maxWriteRetries` times; after that the page stays there for swap-in.
+    /// `maxWriteRetries` times; after that the page stays there for swap-in. A
+    /// failed write of an entry freed meanwhile drops the page and its slot.
     /// `finished(written)` runs once, on an I/O worker.
     func submitToDevice(
         _ page: SwapCachePage, on device: SwapDevice, attempt: Int = 0,
         finished: @escaping @Sendable (Bool) -> Void
     ) {
         device.submitWriteback(page, reclaim: true) { [self] result in
+            // A resubmission's completion ends its retry chain (after any
+            // further resubmission below raised the count again).
+            defer {
+                if attempt > 0 { writeback.pendingRetries.subtract(1, ordering: .releasing) }
+            }
             guard case .failure = result else { return finished(true) }
             counters.writebackWriteErrors.increment()
-            guard attempt < WritebackEngine.maxWriteRetries,
-                let again = lockedIfStillCached(page, device)
-            else {
-                // Given up, or a newer store replaced the page: either way its
-                // data is where a swap-in looks (swap cache or zcache).
+            guard let again = lockedIfStillCached(page, device) else {
+                // A newer store replaced the page: its data is in zcache.
+                return finished(false)
+            }
+            if device.slots.useCount(page.entry) == 0 {
+                // The entry was freed while its write was in flight (swapFree
+                // left the page to us): nobody will swap it in, so drop it
+                // and free the slot instead of keeping it dirty for ever.
+                if device.swapCache.delete(again) { device.slots.swapcacheFree(again.entry) }
+                again.unlock()
+                again.release()
+                return finished(false)
+            }
+            guard attempt < WritebackEngine.maxWriteRetries else {
+                // Given up: the page stays in the swap cache, dirty, where a
+                // swap-in finds it.
+                again.unlock()
+                again.release()
                 return finished(false)
             }
             counters.writebackRetries.increment()
+            writeback.pendingRetries.add(1, ordering: .releasing)
             again.setFlags(.writeback)
             again.unlock()
             // Resubmit from another thread: an I/O worker must not wait for
