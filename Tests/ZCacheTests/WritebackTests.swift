@@ -282,6 +282,32 @@ final class WritebackTests: XCTestCase {
         XCTAssertLessThanOrEqual(peak, 3)
     }
 
+    func testCapOfOneWritesBackOneBudAtATime() throws {
+        // With a cap below two a frame's second bud stays a readable zombie;
+        // the first is written back, the cap is never passed, nothing is lost.
+        let cache = makeCache(pageframes: 1024, cap: 1)
+        let device = try SwapDevice.create(path: try scratchSwapPath(self), pages: 256)
+        try cache.attachSwapDevice(device)
+        let pages = (0..<20).map { versionedPage(id: $0, version: 1) }
+        let entries = try pages.map { try cache.swapOut($0) }
+        var rounds = 0
+        while cache.statistics.zcache.writtenbackPages < 4 && rounds < 10_000 {
+            if cache.writeback(pageframes: 1) == 0 { usleep(100) }
+            rounds += 1
+        }
+        cache.waitForWriteback()
+        let stats = cache.statistics.zcache
+        XCTAssertGreaterThanOrEqual(stats.writtenbackPages, 4)
+        XCTAssertEqual(stats.outstandingWritebackPagesMax, 1)
+        for (entry, page) in zip(entries, pages) {
+            let (bytes, _) = try cache.swapIn(entry)
+            XCTAssertTrue(bytes == page, "entry \(entry)")
+        }
+        XCTAssertEqual(device.slots.usedSlots, 0)
+        XCTAssertEqual(cache.statistics.zcache.persZPages, 0)
+        XCTAssertTrue(cache.checkFrameAccounting())
+    }
+
     // MARK: Injected write errors
 
     private func runErrorTest(

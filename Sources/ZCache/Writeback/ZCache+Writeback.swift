@@ -89,15 +89,18 @@ extension ZCache {
         guard configuration.writebackEnabled else { return .disabled }
         // A frame holds up to two buds: reserve two cap slots and two pages
         // before touching it, so both buds can be written (the seed's intent).
+        // Only a cap below two makes do with one: the frame's other bud then
+        // stays a readable zombie until it is loaded or invalidated.
+        let wanted = min(2, configuration.maxOutstandingWritebackPages)
         let reserved = counters.outstandingWritebackPages.reserve(
-            upTo: 2, limit: configuration.maxOutstandingWritebackPages)
-        guard reserved == 2 else {
+            upTo: wanted, limit: configuration.maxOutstandingWritebackPages)
+        guard wanted > 0, reserved == wanted else {
             counters.outstandingWritebackPages.add(-reserved)
             counters.writebackCapReached.increment()
             return .capReached
         }
         var pages: [GatheredPage] = []
-        while pages.count < 2, let page = gatherPage() { pages.append(page) }
+        while pages.count < wanted, let page = gatherPage() { pages.append(page) }
         var used = [false, false]
         defer {
             // Pages and cap slots gathered but not needed go back.
@@ -106,13 +109,13 @@ extension ZCache {
                 counters.outstandingWritebackPages.add(-1)
             }
         }
-        guard pages.count == 2 else {
-            counters.outstandingWritebackPages.add(-(2 - pages.count))
+        guard pages.count == wanted else {
+            counters.outstandingWritebackPages.add(-(wanted - pages.count))
             return .noMemory
         }
         let zombies = store.persistent.zombifyLRU()
         guard !zombies.isEmpty else { return .nothingToWriteBack }
-        for (index, zombie) in zombies.prefix(2).enumerated() {
+        for (index, zombie) in zombies.prefix(pages.count).enumerated() {
             used[index] = writebackBud(owner: zombie.owner, ref: zombie.ref, page: pages[index])
         }
         return .submitted(used.filter { $0 }.count)
