@@ -83,14 +83,24 @@ extension ZCache {
                 return try decline(key, .noMemory, kind: kind)
             }
             let handle = ZPageHandle(ref, class: zbudClass, size: size)
+            let zbud = store.zbud(zbudClass)
+            store.creates.beginCreate(ref)
             counters.addZPage(1, bytes: size, zbudClass)
-            defer { store.zbud(zbudClass).finishCreate(ref) }
             do throws(TMemError) {
                 try tmem.put(key, handle: handle)
             } catch {
-                store.release(handle)
+                // Never published: abandon the create (frees the busy bud).
+                store.creates.abandonCreate(ref)
+                counters.addZPage(-1, bytes: -size, zbudClass)
+                store.freeBud(ref, zbudClass)
                 counters.badInputErrors.increment()
                 throw .tmem(error)
+            }
+            // Published: another thread may already have got or flushed it. Its
+            // release left the zbud free to us, so the bud cannot be reused
+            // before this finish (see BudCreateStates).
+            if store.creates.finishCreate(ref, { zbud.finishCreate(ref) }) {
+                store.freeBud(ref, zbudClass)
             }
             return .stored
         }
