@@ -58,8 +58,15 @@ extension ZCache {
             return try decline(key, .nonActive, kind: kind)
         }
         if isZeroFilled(page) {
-            try insert(.zeroFilled, at: key)
+            let tag = store.zeroFilledTags.wrappingAdd(1, ordering: .relaxed).newValue
+            // Counted before publishing, so a racing get never takes it below zero.
             counters.zeroFilledPages.add(1)
+            do {
+                try insert(.zeroFilled(tag: tag), at: key)
+            } catch {
+                counters.zeroFilledPages.add(-1)
+                throw error
+            }
             return .storedZeroFilled
         }
         let zbudClass: ZBudClass = kind == .ephemeral ? .ephemeral : .persistent

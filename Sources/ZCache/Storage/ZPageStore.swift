@@ -1,3 +1,4 @@
+import Synchronization
 import TMem
 import ZBud
 import ZCacheSupport
@@ -21,6 +22,8 @@ final class ZPageStore: TMemStorage {
     let counters: ZCacheCounters
     /// Buds published to TMem whose creation is not finished in zbud yet.
     let creates: BudCreateStates
+    /// The last zero-filled sentinel's tag (see `ZPageHandle.zeroFilled(tag:)`).
+    let zeroFilledTags = Atomic<UInt64>(0)
 
     init(pageframes: Int, counters: ZCacheCounters) {
         pool = PageFramePool(frameCount: pageframes)
