@@ -254,7 +254,13 @@ final class PutPolicyTests: XCTestCase {
         XCTAssertEqual(try cache.store(offset: 5, new), .rejected(.frozen))
         XCTAssertFalse(try cache.put(fs, file: 3, index: 5, new))
         XCTAssertEqual(try cache.store(offset: 7, new), .rejected(.frozen))
+        // The not-active filter sits in the front ends, before zcache_put_page's
+        // freeze check: such a put is counted as ignored, not as put_to_flush.
+        XCTAssertEqual(try cache.store(offset: 8, new, wasActive: false), .rejected(.nonActive))
+        XCTAssertFalse(try cache.put(fs, file: 3, index: 8, new, wasActive: false))
         var stats = cache.statistics
+        XCTAssertEqual(stats.zcache.persNonactivePutsIgnored, 1)
+        XCTAssertEqual(stats.zcache.ephNonactivePutsIgnored, 1)
         XCTAssertEqual(stats.zcache.putToFlush, 3)
         XCTAssertEqual(stats.zcache.persZPages, 1, "only offset 6, which no frozen put touched")
         XCTAssertEqual(stats.zcache.ephZPages, 0)
@@ -282,6 +288,9 @@ final class PutPolicyTests: XCTestCase {
         for offset in 0..<UInt64(100) {
             XCTAssertEqual(try cache.store(offset: offset, zero), .storedZeroFilled)
         }
+        XCTAssertTrue(try cache.put(fs, file: 1, index: 0, zero))
+        // A zero page over a zero page is still one page (it once counted two).
+        XCTAssertEqual(try cache.store(offset: 5, zero), .storedZeroFilled)
         XCTAssertTrue(try cache.put(fs, file: 1, index: 0, zero))
         var stats = cache.statistics
         XCTAssertEqual(stats.zcache.zeroFilledPages, 101)

@@ -244,10 +244,12 @@ private struct CacheModel {
         counts["pers \(result)", default: 0] += 1
         // The result the policy requires, where the page alone decides it.
         let required: PutResult?
-        if cache.isFrozen {
-            required = .rejected(.frozen)
-        } else if !wasActive {
+        // The not-active filter comes first (cleancache/frontswap wrappers),
+        // then freeze (zcache_put_page).
+        if !wasActive {
             required = .rejected(.nonActive)
+        } else if cache.isFrozen {
+            required = .rejected(.frozen)
         } else {
             switch entry.pattern {
             case .zero: required = .storedZeroFilled

@@ -42,10 +42,6 @@ extension ZCache {
             counters.badInputErrors.increment()
             throw .pageNotOnePage(page.count)
         }
-        if frozen.load(ordering: .relaxed) {
-            counters.putToFlush.increment()
-            return try decline(key, .frozen, kind: kind)
-        }
         let ignoreNonActive =
             kind == .ephemeral
             ? configuration.ignoreNonActiveEphemeralPuts : configuration.ignoreNonActivePersistentPuts
@@ -57,16 +53,16 @@ extension ZCache {
             }
             return try decline(key, .nonActive, kind: kind)
         }
+        if frozen.load(ordering: .relaxed) {
+            counters.putToFlush.increment()
+            return try decline(key, .frozen, kind: kind)
+        }
         if isZeroFilled(page) {
             let tag = store.zeroFilledTags.wrappingAdd(1, ordering: .relaxed).newValue
-            // Counted before publishing, so a racing get never takes it below zero.
+            try insert(.zeroFilled(tag: tag), at: key)
+            // Counted once the old page of the key is gone (as the kernel's
+            // duplicate put flushes first), so the maximum stays true.
             counters.zeroFilledPages.add(1)
-            do {
-                try insert(.zeroFilled(tag: tag), at: key)
-            } catch {
-                counters.zeroFilledPages.add(-1)
-                throw error
-            }
             return .storedZeroFilled
         }
         let zbudClass: ZBudClass = kind == .ephemeral ? .ephemeral : .persistent
@@ -92,17 +88,18 @@ extension ZCache {
             let handle = ZPageHandle(ref, class: zbudClass, size: size)
             let zbud = store.zbud(zbudClass)
             store.creates.beginCreate(ref)
-            counters.addZPage(1, bytes: size, zbudClass)
             do throws(TMemError) {
                 try tmem.put(key, handle: handle)
             } catch {
                 // Never published: abandon the create (frees the busy bud).
                 store.creates.abandonCreate(ref)
-                counters.addZPage(-1, bytes: -size, zbudClass)
                 store.freeBud(ref, zbudClass)
                 counters.badInputErrors.increment()
                 throw .tmem(error)
             }
+            // Counted once the key's old page is gone, so the maxima stay true
+            // (a racing get may briefly take the level below the truth).
+            counters.addZPage(1, bytes: size, zbudClass)
             // Published: another thread may already have got or flushed it. Its
             // release left the zbud free to us, so the bud cannot be reused
             // before this finish (see BudCreateStates).
