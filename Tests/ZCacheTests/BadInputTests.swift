@@ -27,8 +27,11 @@ final class BadInputTests: XCTestCase {
         func assertIntact(file: StaticString = #filePath, line: UInt = #line) throws {
             cache.assertConsistent(file: file, line: line)
             for (n, page) in pages.enumerated() {
-                XCTAssertEqual(digest(try cache.load(offset: UInt64(n))), digest(page), file: file, line: line)
-                XCTAssertEqual(digest(try cache.get(fs, file: 9, index: UInt32(n))), digest(page), file: file, line: line)
+                XCTAssertEqual(
+                    digest(try cache.load(offset: UInt64(n))), digest(page), file: file, line: line)
+                XCTAssertEqual(
+                    digest(try cache.get(fs, file: 9, index: UInt32(n))), digest(page), file: file,
+                    line: line)
             }
             XCTAssertEqual(cache.statistics.framePool.framesInUse, 0, file: file, line: line)
         }
@@ -51,10 +54,14 @@ final class BadInputTests: XCTestCase {
             let page = [UInt8](repeating: 7, count: size)
             var out = [UInt8](repeating: 0, count: size)
             assertThrows(.pageNotOnePage(size)) {
-                _ = try page.withUnsafeBytes { try cache.frontswapStore(type: 0, offset: 1, page: $0) }
+                _ = try page.withUnsafeBytes {
+                    try cache.frontswapStore(type: 0, offset: 1, page: $0)
+                }
             }
             assertThrows(.pageNotOnePage(size)) {
-                _ = try out.withUnsafeMutableBytes { try cache.frontswapLoad(type: 0, offset: 1, into: $0) }
+                _ = try out.withUnsafeMutableBytes {
+                    try cache.frontswapLoad(type: 0, offset: 1, into: $0)
+                }
             }
             assertThrows(.pageNotOnePage(size)) {
                 _ = try page.withUnsafeBytes {
@@ -67,7 +74,9 @@ final class BadInputTests: XCTestCase {
                 }
             }
             let key = TMemKey(pool: f.fs.pool, object: ObjectID(9), index: 2)
-            assertThrows(.pageNotOnePage(size)) { _ = try page.withUnsafeBytes { try cache.put(key, page: $0) } }
+            assertThrows(.pageNotOnePage(size)) {
+                _ = try page.withUnsafeBytes { try cache.put(key, page: $0) }
+            }
             assertThrows(.pageNotOnePage(size)) {
                 _ = try out.withUnsafeMutableBytes { try cache.get(key, into: $0) }
             }
@@ -87,7 +96,9 @@ final class BadInputTests: XCTestCase {
         assertThrows(.invalidSwapType(32)) { _ = try cache.store(type: 32, offset: 0, page) }
         assertThrows(.swapTypeNotInitialised(5)) { _ = try cache.store(type: 5, offset: 0, page) }
         assertThrows(.swapTypeNotInitialised(5)) { _ = try cache.load(type: 5, offset: 0) }
-        assertThrows(.swapTypeNotInitialised(5)) { try cache.frontswapInvalidatePage(type: 5, offset: 0) }
+        assertThrows(.swapTypeNotInitialised(5)) {
+            try cache.frontswapInvalidatePage(type: 5, offset: 0)
+        }
         assertThrows(.swapTypeNotInitialised(5)) { try cache.frontswapInvalidateArea(type: 5) }
         assertThrows(.invalidSwapOffset(1 << 40)) { _ = try cache.store(offset: 1 << 40, page) }
         assertThrows(.invalidSwapOffset(.max)) { _ = try cache.load(offset: .max) }
@@ -111,8 +122,12 @@ final class BadInputTests: XCTestCase {
         let unknown = TMemError.unknownPool(dead.pool)
         assertThrows(.tmem(unknown)) { _ = try cache.put(dead, file: 1, index: 0, page) }
         assertThrows(.tmem(unknown)) { _ = try cache.get(dead, file: 1, index: 0) }
-        assertThrows(.tmem(unknown)) { try cache.cleancacheInvalidatePage(dead, file: ObjectID(1), index: 0) }
-        assertThrows(.tmem(unknown)) { try cache.cleancacheInvalidateInode(dead, file: ObjectID(1)) }
+        assertThrows(.tmem(unknown)) {
+            try cache.cleancacheInvalidatePage(dead, file: ObjectID(1), index: 0)
+        }
+        assertThrows(.tmem(unknown)) {
+            try cache.cleancacheInvalidateInode(dead, file: ObjectID(1))
+        }
         assertThrows(.tmem(unknown)) { try cache.cleancacheInvalidateFilesystem(dead) }
         let never = PoolID(client: ClientID(rawValue: 9), index: 3)
         let key = TMemKey(pool: never, object: ObjectID(1), index: 0)

@@ -23,16 +23,21 @@ final class EvictionOwnershipTests: XCTestCase {
         }
         XCTAssertTrue(try cache.put(fs, file: 9, index: 0, TestPages.zero().bytes))
         for offset in 0..<UInt64(4) {
-            XCTAssertEqual(try cache.store(offset: offset, TestPages.text(seed: offset).bytes), .stored)
+            XCTAssertEqual(
+                try cache.store(offset: offset, TestPages.text(seed: offset).bytes), .stored)
         }
         let before = cache.statistics
         XCTAssertGreaterThan(before.zbud.ephBuddiedCount, 0)
-        XCTAssertGreaterThan(before.zbud.ephUnbuddiedCount, 0, "\(before.zbud) \(before.zcache.ephPageframes) \(stored)")
+        XCTAssertGreaterThan(
+            before.zbud.ephUnbuddiedCount, 0,
+            "\(before.zbud) \(before.zcache.ephPageframes) \(stored)")
         cache.assertConsistent()
 
         // Replace a few keys first, so some evicted buds' keys now live elsewhere.
         for index in [1, 2, 4] as [UInt32] {
-            XCTAssertTrue(try cache.put(fs, file: UInt64(index % 4), index: index, TestPages.structured(seed: 9).bytes))
+            XCTAssertTrue(
+                try cache.put(
+                    fs, file: UInt64(index % 4), index: index, TestPages.structured(seed: 9).bytes))
         }
         let ephFrames = cache.statistics.zcache.ephPageframes
         let ephPages = cache.statistics.zcache.ephZPages
@@ -47,11 +52,14 @@ final class EvictionOwnershipTests: XCTestCase {
         XCTAssertEqual(stats.framePool.framesInUse, stats.zcache.persPageframes)
         cache.assertConsistent()
         // Every ephemeral key misses now, except the zero page (no frame to evict).
-        for index in 0..<UInt32(40) { XCTAssertNil(digest(try cache.get(fs, file: UInt64(index % 4), index: index))) }
+        for index in 0..<UInt32(40) {
+            XCTAssertNil(digest(try cache.get(fs, file: UInt64(index % 4), index: index)))
+        }
         XCTAssertEqual(digest(try cache.get(fs, file: 9, index: 0)), digest(TestPages.zero().bytes))
         // Persistent pages are never evicted.
         for offset in 0..<UInt64(4) {
-            XCTAssertEqual(digest(try cache.load(offset: offset)), digest(TestPages.text(seed: offset).bytes))
+            XCTAssertEqual(
+                digest(try cache.load(offset: offset)), digest(TestPages.text(seed: offset).bytes))
         }
         stats = cache.statistics
         XCTAssertEqual(stats.framePool.framesInUse, 0)
@@ -63,7 +71,9 @@ final class EvictionOwnershipTests: XCTestCase {
         let cache = CoreTestSupport.cache(pageframes: 6)
         let fs = try cache.cleancacheInitFilesystem()
         var rng = SeededGenerator(seed: 3)
-        let small = (0..<8).map { CoreTestSupport.page(compressingTo: 700...1500, seed: UInt64($0)) }
+        let small = (0..<8).map {
+            CoreTestSupport.page(compressingTo: 700...1500, seed: UInt64($0))
+        }
         for step in 0..<20_000 {
             let file = UInt64.random(in: 0..<3, using: &rng)
             let index = UInt32.random(in: 0..<16, using: &rng)

@@ -16,7 +16,8 @@ final class FrontswapKeyTests: XCTestCase {
         let offsets = Self.edgeOffsets + (0..<64).map { _ in rng.next() & FrontswapKey.maxOffset }
         for type in 0..<FrontswapKey.maxSwapTypes {
             for offset in offsets {
-                let (object, index) = try XCTUnwrap(FrontswapKey.swizzle(type: type, offset: offset))
+                let (object, index) = try XCTUnwrap(
+                    FrontswapKey.swizzle(type: type, offset: offset))
                 XCTAssertEqual(object, ObjectID(UInt64(type) << 8 | offset & 0xFF))
                 XCTAssertEqual(index, UInt32(offset >> 8))
                 let back = FrontswapKey.unswizzle(object: object, index: index)
@@ -30,9 +31,11 @@ final class FrontswapKeyTests: XCTestCase {
         var seen: [TMemKeyParts: (Int, UInt64)] = [:]
         for type in 0..<FrontswapKey.maxSwapTypes {
             for base in Self.edgeOffsets {
-                for delta in [0, 1, 255, 256] as [UInt64] where base + delta <= FrontswapKey.maxOffset {
+                for delta in [0, 1, 255, 256] as [UInt64]
+                where base + delta <= FrontswapKey.maxOffset {
                     let offset = base + delta
-                    let (object, index) = try XCTUnwrap(FrontswapKey.swizzle(type: type, offset: offset))
+                    let (object, index) = try XCTUnwrap(
+                        FrontswapKey.swizzle(type: type, offset: offset))
                     let parts = TMemKeyParts(object: object, index: index)
                     if let earlier = seen[parts], earlier != (type, offset) {
                         XCTFail("\(earlier) and \((type, offset)) share \(object) [\(index)]")
@@ -73,7 +76,8 @@ final class FrontswapKeyTests: XCTestCase {
         try cache.frontswapInvalidateArea(type: 1)
         for (type, offset, page) in expected {
             let loaded = try type == 1 ? nil : cache.load(type: type, offset: offset)
-            XCTAssertEqual(digest(loaded), type == 1 ? nil : digest(page), "type \(type) offset \(offset)")
+            XCTAssertEqual(
+                digest(loaded), type == 1 ? nil : digest(page), "type \(type) offset \(offset)")
         }
         XCTAssertThrowsError(try cache.load(type: 1, offset: 0)) {
             XCTAssertEqual($0 as? ZCacheError, .swapTypeNotInitialised(1))

@@ -40,7 +40,8 @@ final class PutPolicyTests: XCTestCase {
     func testPersistentRefusesAbove3584Bytes() throws {
         let cache = CoreTestSupport.cache(pageframes: 8)
         try cache.frontswapInit(type: 0)
-        XCTAssertEqual(try cache.store(offset: 1, TestPages.random(seed: 4).bytes), .rejected(.compressPoor))
+        XCTAssertEqual(
+            try cache.store(offset: 1, TestPages.random(seed: 4).bytes), .rejected(.compressPoor))
         let over = CoreTestSupport.page(compressingTo: 3585...4000, seed: 5)
         XCTAssertEqual(try cache.store(offset: 2, over), .rejected(.compressPoor))
         var stats = cache.statistics
@@ -87,7 +88,8 @@ final class PutPolicyTests: XCTestCase {
         while true {
             stats = cache.statistics
             if stats.zcache.persZBytes / stats.zcache.persZPages <= 2560 { break }
-            XCTAssertEqual(try cache.store(offset: offset, TestPages.structured(seed: offset).bytes), .stored)
+            XCTAssertEqual(
+                try cache.store(offset: offset, TestPages.structured(seed: offset).bytes), .stored)
             offset += 1
         }
         XCTAssertEqual(try cache.store(offset: 1, fair), .stored)
@@ -122,7 +124,8 @@ final class PutPolicyTests: XCTestCase {
         cache.assertConsistent()
         XCTAssertNil(digest(try cache.get(fs, file: 1, index: 0)), "the LRU page was evicted")
         for index in 1...frames {
-            XCTAssertEqual(digest(try cache.get(fs, file: 1, index: UInt32(index))), digest(pages[index]))
+            XCTAssertEqual(
+                digest(try cache.get(fs, file: 1, index: UInt32(index))), digest(pages[index]))
         }
         cache.assertConsistent()
     }
@@ -133,7 +136,8 @@ final class PutPolicyTests: XCTestCase {
         let fs = try cache.cleancacheInitFilesystem()
         XCTAssertEqual(try cache.store(offset: 0, CoreTestSupport.wholeFramePage(seed: 1)), .stored)
         XCTAssertEqual(try cache.store(offset: 1, CoreTestSupport.wholeFramePage(seed: 2)), .stored)
-        XCTAssertFalse(try cache.put(fs, file: 1, index: 0, CoreTestSupport.wholeFramePage(seed: 3)))
+        XCTAssertFalse(
+            try cache.put(fs, file: 1, index: 0, CoreTestSupport.wholeFramePage(seed: 3)))
         let stats = cache.statistics
         XCTAssertEqual(stats.zcache.ephAteTailFailed, 1)
         XCTAssertEqual(stats.zcache.ephAteTail, 0)
@@ -160,12 +164,15 @@ final class PutPolicyTests: XCTestCase {
         XCTAssertEqual(stats.zcache.ephPageframes, frames - 1)
         XCTAssertEqual(stats.zcache.persPageframes, 1)
         cache.assertConsistent()
-        XCTAssertNil(digest(try cache.get(fs, file: 7, index: 0)), "the LRU ephemeral page was eaten")
+        XCTAssertNil(
+            digest(try cache.get(fs, file: 7, index: 0)), "the LRU ephemeral page was eaten")
 
         // Every frame persistent: the next store has nothing to eat and fails,
         // and the caller is told to write the page to swap.
         for offset in 43..<UInt64(43 + frames - 1) {
-            XCTAssertEqual(try cache.store(offset: offset, CoreTestSupport.wholeFramePage(seed: offset)), .stored)
+            XCTAssertEqual(
+                try cache.store(offset: offset, CoreTestSupport.wholeFramePage(seed: offset)),
+                .stored)
         }
         stats = cache.statistics
         XCTAssertEqual(stats.zcache.persPageframes, frames)
@@ -227,12 +234,15 @@ final class PutPolicyTests: XCTestCase {
             }
             try open.frontswapInit(type: 0)
             let fs = try open.cleancacheInitFilesystem()
-            XCTAssertEqual(try open.put(fs, file: 1, index: 0, page, wasActive: false), !ephemeralFilter)
-            XCTAssertEqual(try open.store(offset: 0, page, wasActive: false).isStored, !persistentFilter)
+            XCTAssertEqual(
+                try open.put(fs, file: 1, index: 0, page, wasActive: false), !ephemeralFilter)
+            XCTAssertEqual(
+                try open.store(offset: 0, page, wasActive: false).isStored, !persistentFilter)
             stats = open.statistics
             XCTAssertEqual(stats.zcache.ephNonactivePutsIgnored, ephemeralFilter ? 1 : 0)
             XCTAssertEqual(stats.zcache.persNonactivePutsIgnored, persistentFilter ? 1 : 0)
-            XCTAssertEqual(digest(try open.get(fs, file: 1, index: 0)), digest(ephemeralFilter ? nil : page))
+            XCTAssertEqual(
+                digest(try open.get(fs, file: 1, index: 0)), digest(ephemeralFilter ? nil : page))
             XCTAssertEqual(digest(try open.load(offset: 0)), digest(persistentFilter ? nil : page))
             open.assertConsistent()
         }
@@ -385,7 +395,8 @@ final class PutPolicyTests: XCTestCase {
         // no memory: both frames persistent, the old copy sits in one of them
         XCTAssertEqual(cache.statistics.framePool.framesInUse, 0)
         XCTAssertEqual(try cache.store(offset: 4, bad), .stored)
-        XCTAssertEqual(try cache.store(offset: 5, CoreTestSupport.wholeFramePage(seed: 15)), .stored)
+        XCTAssertEqual(
+            try cache.store(offset: 5, CoreTestSupport.wholeFramePage(seed: 15)), .stored)
         XCTAssertEqual(try cache.store(offset: 6, old), .stored)
         let other = CoreTestSupport.page(compressingTo: 2300...2500, seed: 16)
         XCTAssertEqual(try cache.store(offset: 6, other), .rejected(.noMemory))
@@ -434,7 +445,8 @@ final class PutPolicyTests: XCTestCase {
             "evicted_eph_pageframes", "eph_ate_tail", "eph_ate_tail_failed", "pers_ate_eph",
             "pers_ate_eph_failed", "compress_poor", "mean_compress_poor", "failed_eph_puts",
             "failed_pers_puts", "failed_alloc", "put_to_flush", "flush_total", "flush_found",
-            "flobj_total", "flobj_found", "obj_count", "obj_count_max", "eph_nonactive_puts_ignored",
+            "flobj_total", "flobj_found", "obj_count", "obj_count_max",
+            "eph_nonactive_puts_ignored",
             "pers_nonactive_puts_ignored", "last_active_file_pageframes",
             "last_inactive_anon_pageframes", "zero_filled_pages", "outstanding_writeback_pages",
             "writtenback_pages",
@@ -442,7 +454,9 @@ final class PutPolicyTests: XCTestCase {
             XCTAssertNotNil(zcache[name], name)
         }
         XCTAssertEqual(zcache["compress_poor"] as? Int, 1)
-        for name in ["eph_cumul_zbytes", "pers_evicted_pageframes", "pers_zombie_count", "eph_buddied_count"] {
+        for name in [
+            "eph_cumul_zbytes", "pers_evicted_pageframes", "pers_zombie_count", "eph_buddied_count",
+        ] {
             XCTAssertNotNil(zbud[name], name)
         }
         let decoded = try JSONDecoder().decode(ZCacheStatistics.self, from: data)

@@ -86,7 +86,9 @@ private struct CacheModel {
     init(seed: UInt64, exclusiveGets: Bool) throws {
         rng = SeededGenerator(seed: seed)
         self.exclusiveGets = exclusiveGets
-        cache = CoreTestSupport.cache(pageframes: Self.pageframes) { $0.exclusiveGets = exclusiveGets }
+        cache = CoreTestSupport.cache(pageframes: Self.pageframes) {
+            $0.exclusiveGets = exclusiveGets
+        }
         for type in Self.swapTypes { try cache.frontswapInit(type: type) }
         filesystems = [try cache.cleancacheInitFilesystem(), try cache.cleancacheInitFilesystem()]
         patterns = Pattern.allCases.map { pattern in
@@ -115,7 +117,9 @@ private struct CacheModel {
 
     mutating func randomPattern() -> Pattern {
         var roll = Int.random(in: 0..<100, using: &rng)
-        for (pattern, weight) in zip(Pattern.allCases, poorPhase ? Pattern.poorWeights : Pattern.weights) {
+        for (pattern, weight) in zip(
+            Pattern.allCases, poorPhase ? Pattern.poorWeights : Pattern.weights)
+        {
             if roll < weight { return pattern }
             roll -= weight
         }
@@ -143,7 +147,8 @@ private struct CacheModel {
             if step % 2000 == 0 { poorPhase = Int.random(in: 0..<3, using: &rng) == 0 }
             guard try oneStep() else { return }
             guard cache.checkFrameAccounting() else {
-                return XCTFail("frame accounting broken at step \(step): \(cache.statistics.framePool)")
+                return XCTFail(
+                    "frame accounting broken at step \(step): \(cache.statistics.framePool)")
             }
             if step % checkEvery == 0 { guard checkCounters() else { return } }
         }
@@ -300,7 +305,8 @@ private struct CacheModel {
         ephemeral[key] = stored ? entry : nil
         counts[stored ? "eph stored" : "eph refused", default: 0] += 1
         let mustRefuse = cache.isFrozen || !wasActive || entry.pattern == .random
-        if stored && mustRefuse || !stored && wasActive && !cache.isFrozen && entry.pattern == .zero {
+        if stored && mustRefuse || !stored && wasActive && !cache.isFrozen && entry.pattern == .zero
+        {
             XCTFail("step \(step): put of \(entry) (active \(wasActive)) stored: \(stored)")
             return false
         }
@@ -310,7 +316,8 @@ private struct CacheModel {
     mutating func get() throws -> Bool {
         let (fs, file, index) = randomFilePage()
         let key = Self.ephemeralKey(fs: fs, file: file, index: index)
-        let hit = try cache.cleancacheGet(filesystems[fs], file: ObjectID(file), index: index, into: page)
+        let hit = try cache.cleancacheGet(
+            filesystems[fs], file: ObjectID(file), index: index, into: page)
         let entry = ephemeral.removeValue(forKey: key)
         switch (entry, hit) {
         case (nil, true):
@@ -325,7 +332,9 @@ private struct CacheModel {
         case (let entry?, true):
             build(entry, key: key, into: expected)
             guard memcmp(page.baseAddress!, expected.baseAddress!, pageSize) == 0 else {
-                XCTFail("step \(step): fs \(fs) file \(file) index \(index) got other bytes than \(entry)")
+                XCTFail(
+                    "step \(step): fs \(fs) file \(file) index \(index) got other bytes than \(entry)"
+                )
                 return false
             }
             counts["eph hit", default: 0] += 1
@@ -346,7 +355,8 @@ private struct CacheModel {
         let ephPagesAtMost = ephemeral.values.filter { $0.pattern != .zero }.count
         let ok =
             stats.zcache.persZPages == persPages && stats.zcache.zeroFilledPages == zeroPages
-            && stats.zcache.ephZPages <= ephPagesAtMost && stats.zbud.ephZPages == stats.zcache.ephZPages
+            && stats.zcache.ephZPages <= ephPagesAtMost
+            && stats.zbud.ephZPages == stats.zcache.ephZPages
             && stats.zbud.persZPages == stats.zcache.persZPages && stats.framePool.invalidFrees == 0
             && stats.framePool.framesInUse <= Self.pageframes
         if !ok {

@@ -150,7 +150,9 @@ private struct StressPages: Sendable {
 
     static func stampOffset(_ key: UInt64) -> Int { 64 + Int(key % 48) * 64 }
 
-    func build(pattern: Int, key: UInt64, version: UInt64, into buffer: UnsafeMutableRawBufferPointer) {
+    func build(
+        pattern: Int, key: UInt64, version: UInt64, into buffer: UnsafeMutableRawBufferPointer
+    ) {
         patterns[pattern].withUnsafeBytes { buffer.copyMemory(from: $0) }
         guard pattern != 0 else { return }
         let offset = Self.stampOffset(key)
@@ -160,7 +162,9 @@ private struct StressPages: Sendable {
     }
 
     /// Whether `page` is a page some thread built for `key`.
-    func isValid(_ page: UnsafeRawBufferPointer, key: UInt64, scratch: UnsafeMutableRawBufferPointer)
+    func isValid(
+        _ page: UnsafeRawBufferPointer, key: UInt64, scratch: UnsafeMutableRawBufferPointer
+    )
         -> Bool
     {
         if page.allSatisfy({ $0 == 0 }) { return true }
@@ -168,7 +172,9 @@ private struct StressPages: Sendable {
         let stampedKey = page.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
         let version = page.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
         let pattern = page.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)
-        guard stampedKey == key, (1..<UInt64(patterns.count)).contains(pattern) else { return false }
+        guard stampedKey == key, (1..<UInt64(patterns.count)).contains(pattern) else {
+            return false
+        }
         build(pattern: Int(pattern), key: key, version: version, into: scratch)
         return memcmp(page.baseAddress!, scratch.baseAddress!, pageSize) == 0
     }
@@ -195,7 +201,9 @@ private struct Worker {
     let page: UnsafeMutableRawBufferPointer
     let scratch: UnsafeMutableRawBufferPointer
 
-    init(thread: Int, cache: ZCache, fs: ZCache.FilesystemID, pages: StressPages, exclusiveGets: Bool) {
+    init(
+        thread: Int, cache: ZCache, fs: ZCache.FilesystemID, pages: StressPages, exclusiveGets: Bool
+    ) {
         self.thread = thread
         self.cache = cache
         self.fs = fs
@@ -210,7 +218,9 @@ private struct Worker {
     var ownFile: UInt64 { UInt64(thread) }
     /// Keys for stamps: distinct across front ends, threads and shared keys.
     func persistentKey(type: Int, offset: UInt64) -> UInt64 { UInt64(type) << 60 | offset }
-    func ephemeralKey(file: UInt64, index: UInt32) -> UInt64 { 1 << 62 | file << 32 | UInt64(index) }
+    func ephemeralKey(file: UInt64, index: UInt32) -> UInt64 {
+        1 << 62 | file << 32 | UInt64(index)
+    }
 
     mutating func nextPage(key: UInt64) -> (Int, UInt64) {
         version += 1
@@ -241,16 +251,23 @@ private struct Worker {
             let offset = ownOffset(Int.random(in: 0..<Self.ownOffsets, using: &rng))
             let key = persistentKey(type: 0, offset: offset)
             let entry = nextPage(key: key)
-            let result = try cache.frontswapStore(type: 0, offset: offset, page: UnsafeRawBufferPointer(page))
+            let result = try cache.frontswapStore(
+                type: 0, offset: offset, page: UnsafeRawBufferPointer(page))
             persistent[offset] = result.isStored ? entry : nil
-            if entry.0 >= 5 && result.isStored { return "thread \(thread): poor page \(entry) stored" }
+            if entry.0 >= 5 && result.isStored {
+                return "thread \(thread): poor page \(entry) stored"
+            }
         case 20..<35:
             let offset = ownOffset(Int.random(in: 0..<Self.ownOffsets, using: &rng))
             let key = persistentKey(type: 0, offset: offset)
             let hit = try cache.frontswapLoad(type: 0, offset: offset, into: page)
             if let entry = persistent[offset] {
-                guard hit else { return "thread \(thread): stored offset \(offset) \(entry) did not load" }
-                guard matches(entry, key: key) else { return "thread \(thread): offset \(offset) loaded wrong bytes" }
+                guard hit else {
+                    return "thread \(thread): stored offset \(offset) \(entry) did not load"
+                }
+                guard matches(entry, key: key) else {
+                    return "thread \(thread): offset \(offset) loaded wrong bytes"
+                }
                 if exclusiveGets { persistent[offset] = nil }
             } else if hit {
                 return "thread \(thread): absent offset \(offset) loaded"
@@ -301,10 +318,12 @@ private struct Worker {
             switch roll {
             case 0..<30:
                 _ = nextPage(key: persistentKey)
-                _ = try cache.frontswapStore(type: 1, offset: offset, page: UnsafeRawBufferPointer(page))
+                _ = try cache.frontswapStore(
+                    type: 1, offset: offset, page: UnsafeRawBufferPointer(page))
             case 30..<50:
                 if try cache.frontswapLoad(type: 1, offset: offset, into: page),
-                    !pages.isValid(UnsafeRawBufferPointer(page), key: persistentKey, scratch: scratch)
+                    !pages.isValid(
+                        UnsafeRawBufferPointer(page), key: persistentKey, scratch: scratch)
                 {
                     return "thread \(thread): shared offset \(offset) loaded a bad page"
                 }
@@ -313,15 +332,19 @@ private struct Worker {
             case 55..<80:
                 _ = nextPage(key: ephemeralKey)
                 try cache.cleancachePut(
-                    fs, file: ObjectID(Self.sharedFile), index: index, page: UnsafeRawBufferPointer(page))
+                    fs, file: ObjectID(Self.sharedFile), index: index,
+                    page: UnsafeRawBufferPointer(page))
             case 80..<95:
-                if try cache.cleancacheGet(fs, file: ObjectID(Self.sharedFile), index: index, into: page),
-                    !pages.isValid(UnsafeRawBufferPointer(page), key: ephemeralKey, scratch: scratch)
+                if try cache.cleancacheGet(
+                    fs, file: ObjectID(Self.sharedFile), index: index, into: page),
+                    !pages.isValid(
+                        UnsafeRawBufferPointer(page), key: ephemeralKey, scratch: scratch)
                 {
                     return "thread \(thread): shared index \(index) got a bad page"
                 }
             case 95..<99:
-                try cache.cleancacheInvalidatePage(fs, file: ObjectID(Self.sharedFile), index: index)
+                try cache.cleancacheInvalidatePage(
+                    fs, file: ObjectID(Self.sharedFile), index: index)
             default:
                 if Bool.random(using: &rng) {
                     try cache.cleancacheInvalidateInode(fs, file: ObjectID(Self.sharedFile))

@@ -79,11 +79,14 @@ extension ZCache {
         return hit ? out : nil
     }
 
-    func put(_ fs: FilesystemID, file: UInt64, index: UInt32, _ page: [UInt8], wasActive: Bool = true)
+    func put(
+        _ fs: FilesystemID, file: UInt64, index: UInt32, _ page: [UInt8], wasActive: Bool = true
+    )
         throws -> Bool
     {
         try page.withUnsafeBytes {
-            try cleancachePut(fs, file: ObjectID(file), index: index, page: $0, wasActive: wasActive)
+            try cleancachePut(
+                fs, file: ObjectID(file), index: index, page: $0, wasActive: wasActive)
         }
     }
 
@@ -96,13 +99,17 @@ extension ZCache {
     }
 
     /// Frame accounting plus the zbud invariants, as one assertion.
-    func assertConsistent(_ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    func assertConsistent(
+        _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertTrue(checkFrameAccounting(), "frame accounting \(message)", file: file, line: line)
         checkInvariants()
         let stats = statistics
-        XCTAssertEqual(stats.framePool.invalidFrees, 0, "invalid frees \(message)", file: file, line: line)
+        XCTAssertEqual(
+            stats.framePool.invalidFrees, 0, "invalid frees \(message)", file: file, line: line)
         XCTAssertEqual(stats.zcache.ephPageframes, stats.zbud.ephPageframes, file: file, line: line)
-        XCTAssertEqual(stats.zcache.persPageframes, stats.zbud.persPageframes, file: file, line: line)
+        XCTAssertEqual(
+            stats.zcache.persPageframes, stats.zbud.persPageframes, file: file, line: line)
         XCTAssertEqual(stats.zcache.ephZPages, stats.zbud.ephZPages, file: file, line: line)
         XCTAssertEqual(stats.zcache.persZPages, stats.zbud.persZPages, file: file, line: line)
     }

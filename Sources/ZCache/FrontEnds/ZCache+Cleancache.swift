@@ -46,7 +46,8 @@ extension ZCache {
         into page: UnsafeMutableRawBufferPointer
     ) throws(ZCacheError) -> Bool {
         counters.ephGets.increment()
-        let hit = try getPage(TMemKey(pool: filesystem.pool, object: file, index: index), into: page)
+        let hit = try getPage(
+            TMemKey(pool: filesystem.pool, object: file, index: index), into: page)
         if hit { counters.ephGetHits.increment() }
         return hit
     }

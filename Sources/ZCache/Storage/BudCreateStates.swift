@@ -1,10 +1,11 @@
+import Synchronization
+import ZBud
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Synchronization
-import ZBud
 
 /// Where each bud is in its creation, so that a bud published to TMem but not
 /// yet finished in zbud is never freed by someone else.

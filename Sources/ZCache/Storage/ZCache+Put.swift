@@ -44,7 +44,8 @@ extension ZCache {
         }
         let ignoreNonActive =
             kind == .ephemeral
-            ? configuration.ignoreNonActiveEphemeralPuts : configuration.ignoreNonActivePersistentPuts
+            ? configuration.ignoreNonActiveEphemeralPuts
+            : configuration.ignoreNonActivePersistentPuts
         if ignoreNonActive && !wasActive {
             if kind == .ephemeral {
                 counters.ephNonactivePutsIgnored.increment()
@@ -75,7 +76,8 @@ extension ZCache {
             }
             if kind == .persistent && size > ZCache.maxMeanPersistentZSize {
                 let zpages = counters.persZPages.value
-                if zpages > 0 && counters.persZBytes.value / zpages > ZCache.maxMeanPersistentZSize {
+                if zpages > 0 && counters.persZBytes.value / zpages > ZCache.maxMeanPersistentZSize
+                {
                     counters.meanCompressPoor.increment()
                     return try decline(key, .meanCompressPoor, kind: kind)
                 }
