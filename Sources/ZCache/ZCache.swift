@@ -14,8 +14,8 @@
 //
 // Put, as the kernel's zcache_pampd_{eph,pers}_create:
 //   not one page                 -> error (bad_input_errors)
-//   frozen                       -> flush the key instead      (put_to_flush)
 //   never active (filter on)     -> ignore                     (*_nonactive_puts_ignored)
+//   frozen                       -> flush the key instead      (put_to_flush)
 //   all zero bytes               -> sentinel handle, no frame  (zero_filled_pages)
 //   eph zsize > 4000             -> refuse                     (compress_poor)
 //   pers zsize > 3584            -> refuse                     (compress_poor)

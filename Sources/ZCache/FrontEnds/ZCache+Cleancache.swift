@@ -27,7 +27,13 @@ extension ZCache {
         _ filesystem: FilesystemID, file: ObjectID, index: UInt32, page: UnsafeRawBufferPointer,
         wasActive: Bool = true
     ) throws(ZCacheError) -> Bool {
-        try putPage(
+        // A dead filesystem is refused before compressing: a put that cannot
+        // be stored must not take (or evict) a frame on its way to failing.
+        do { _ = try tmem.poolKind(filesystem.pool) } catch {
+            counters.badInputErrors.increment()
+            throw .tmem(error)
+        }
+        return try putPage(
             TMemKey(pool: filesystem.pool, object: file, index: index), kind: .ephemeral,
             page: page, wasActive: wasActive
         ).isStored
@@ -40,7 +46,8 @@ extension ZCache {
         into page: UnsafeMutableRawBufferPointer
     ) throws(ZCacheError) -> Bool {
         counters.ephGets.increment()
-        let hit = try getPage(TMemKey(pool: filesystem.pool, object: file, index: index), into: page)
+        let hit = try getPage(
+            TMemKey(pool: filesystem.pool, object: file, index: index), into: page)
         if hit { counters.ephGetHits.increment() }
         return hit
     }

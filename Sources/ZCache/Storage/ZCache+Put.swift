@@ -42,13 +42,10 @@ extension ZCache {
             counters.badInputErrors.increment()
             throw .pageNotOnePage(page.count)
         }
-        if frozen.load(ordering: .relaxed) {
-            counters.putToFlush.increment()
-            return try decline(key, .frozen, kind: kind)
-        }
         let ignoreNonActive =
             kind == .ephemeral
-            ? configuration.ignoreNonActiveEphemeralPuts : configuration.ignoreNonActivePersistentPuts
+            ? configuration.ignoreNonActiveEphemeralPuts
+            : configuration.ignoreNonActivePersistentPuts
         if ignoreNonActive && !wasActive {
             if kind == .ephemeral {
                 counters.ephNonactivePutsIgnored.increment()
@@ -57,8 +54,15 @@ extension ZCache {
             }
             return try decline(key, .nonActive, kind: kind)
         }
+        if frozen.load(ordering: .relaxed) {
+            counters.putToFlush.increment()
+            return try decline(key, .frozen, kind: kind)
+        }
         if isZeroFilled(page) {
-            try insert(.zeroFilled, at: key)
+            let tag = store.zeroFilledTags.wrappingAdd(1, ordering: .relaxed).newValue
+            try insert(.zeroFilled(tag: tag), at: key)
+            // Counted once the old page of the key is gone (as the kernel's
+            // duplicate put flushes first), so the maximum stays true.
             counters.zeroFilledPages.add(1)
             return .storedZeroFilled
         }
@@ -72,7 +76,8 @@ extension ZCache {
             }
             if kind == .persistent && size > ZCache.maxMeanPersistentZSize {
                 let zpages = counters.persZPages.value
-                if zpages > 0 && counters.persZBytes.value / zpages > ZCache.maxMeanPersistentZSize {
+                if zpages > 0 && counters.persZBytes.value / zpages > ZCache.maxMeanPersistentZSize
+                {
                     counters.meanCompressPoor.increment()
                     return try decline(key, .meanCompressPoor, kind: kind)
                 }
@@ -83,14 +88,25 @@ extension ZCache {
                 return try decline(key, .noMemory, kind: kind)
             }
             let handle = ZPageHandle(ref, class: zbudClass, size: size)
-            counters.addZPage(1, bytes: size, zbudClass)
-            defer { store.zbud(zbudClass).finishCreate(ref) }
+            let zbud = store.zbud(zbudClass)
+            store.creates.beginCreate(ref)
             do throws(TMemError) {
                 try tmem.put(key, handle: handle)
             } catch {
-                store.release(handle)
+                // Never published: abandon the create (frees the busy bud).
+                store.creates.abandonCreate(ref)
+                store.freeBud(ref, zbudClass)
                 counters.badInputErrors.increment()
                 throw .tmem(error)
+            }
+            // Counted once the key's old page is gone, so the maxima stay true
+            // (a racing get may briefly take the level below the truth).
+            counters.addZPage(1, bytes: size, zbudClass)
+            // Published: another thread may already have got or flushed it. Its
+            // release left the zbud free to us, so the bud cannot be reused
+            // before this finish (see BudCreateStates).
+            if store.creates.finishCreate(ref, { zbud.finishCreate(ref) }) {
+                store.freeBud(ref, zbudClass)
             }
             return .stored
         }

@@ -9,9 +9,14 @@ import ZBud
 ///     bit 32      persistent class
 ///     bits 0-31   ZBudRef (frame number, bud)
 ///
-/// Two handles are equal when they name the same bud (or are both the
-/// sentinel); the size rides along and is not compared, so the evictor, which
-/// knows only the bud, can ask TMem to flush "this key if it still maps here".
+/// Two bud handles are equal when they name the same bud; the size rides
+/// along and is not compared, so the evictor, which knows only the bud, can
+/// ask TMem to flush "this key if it still maps here".
+///
+/// Each zero-filled sentinel carries a tag (bits 0-62) unique to its put, so
+/// a zero page put over a zero page is a new handle: TMem frees the old one
+/// and `zero_filled_pages` stays exact (equal sentinels would make TMem keep
+/// the old one and free nothing, while the put counted one more page).
 struct ZPageHandle: Equatable, Sendable {
     private let raw: UInt64
 
@@ -21,7 +26,10 @@ struct ZPageHandle: Equatable, Sendable {
     private static let sizeMask: UInt64 = 0xFFF
     private static let identityMask: UInt64 = ~(sizeMask << sizeShift)
 
-    static let zeroFilled = ZPageHandle(raw: zeroBit)
+    /// A zero-filled sentinel; `tag` must differ from every live sentinel's.
+    static func zeroFilled(tag: UInt64) -> ZPageHandle {
+        ZPageHandle(raw: zeroBit | (tag & ~zeroBit))
+    }
 
     private init(raw: UInt64) { self.raw = raw }
 
@@ -38,7 +46,8 @@ struct ZPageHandle: Equatable, Sendable {
     var size: Int { Int((raw >> Self.sizeShift) & Self.sizeMask) }
 
     static func == (lhs: ZPageHandle, rhs: ZPageHandle) -> Bool {
-        lhs.raw & identityMask == rhs.raw & identityMask
+        if (lhs.raw | rhs.raw) & zeroBit != 0 { return lhs.raw == rhs.raw }
+        return lhs.raw & identityMask == rhs.raw & identityMask
     }
 }
 
