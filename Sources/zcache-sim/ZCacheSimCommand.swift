@@ -41,6 +41,14 @@ enum PolicyChoice: ExpressibleByArgument, Equatable {
 
     static var allValueStrings: [String] { ShrinkerPolicy.allCases.map(\.rawValue) + ["all"] }
 
+    /// Shown as the default in `--help`.
+    var defaultValueDescription: String {
+        switch self {
+        case .one(let policy): policy.rawValue
+        case .all: "all"
+        }
+    }
+
     var policies: [ShrinkerPolicy] {
         switch self {
         case .one(let policy): [policy]
