@@ -19,7 +19,8 @@
 
 /// A mutual-exclusion lock over `pthread_mutex_t`. Not recursive.
 package final class Lock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Internal so that `LockCondition` can wait on it.
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     package init() {
         mutex = .allocate(capacity: 1)
@@ -58,6 +59,41 @@ package final class Lock: @unchecked Sendable {
         defer { unlock() }
         return try body()
     }
+}
+
+/// A condition variable bound to a `Lock` (`pthread_cond_t`, which the thread
+/// sanitizer understands). Wait with the lock held; wake-ups may be spurious,
+/// so callers wait in a loop on their predicate.
+package final class LockCondition: @unchecked Sendable {
+    private let lock: Lock
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+
+    package init(_ lock: Lock) {
+        self.lock = lock
+        condition = .allocate(capacity: 1)
+        let rc = pthread_cond_init(condition, nil)
+        precondition(rc == 0, "pthread_cond_init failed: \(rc)")
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+    }
+
+    /// Releases the lock, waits for a signal, and takes the lock again.
+    @inline(__always)
+    package func wait() {
+        let rc = pthread_cond_wait(condition, lock.mutex)
+        assert(rc == 0, "pthread_cond_wait failed: \(rc)")
+    }
+
+    /// Wakes one waiter.
+    @inline(__always)
+    package func signal() { pthread_cond_signal(condition) }
+
+    /// Wakes every waiter.
+    @inline(__always)
+    package func broadcast() { pthread_cond_broadcast(condition) }
 }
 
 /// A value guarded by its own `Lock`.

@@ -1,6 +1,7 @@
 // The slot map against a model of the kernel's swap_map rules, under random operations.
 
 import XCTest
+import ZCacheSupport
 
 @testable import SwapDevice
 

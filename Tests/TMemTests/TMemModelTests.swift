@@ -2,6 +2,7 @@
 // handles it released compared with what the rules say.
 
 import XCTest
+import ZCacheSupport
 
 @testable import TMem
 

@@ -1,4 +1,5 @@
 import XCTest
+import ZCacheSupport
 
 @testable import ZBud
 
@@ -18,18 +19,6 @@ final class ZBudModelTests: XCTestCase {
         var run = ModelRun(frames: 3, seed: 42)
         run.run(operations: 20_000)
         XCTAssertGreaterThan(run.counts["evict", default: 0], 100)
-    }
-}
-
-/// SplitMix64, so runs are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -130,7 +119,7 @@ private struct ModelRun {
 
     init(frames: Int, seed: UInt64) {
         harness = ZBudHarness(frames: frames)
-        rng = SplitMix64(state: seed)
+        rng = SplitMix64(seed: seed)
         models = [
             .ephemeral: ModelClass(frameCount: frames), .persistent: ModelClass(frameCount: frames),
         ]

@@ -44,7 +44,7 @@ final class ZBudStressTests: XCTestCase {
         let operationsPerThread = 15_000
 
         DispatchQueue.concurrentPerform(iterations: 2) { thread in
-            var rng = SplitMix64(state: UInt64(thread + 1))
+            var rng = SplitMix64(seed: UInt64(thread + 1))
             var buffer = [UInt8](repeating: 0, count: ZBud.maxZPageSize)
             var version: UInt64 = 0
 

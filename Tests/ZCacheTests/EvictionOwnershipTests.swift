@@ -4,6 +4,7 @@
 // freed exactly once; the pool's invalid-free count stays 0.
 
 import XCTest
+import ZCacheSupport
 
 @testable import ZCache
 

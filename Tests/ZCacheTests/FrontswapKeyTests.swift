@@ -2,6 +2,7 @@
 // (oid[0] = type << 8 | offset & 0xff, index = offset >> 8) and its inverse.
 
 import XCTest
+import ZCacheSupport
 
 @testable import ZCache
 

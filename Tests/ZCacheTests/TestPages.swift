@@ -5,20 +5,8 @@
 import Foundation
 import ZCacheSupport
 
-/// SplitMix64: a small, fast, seedable generator, so tests are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The project's seeded generator, so tests are reproducible.
+typealias SeededGenerator = SplitMix64
 
 /// A named page of exactly `pageSize` bytes.
 struct TestPage: CustomStringConvertible, Sendable {

@@ -11,6 +11,7 @@
 import Dispatch
 import Foundation
 import XCTest
+import ZCacheSupport
 
 @testable import ZCache
 

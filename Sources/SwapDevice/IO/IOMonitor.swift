@@ -1,17 +1,8 @@
-// A mutex with condition variables, for the I/O queue's waits.
-//
-// ZCacheSupport's `Lock` keeps its mutex private, and a condition variable must
-// wait on the mutex that guards the state, so the queue gets this small monitor
-// on the same primitives (pthread_mutex_t + pthread_cond_t, which the thread
-// sanitizer understands). It guards only the I/O queue's own fields.
+// A lock with condition variables, for the I/O queue's waits: the project's one
+// `Lock` plus a `LockCondition` per thing the queue waits for. It guards only the
+// I/O queue's own fields.
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import ZCacheSupport
 
 final class IOMonitor: @unchecked Sendable {
     /// The conditions the I/O queue waits for.
@@ -27,55 +18,28 @@ final class IOMonitor: @unchecked Sendable {
         case workerExited
     }
 
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let conditions: UnsafeMutablePointer<pthread_cond_t>
+    private let mutex: Lock
+    private let conditions: [LockCondition]
 
     init() {
-        mutex = .allocate(capacity: 1)
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        #if ZCACHE_INTERNAL_CHECKS
-            pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
-        #endif
-        let rc = pthread_mutex_init(mutex, &attributes)
-        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
-        pthread_mutexattr_destroy(&attributes)
-        conditions = .allocate(capacity: Condition.allCases.count)
-        for index in Condition.allCases.indices {
-            let rc = pthread_cond_init(conditions + index, nil)
-            precondition(rc == 0, "pthread_cond_init failed: \(rc)")
-        }
+        let mutex = Lock()
+        self.mutex = mutex
+        conditions = Condition.allCases.map { _ in LockCondition(mutex) }
     }
 
-    deinit {
-        for index in Condition.allCases.indices { pthread_cond_destroy(conditions + index) }
-        conditions.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    @inline(__always) func lock() { mutex.lock() }
 
-    @inline(__always) func lock() {
-        let rc = pthread_mutex_lock(mutex)
-        assert(rc == 0, "pthread_mutex_lock failed: \(rc)")
-    }
-
-    @inline(__always) func unlock() {
-        let rc = pthread_mutex_unlock(mutex)
-        assert(rc == 0, "pthread_mutex_unlock failed: \(rc)")
-    }
+    @inline(__always) func unlock() { mutex.unlock() }
 
     /// Waits for `condition`; the monitor must be locked, and is again on return.
     /// Wake-ups may be spurious: callers wait in a loop on their predicate.
-    @inline(__always) func wait(_ condition: Condition) {
-        let rc = pthread_cond_wait(conditions + condition.rawValue, mutex)
-        assert(rc == 0, "pthread_cond_wait failed: \(rc)")
-    }
+    @inline(__always) func wait(_ condition: Condition) { conditions[condition.rawValue].wait() }
 
     @inline(__always) func signal(_ condition: Condition) {
-        pthread_cond_signal(conditions + condition.rawValue)
+        conditions[condition.rawValue].signal()
     }
 
     @inline(__always) func broadcast(_ condition: Condition) {
-        pthread_cond_broadcast(conditions + condition.rawValue)
+        conditions[condition.rawValue].broadcast()
     }
 }

@@ -9,6 +9,7 @@
 import Foundation
 import Synchronization
 import TMem
+import ZCacheSupport
 
 /// Measures the TMem module on its own and returns a printable report.
 public enum TMemMicrobenchmark {
@@ -120,17 +121,7 @@ public enum TMemMicrobenchmark {
     }
 
     /// A seeded generator, so the key sets are the same on every run.
-    struct Generator: RandomNumberGenerator {
-        private var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SplitMix64
 
     private static func leftPadded(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
