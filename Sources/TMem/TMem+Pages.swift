@@ -11,12 +11,19 @@ extension TMem {
     /// On success TMem owns `handle`; if this throws, it took nothing and the
     /// caller still owns it.
     ///
+    /// - Parameter published: runs with the bucket lock still held, right after
+    ///   the insert, before any other thread can see the key: where the storage
+    ///   side finishes creating the handle (the kernel's `zbud_create_finish`
+    ///   under the hash-bucket lock). Cheap and non-blocking; must not call TMem.
     /// - Throws: `unknownClient` or `unknownPool` (including a pool being destroyed).
     @inlinable
-    public func put(_ key: TMemKey, handle: Handle) throws(TMemError) {
+    public func put(_ key: TMemKey, handle: Handle, published: () -> Void = {})
+        throws(TMemError)
+    {
         try withLiveBucket(key) { bucket, _ in
             let (replaced, newObject) = bucket.insert(handle, key.object, key.index)
             if newObject { counters.objectCreated() }
+            published()
             if let replaced, replaced != handle { storage.free(replaced, key: key) }
         }
     }

@@ -35,8 +35,12 @@
 //   nothing else is taken while holding one, and no zcache lock is held while
 //   calling into the swap device.
 //
-// The bucket lock is held while TMem calls back into the storage side (copying
-// a bud's compressed bytes out, freeing a bud): both are short and never block.
+// The bucket lock is held while TMem calls back into the storage side (finishing
+// a bud's creation as its key is published, copying a bud's compressed bytes
+// out, freeing a bud): all short, none blocking. Finishing under the bucket
+// lock, as the kernel's zbud_create_finish does, means no other thread can
+// reach a bud by its key before it is finished, and a busy (unfinished) frame
+// is never evicted before TMem knows its handle.
 // The ZBud evictor marks a frame dying under its class lock, drops the lock,
 // and only then flushes each bud's key through TMem, so the TMem -> ZBud order
 // is never inverted. Compression, decompression and device I/O run with no

@@ -89,12 +89,12 @@ extension ZCache {
             }
             let handle = ZPageHandle(ref, class: zbudClass, size: size)
             let zbud = store.zbud(zbudClass)
-            store.creates.beginCreate(ref)
             do throws(TMemError) {
-                try tmem.put(key, handle: handle)
+                // The bud is finished (may be evicted, read, freed) under the
+                // bucket lock, before any other thread can reach it by its key.
+                try tmem.put(key, handle: handle) { zbud.finishCreate(ref) }
             } catch {
-                // Never published: abandon the create (frees the busy bud).
-                store.creates.abandonCreate(ref)
+                // Never published: free the unfinished bud (zbud cancels it).
                 store.freeBud(ref, zbudClass)
                 counters.badInputErrors.increment()
                 throw .tmem(error)
@@ -102,12 +102,6 @@ extension ZCache {
             // Counted once the key's old page is gone, so the maxima stay true
             // (a racing get may briefly take the level below the truth).
             counters.addZPage(1, bytes: size, zbudClass)
-            // Published: another thread may already have got or flushed it. Its
-            // release left the zbud free to us, so the bud cannot be reused
-            // before this finish (see BudCreateStates).
-            if store.creates.finishCreate(ref, { zbud.finishCreate(ref) }) {
-                store.freeBud(ref, zbudClass)
-            }
             return .stored
         }
     }

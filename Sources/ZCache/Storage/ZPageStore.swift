@@ -20,14 +20,11 @@ final class ZPageStore: TMemStorage {
     let ephemeral: ZBud
     let persistent: ZBud
     let counters: ZCacheCounters
-    /// Buds published to TMem whose creation is not finished in zbud yet.
-    let creates: BudCreateStates
     /// The last zero-filled sentinel's tag (see `ZPageHandle.zeroFilled(tag:)`).
     let zeroFilledTags = Atomic<UInt64>(0)
 
     init(pageframes: Int, counters: ZCacheCounters) {
         pool = PageFramePool(frameCount: pageframes)
-        creates = BudCreateStates(pageframes: pageframes)
         ephemeral = ZBud(class: .ephemeral, frameCount: pageframes)
         persistent = ZBud(class: .persistent, frameCount: pageframes)
         self.counters = counters
@@ -44,8 +41,7 @@ final class ZPageStore: TMemStorage {
     }
 
     /// Releases one stored page: zbud frees the bud (and hands back the frame
-    /// when it emptied, unless an evictor owns the frame). A bud whose put has
-    /// not finished creating it is left to that put to free (`BudCreateStates`).
+    /// when it emptied, unless an evictor owns the frame).
     @inline(__always)
     func release(_ handle: ZPageHandle) {
         if handle.isZeroFilled {
@@ -54,7 +50,6 @@ final class ZPageStore: TMemStorage {
         }
         let zbudClass = handle.zbudClass
         counters.addZPage(-1, bytes: -handle.size, zbudClass)
-        if creates.releaseDuringCreate(handle.ref) { return }
         freeBud(handle.ref, zbudClass)
     }
 
