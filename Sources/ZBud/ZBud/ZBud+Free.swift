@@ -12,18 +12,27 @@ extension ZBud {
     @inline(__always)
     public func free(_ ref: ZBudRef) -> PageFrameNumber? {
         let index = Int(ref.frame.rawValue)
-        let bud = ref.bud
         lock.lock()
-        guard index < frameCount, frames[index].size(bud) != 0 else {
+        guard index < frameCount, frames[index].size(ref.bud) != 0 else {
             reportMisuse("ZBud: free of \(ref), which holds no bud (double free?)")
             return nil
         }
+        let frame = freeHoldingLock(ref)
+        lock.unlock()
+        return frame
+    }
+
+    /// `free` of a bud known to be there, with the class lock held (and still
+    /// held on return).
+    @inline(__always)
+    func freeHoldingLock(_ ref: ZBudRef) -> PageFrameNumber? {
+        let index = Int(ref.frame.rawValue)
+        let bud = ref.bud
         let storedSize = frames[index].size(bud)
         frames[index].setSize(bud, 0)
         let flags = frames[index].flags
         if flags.contains(.dying) {
             // The evictor owns the frame and already dropped the counters.
-            lock.unlock()
             return nil
         }
         // A free of a bud still being created abandons the create.
@@ -48,7 +57,6 @@ extension ZBud {
             #if ZCACHE_INTERNAL_CHECKS
                 checkFrame(index)
             #endif
-            lock.unlock()
             return ref.frame
         }
         // Was buddied: the remaining bud makes it unbuddied; the LRU place stays.
@@ -63,7 +71,6 @@ extension ZBud {
         #if ZCACHE_INTERNAL_CHECKS
             checkFrame(index)
         #endif
-        lock.unlock()
         return nil
     }
 

@@ -18,28 +18,46 @@ extension ZBud {
     /// - Precondition: `buffer` holds at least `maxZPageSize` bytes.
     @inline(__always)
     public func copyOut(_ ref: ZBudRef, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        copyOut(ref, into: buffer, thenFree: false).size
+    }
+
+    /// `copyOut` then `free`, under one acquisition of the class lock: the
+    /// read-and-free of an exclusive get. In a dying frame nothing is copied
+    /// (size nil) and, as with `free`, nothing is released (frame nil).
+    @inline(__always)
+    public func copyOutAndFree(_ ref: ZBudRef, into buffer: UnsafeMutableRawBufferPointer)
+        -> (size: Int?, emptiedFrame: PageFrameNumber?)
+    {
+        copyOut(ref, into: buffer, thenFree: true)
+    }
+
+    @inline(__always)
+    private func copyOut(_ ref: ZBudRef, into buffer: UnsafeMutableRawBufferPointer, thenFree: Bool)
+        -> (size: Int?, emptiedFrame: PageFrameNumber?)
+    {
         precondition(buffer.count >= Self.maxZPageSize, "copyOut needs a maxZPageSize buffer")
         let index = Int(ref.frame.rawValue)
         lock.lock()
         guard index < frameCount, frames[index].size(ref.bud) != 0 else {
             reportMisuse("ZBud: copyOut of \(ref), which holds no bud")
-            return nil
+            return (nil, nil)
         }
         let frame = frames[index]
-        guard !frame.flags.contains(.dying), let address = frame.address else {
-            lock.unlock()
-            return nil
+        var size: Int? = nil
+        if !frame.flags.contains(.dying), let address = frame.address {
+            let storedSize = frame.size(ref.bud)
+            let dataSize = storedSize - Self.ownerSize
+            if dataSize > 0, let destination = buffer.baseAddress {
+                memcpy(
+                    destination,
+                    address + Self.offset(bud: ref.bud, storedSize: storedSize) + Self.ownerSize,
+                    dataSize)
+            }
+            size = dataSize
         }
-        let storedSize = frame.size(ref.bud)
-        let dataSize = storedSize - Self.ownerSize
-        if dataSize > 0, let destination = buffer.baseAddress {
-            memcpy(
-                destination,
-                address + Self.offset(bud: ref.bud, storedSize: storedSize) + Self.ownerSize,
-                dataSize)
-        }
+        let emptied = thenFree ? freeHoldingLock(ref) : nil
         lock.unlock()
-        return dataSize
+        return (size, emptied)
     }
 
     /// The owner handle stored in front of `ref` (readable in dying frames too).

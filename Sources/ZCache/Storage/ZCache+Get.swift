@@ -32,8 +32,7 @@ extension ZCache {
                         if removed { store.release(handle) }
                         return .zeroFilled
                     }
-                    let size = store.zbud(handle.zbudClass).copyOut(handle.ref, into: scratch)
-                    if removed { store.release(handle) }
+                    let size = store.copyOut(handle, into: scratch, release: removed)
                     // nil: the frame is being evicted; the get misses.
                     return size.map { .compressed($0) }
                 }

@@ -53,6 +53,21 @@ final class ZPageStore: TMemStorage {
         freeBud(handle.ref, zbudClass)
     }
 
+    /// Copies a stored zpage's compressed bytes into `buffer` and, when `release`
+    /// (the get removed the key), releases it, under one zbud lock. Returns the
+    /// size, or nil when its frame is being evicted.
+    @inline(__always)
+    func copyOut(_ handle: ZPageHandle, into buffer: UnsafeMutableRawBufferPointer, release: Bool)
+        -> Int?
+    {
+        let zbudClass = handle.zbudClass
+        guard release else { return zbud(zbudClass).copyOut(handle.ref, into: buffer) }
+        counters.addZPage(-1, bytes: -handle.size, zbudClass)
+        let (size, emptied) = zbud(zbudClass).copyOutAndFree(handle.ref, into: buffer)
+        if let emptied { releaseFrame(emptied, from: zbudClass) }
+        return size
+    }
+
     /// Frees a bud in zbud, returning its frame to the pool if it emptied.
     @inline(__always)
     func freeBud(_ ref: ZBudRef, _ zbudClass: ZBudClass) {
