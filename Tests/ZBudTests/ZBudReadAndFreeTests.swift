@@ -35,7 +35,8 @@ final class ZBudReadAndFreeTests: XCTestCase {
     func testCopyOutAndFreeInADyingFrameReadsAndReleasesNothing() {
         let harness = ZBudHarness(frames: 2)
         let zbud = harness.ephemeral
-        let a = harness.store(.ephemeral, owner: testOwner(1), data: zpageBytes(seed: 3, count: 800))!
+        let a = harness.store(
+            .ephemeral, owner: testOwner(1), data: zpageBytes(seed: 3, count: 800))!
         var result: (size: Int?, emptiedFrame: PageFrameNumber?) = (0, nil)
         let evicted = zbud.evictLRU { _, ref in
             var buffer = [UInt8](repeating: 0, count: ZBud.maxZPageSize)

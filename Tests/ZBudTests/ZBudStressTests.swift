@@ -91,7 +91,8 @@ final class ZBudStressTests: XCTestCase {
                         let size = buffer.withUnsafeMutableBytes {
                             harness.persistent.copyOut(ref, into: $0)
                         }
-                        if size == nil { mismatches.add(1, ordering: .relaxed) }  // zombies stay readable
+                        // Zombies stay readable.
+                        if size == nil { mismatches.add(1, ordering: .relaxed) }
                         check(entry, key: owner.w0, size: size)
                         return harness.persistent.free(ref)
                     }

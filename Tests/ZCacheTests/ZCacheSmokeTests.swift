@@ -57,7 +57,9 @@ final class ZCacheSmokeTests: XCTestCase {
         var hits = 0
         for i in 0..<200 {
             var out = [UInt8](repeating: 0, count: pageSize)
-            if try out.withUnsafeMutableBytes({ try cache.cleancacheGet(fs, file: ObjectID(1), index: UInt32(i), into: $0) }) {
+            if try out.withUnsafeMutableBytes({
+                try cache.cleancacheGet(fs, file: ObjectID(1), index: UInt32(i), into: $0)
+            }) {
                 hits += 1
                 XCTAssertEqual(out, TestPages.structured(seed: UInt64(i)).bytes)
             }
