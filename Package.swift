@@ -59,6 +59,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Fuzz targets (issue 9): libFuzzer with -DZCACHE_LIBFUZZER (scripts/fuzz),
+        // else a seeded random driver.
+        .executableTarget(name: "ZCacheFuzz", dependencies: ["ZCache"], path: "Fuzz/ZCacheFuzz"),
+
         .testTarget(name: "ZBudTests", dependencies: ["ZBud", "ZCacheSupport"]),
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
