@@ -146,7 +146,7 @@ final class BadHeaderTests: XCTestCase {
             let path = directory + "/size-\(size)"
             var file = Data(header.prefix(min(size, pageSize)))
             if size > pageSize { file.append(Data(count: size - pageSize)) }
-            FileManager.default.createFile(atPath: path, contents: file)
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: file))
             do throws(SwapDeviceError) {
                 let device = try SwapDevice.open(path: path)
                 device.close()

@@ -12,7 +12,7 @@ final class FullStackStressTests: XCTestCase {
     func testFullStackManyThreads() throws {
         let environment = ProcessInfo.processInfo.environment
         var parameters = FullStackParameters.fromEnvironment(
-            defaultOperations: runningUnderSanitizer() ? 60_000 : 200_000, threads: 8)
+            defaultOperations: runningUnderSanitizer() ? 100_000 : 200_000, threads: 8)
         parameters.operations =
             environment["ZCACHE_FULLSTACK_STRESS_OPS"].flatMap { Int($0) } ?? parameters.operations
         parameters.checkpoints = 10
@@ -34,6 +34,8 @@ final class FullStackSlotReuseStressTests: XCTestCase {
         defer { unlink(path) }
         let device = try SwapDevice.create(path: path, pages: 3)
         try cache.attachSwapDevice(device)
+        // Under a sanitizer the spinning on two slots is ~50x slower.
+        let rounds = runningUnderSanitizer() ? 400 : 20_000
         let wrong = Atomic<Int>(0)
         let checked = Atomic<Int>(0)
         let group = DispatchGroup()
@@ -43,7 +45,7 @@ final class FullStackSlotReuseStressTests: XCTestCase {
                 defer { group.leave() }
                 var page = [UInt8](repeating: 0, count: pageSize)
                 var out = [UInt8](repeating: 0, count: pageSize)
-                for round in 0..<20_000 {
+                for round in 0..<rounds {
                     // A compressible page unique to (worker, round).
                     for i in stride(from: 0, to: pageSize, by: 8) {
                         page.withUnsafeMutableBytes {
@@ -70,7 +72,7 @@ final class FullStackSlotReuseStressTests: XCTestCase {
         }
         group.wait()
         cache.waitForWriteback()
-        XCTAssertGreaterThan(checked.load(ordering: .relaxed), 1000)
+        XCTAssertGreaterThan(checked.load(ordering: .relaxed), rounds / 10)
         XCTAssertEqual(
             wrong.load(ordering: .relaxed), 0, "pages lost to a late swapFree invalidate")
         XCTAssertEqual(device.slots.usedSlots, 0)
