@@ -118,6 +118,28 @@ public final class SwapSlotMap: @unchecked Sendable {
         }
     }
 
+    /// Drops one reference unless it is the last one. Returns false, changing
+    /// nothing, when `entry` has exactly one reference left: the caller is its
+    /// last owner and frees it with the care that needs (`ZCache.swapFree`).
+    /// A reference that does not exist is counted in `badFrees` (returns true).
+    public func freeUnlessLast(_ entry: SwapEntry) -> Bool {
+        guard let slot = slot(of: entry) else {
+            lock.withLock { badFreeCount += 1 }
+            return true
+        }
+        return lock.withLock {
+            let state = map[slot]
+            let count = state & Self.countMask
+            guard count != 1 else { return false }
+            if count == 0 {
+                badFreeCount += 1
+            } else {
+                map[slot] = state - 1
+            }
+            return true
+        }
+    }
+
     /// `swapcache_prepare`: claims the has-cache bit before adding a page to the
     /// swap cache for `entry`. Exactly one of several racing callers gets `.prepared`.
     public func swapcachePrepare(_ entry: SwapEntry) -> SwapcachePrepareResult {

@@ -168,14 +168,44 @@ extension ZCache {
         return .device
     }
 
-    /// Drops one reference to `entry` (`swap_free`). When none is left, the
-    /// zcache copy is invalidated and an idle swap-cache page dropped.
+    /// Drops one reference to `entry` (`swap_free`). The last reference takes
+    /// the entry's zcache copy and idle swap-cache page with it, and the slot is
+    /// kept allocated (by its has-cache bit) until they are gone, so the slot's
+    /// next owner never loses a page to this free.
     public func swapFree(_ entry: SwapEntry) {
         guard let device = writeback.device(type: entry.type) else { return }
-        device.slots.free(entry)
-        guard device.slots.useCount(entry) == 0 else { return }
-        try? frontswapInvalidatePage(type: entry.type, offset: entry.offset)
-        dropCachedPage(entry, device: device, waitForWriteback: false)
+        let slots = device.slots
+        while true {
+            if slots.freeUnlessLast(entry) { return }  // others still own it
+            if let cached = device.swapCache.find(entry) {
+                // The page holds the has-cache bit, and a swap-cache page is
+                // never older than zcache, so zcache holds no copy. Drop the
+                // reference first: a write still running then sees the entry
+                // unused when it completes, and cleans up itself.
+                slots.free(entry)
+                while !cached.tryLock() { sched_yield() }
+                if !cached.isWriteback, device.swapCache.delete(cached) {
+                    slots.swapcacheFree(entry)
+                }
+                cached.unlock()
+                cached.release()
+                return
+            }
+            switch slots.swapcachePrepare(entry) {
+            case .prepared:
+                slots.free(entry)
+                if slots.useCount(entry) == 0 {
+                    try? frontswapInvalidatePage(type: entry.type, offset: entry.offset)
+                }
+                slots.swapcacheFree(entry)
+                return
+            case .notInUse:
+                slots.free(entry)  // counted as a bad free
+                return
+            case .alreadyPrepared:
+                sched_yield()  // a store, swap-in or writeback holds it briefly
+            }
+        }
     }
 
     /// Removes the swap-cache page of `entry` (clearing the has-cache bit it

@@ -162,11 +162,18 @@ extension ZCache {
         while true {
             if let cached = device.swapCache.find(entry) {
                 defer { cached.release() }
-                if cached.isUpToDate {
-                    // The swap cache's page is newer than this zpage.
-                    counters.writebackSwapCacheExisted.increment()
-                    _ = try? tmem.flushPage(key, ifHandle: handle)
-                    return false
+                if cached.isUpToDate, cached.tryLock() {
+                    // The swap cache's page is newer than this zpage:
+                    // invalidate the zpage. Locked and still cached, the page
+                    // keeps the slot allocated, so the key cannot belong to a
+                    // later owner of the slot while we flush it.
+                    if device.swapCache.contains(cached) {
+                        counters.writebackSwapCacheExisted.increment()
+                        _ = try? tmem.flushPage(key, ifHandle: handle, counted: false)
+                        cached.unlock()
+                        return false
+                    }
+                    cached.unlock()
                 }
                 sched_yield()
                 continue
@@ -178,8 +185,10 @@ extension ZCache {
                 sched_yield()
                 continue
             case .notInUse:
+                // The entry was freed: its last swapFree invalidated this
+                // zpage. Whatever the key holds now belongs to a later owner
+                // of the slot, so it is left alone.
                 counters.writebackDroppedStale.increment()
-                _ = try? tmem.flushPage(key, ifHandle: handle)
                 return false
             }
             break
