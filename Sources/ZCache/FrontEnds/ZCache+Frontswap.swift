@@ -19,6 +19,11 @@ extension ZCache {
     /// - Returns: `.stored` or `.storedZeroFilled` when zcache holds it, or
     ///   `.rejected(reason)` when the caller must write it to the swap device.
     ///   Any older copy at this entry is gone either way.
+    ///
+    /// With a swap device attached for `type`, `offset` must be a slot in use
+    /// (from `swapOut`, or allocated in `device.slots`): writeback treats the
+    /// copy of a slot that is not in use as freed and leaves it to be
+    /// invalidated, as the kernel's swap entries work.
     @discardableResult
     public func frontswapStore(
         type: Int, offset: UInt64, page: UnsafeRawBufferPointer, wasActive: Bool = true

@@ -11,8 +11,14 @@
 //             then the entry is released: the caller holds the only copy
 //             (an entry with other owners keeps a page loaded from zcache in
 //             the swap cache, dirty, for them: the exclusive load removed it)
-//   swap free: drop the entry's reference; at zero, invalidate the zcache copy
-//              and any idle swap-cache page
+//   swap free: drop the entry's reference; the last one invalidates the
+//              zcache copy and drops an idle swap-cache page while the slot's
+//              has-cache bit keeps the slot from being reused, so a later
+//              owner of the slot never loses its page to this free
+//
+// Every step that removes a zcache copy by key does it while the slot cannot
+// change owner (its has-cache bit held, or its swap-cache page locked), since
+// the key of an entry is reused with its slot.
 //
 // Invariant: a page in the swap cache is never older than the zcache copy of
 // its entry. Writeback keeps it by taking the zcache copy out exclusively;
