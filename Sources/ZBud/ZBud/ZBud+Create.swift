@@ -28,7 +28,7 @@ extension ZBud {
         lruLists.moveToTail(index, of: Self.lruList)
         let bud = frames[index].size0 == 0 ? 0 : 1
         frames[index].setSize(bud, storedSize)
-        frames[index].flags.insert(.busy(bud))
+        setBusy(index, bud)
         counters.pointee.stats.unbuddiedCount -= 1
         counters.pointee.stats.buddiedCount += 1
         countCreated(storedSize: storedSize)
@@ -65,7 +65,8 @@ extension ZBud {
         lock.lock()
         precondition(!frames[index].flags.contains(.inUse), "ZBud: \(frame) is already in use")
         frames[index] = FrameState(
-            address: address, size0: UInt16(storedSize), size1: 0, flags: [.inUse, .busy0])
+            address: address, size0: UInt16(storedSize), size1: 0, flags: [.inUse])
+        setBusy(index, 0)
         budLists.append(index, to: chunks)
         counters.pointee.unbuddiedNonEmpty |= 1 << UInt64(chunks)
         lruLists.append(index, to: Self.lruList)
@@ -81,16 +82,17 @@ extension ZBud {
 
     /// Ends the creation of `ref`: its frame may be evicted or zombified again
     /// (once no other create on it is pending).
+    ///
+    /// Takes no lock (one atomic operation), so it may run under a TMem bucket
+    /// lock; the caller must make sure the bud was not freed meanwhile (ZCache
+    /// finishes it as TMem publishes its key, before anyone can free it).
+    @inline(__always)
     public func finishCreate(_ ref: ZBudRef) {
         let index = Int(ref.frame.rawValue)
-        lock.lock()
-        guard index < frameCount, frames[index].size(ref.bud) != 0,
-            frames[index].flags.contains(.busy(ref.bud))
-        else {
+        guard index < frameCount, clearBusy(index, ref.bud) else {
+            lock.lock()
             return reportMisuse("ZBud: finishCreate of \(ref), which is not being created")
         }
-        frames[index].flags.remove(.busy(ref.bud))
-        lock.unlock()
     }
 
     /// Counts a bud just created. Under the lock.

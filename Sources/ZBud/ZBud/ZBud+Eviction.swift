@@ -74,7 +74,7 @@ extension ZBud {
     /// bud lists and returns it. Under the lock.
     private func takeLRUFrame() -> Int? {
         var candidate = lruLists.first(Self.lruList)
-        while let index = candidate, !frames[index].flags.isDisjoint(with: .busy) {
+        while let index = candidate, !busy(index).isEmpty {
             candidate = lruLists.after(index)
         }
         guard let index = candidate else { return nil }

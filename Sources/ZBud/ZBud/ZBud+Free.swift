@@ -36,7 +36,7 @@ extension ZBud {
             return nil
         }
         // A free of a bud still being created abandons the create.
-        frames[index].flags.remove(.busy(bud))
+        clearBusy(index, bud)
         counters.pointee.stats.zpages -= 1
         counters.pointee.stats.zbytes -= storedSize
         let otherSize = frames[index].size(1 - bud)

@@ -32,7 +32,7 @@ extension ZBud {
             precondition(frame.address != nil, "frame \(index): in use without an address")
             if frame.flags.contains(.dying) {
                 precondition(!frame.flags.contains(.zombie), "frame \(index): dying zombie")
-                precondition(frame.flags.isDisjoint(with: .busy), "frame \(index): dying and busy")
+                precondition(busy(index).isEmpty, "frame \(index): dying and busy")
                 precondition(!budLists.isLinked(index) && !lruLists.isLinked(index))
                 return
             }
@@ -41,13 +41,13 @@ extension ZBud {
             let chunks1 = frame.size1 == 0 ? 0 : Self.chunks(storedSize: Int(frame.size1))
             precondition(chunks0 <= Self.maxBudChunks && chunks1 <= Self.maxBudChunks)
             precondition(chunks0 + chunks1 <= Self.chunksPerFrame, "frame \(index): buds overlap")
-            for bud in 0..<2 where frame.flags.contains(.busy(bud)) {
+            for bud in 0..<2 where busy(index).contains(.busy(bud)) {
                 precondition(frame.size(bud) != 0, "frame \(index): busy bud \(bud) is empty")
             }
             precondition(lruLists.isLinked(index), "frame \(index): off the LRU/zombie lists")
             if frame.flags.contains(.zombie) {
                 precondition(!budLists.isLinked(index), "frame \(index): zombie on a bud list")
-                precondition(frame.flags.isDisjoint(with: .busy), "frame \(index): busy zombie")
+                precondition(busy(index).isEmpty, "frame \(index): busy zombie")
             } else {
                 precondition(budLists.isLinked(index), "frame \(index): off the bud lists")
             }

@@ -18,7 +18,8 @@
 //
 // PER-FRAME METADATA. Arrays indexed by frame number, sized once for the pool's
 // frames (no allocation per bud): `frames[i]` (address, the two stored sizes,
-// flags inUse/dying/zombie/busy0/busy1) and the links of two `IndexLists`.
+// flags inUse/dying/zombie), `busyBits[i]` (busy0/busy1, atomic so that
+// finishCreate takes no lock) and the links of two `IndexLists`.
 // A `ZBudRef` is `frame << 1 | bud`.
 //
 // LISTS (one set per class, i.e. per ZBud instance):
@@ -55,14 +56,16 @@
 // evictedPageframes counts frames returned by eviction (ephemeral) or by the
 // last free of a zombie (persistent).
 //
-// LOCKING. One `Lock` per class guards all of the above; every operation is a
-// short critical section. Frame bytes are written outside the lock by the
+// LOCKING. One `Lock` per class guards all of the above but the busy bits'
+// clearing by finishCreate (an atomic AND, taken under a TMem bucket lock by
+// ZCache); every operation is a short critical section. Frame bytes are written outside the lock by the
 // creator (the frame is busy, so no one else writes that bud) and read under
 // it (copyOut). ZBud calls nothing while holding its lock; the flush callback
 // runs with no ZBud lock held. Lock order of the project, ZBud's part:
 //   TMem bucket lock -> ZBud class lock      (ZCache's copyOut/free under a bucket)
 //   ZBud and PageFramePool locks are never held together.
 
+import Synchronization
 import ZCacheSupport
 
 #if canImport(Glibc)
@@ -104,6 +107,12 @@ public final class ZBud: @unchecked Sendable {
     let lruLists: IndexLists
     /// Guarded by `lock`.
     let counters: UnsafeMutablePointer<Counters>
+    /// Per frame, bit b set while bud b is between create and finishCreate
+    /// (`FrameFlags.busy(b)`). Atomic, so that `finishCreate` takes no lock:
+    /// ZCache finishes a bud under a TMem bucket lock, where a second mutex
+    /// would serialize stores. Set and read under `lock`; cleared by
+    /// `finishCreate` without it.
+    let busyBits: UnsafeMutablePointer<Atomic<UInt8>>
 
     static let buddiedList = 64
     static let lruList = 0
@@ -116,6 +125,8 @@ public final class ZBud: @unchecked Sendable {
         self.frameCount = frameCount
         frames = .allocate(capacity: max(1, frameCount))
         frames.initialize(repeating: FrameState(), count: max(1, frameCount))
+        busyBits = .allocate(capacity: max(1, frameCount))
+        for index in 0..<max(1, frameCount) { (busyBits + index).initialize(to: Atomic(0)) }
         budLists = IndexLists(nodeCount: frameCount, listCount: Self.buddiedList + 1)
         lruLists = IndexLists(nodeCount: frameCount, listCount: 2)
         counters = .allocate(capacity: 1)
@@ -131,6 +142,8 @@ public final class ZBud: @unchecked Sendable {
         counters.deallocate()
         lruLists.deallocate()
         budLists.deallocate()
+        busyBits.deinitialize(count: max(1, frameCount))
+        busyBits.deallocate()
         frames.deallocate()
     }
 
@@ -253,13 +266,36 @@ struct FrameFlags: OptionSet {
     static let dying = FrameFlags(rawValue: 2)
     /// Being written back: on the zombie list only.
     static let zombie = FrameFlags(rawValue: 4)
-    /// Bud 0 / bud 1 is between create and finishCreate.
+    /// Bud 0 / bud 1 is between create and finishCreate. Kept in
+    /// `ZBud.busyBits`, not in `FrameState.flags`.
     static let busy0 = FrameFlags(rawValue: 8)
     static let busy1 = FrameFlags(rawValue: 16)
     static let busy: FrameFlags = [.busy0, .busy1]
 
     @inline(__always)
     static func busy(_ bud: Int) -> FrameFlags { bud == 0 ? .busy0 : .busy1 }
+}
+
+extension ZBud {
+    /// Marks bud `bud` of frame `index` busy. Under the lock.
+    @inline(__always)
+    func setBusy(_ index: Int, _ bud: Int) {
+        busyBits[index].bitwiseOr(FrameFlags.busy(bud).rawValue, ordering: .relaxed)
+    }
+
+    /// Clears bud `bud`'s busy bit; returns whether it was set.
+    @inline(__always)
+    @discardableResult
+    func clearBusy(_ index: Int, _ bud: Int) -> Bool {
+        let bit = FrameFlags.busy(bud).rawValue
+        return busyBits[index].bitwiseAnd(~bit, ordering: .releasing).oldValue & bit != 0
+    }
+
+    /// The busy bits of frame `index` (`FrameFlags.busy0`, `.busy1`).
+    @inline(__always)
+    func busy(_ index: Int) -> FrameFlags {
+        FrameFlags(rawValue: busyBits[index].load(ordering: .acquiring))
+    }
 }
 
 /// Per-class mutable scalars. Guarded by the ZBud's lock.
