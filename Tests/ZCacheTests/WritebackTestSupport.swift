@@ -64,6 +64,10 @@ struct WriteFaultPlan: Sendable {
     /// The next this-many pwrite calls write only half of what they were given
     /// (a partial write the device completes by writing the rest).
     var partialWritesNext = 0
+    /// Offsets already failed by `failNext` or `zeroByteWritesNext`: each page
+    /// fails at most once, so the counts do not depend on whether a retry
+    /// reaches the device before other pages' first writes.
+    var failedOffsets: Set<Int64> = []
 }
 
 /// Syscalls for a `SwapDevice` whose pwrite follows a `WriteFaultPlan`.
@@ -92,12 +96,15 @@ final class FaultInjector: Sendable {
                 enum Action { case fail(Int32), zero, partial, normal }
                 let (latency, action) = plan.withLock { plan -> (UInt32, Action) in
                     if plan.alwaysFail { return (plan.latencyMicroseconds, .fail(plan.errno)) }
-                    if plan.failNext > 0 {
+                    let firstFailure = !plan.failedOffsets.contains(Int64(offset))
+                    if plan.failNext > 0 && firstFailure {
                         plan.failNext -= 1
+                        plan.failedOffsets.insert(Int64(offset))
                         return (plan.latencyMicroseconds, .fail(plan.errno))
                     }
-                    if plan.zeroByteWritesNext > 0 {
+                    if plan.zeroByteWritesNext > 0 && firstFailure {
                         plan.zeroByteWritesNext -= 1
+                        plan.failedOffsets.insert(Int64(offset))
                         return (plan.latencyMicroseconds, .zero)
                     }
                     if plan.partialWritesNext > 0 && buffer.count > 1 {

@@ -34,20 +34,17 @@ final class WritebackEngine: Sendable {
 
     var attached: [SwapDevice] { devices.withLock { $0.compactMap { $0 } } }
 
-    /// Retry chains under way: raised when a failed write is scheduled for
-    /// resubmission (inside its completion, before the device counts that
-    /// request done) and lowered when the resubmitted write completes (after
-    /// any further resubmission was scheduled). So while a page is between
-    /// attempts, this is above zero or its device still has a request in flight.
-    let pendingRetries = Atomic<Int>(0)
+    /// Writes under way, counted from their first submission until their
+    /// `finished` ran (written, or given up after retries). A device's own
+    /// drain cannot see a resubmission scheduled but not yet submitted; this can.
+    let activeWrites = Atomic<Int>(0)
 
-    /// Waits for all I/O on every device, including resubmissions of failed
-    /// writes (which a device's own drain cannot see: they are submitted
-    /// after the failed request's completion returned).
+    /// Waits until every write submitted through `submitToDevice` finished,
+    /// retries included, and every device is idle.
     func drain() {
         while true {
             for device in attached { device.drain() }
-            guard pendingRetries.load(ordering: .acquiring) > 0 else { return }
+            guard activeWrites.load(ordering: .acquiring) > 0 else { return }
             usleep(100)
         }
     }

@@ -243,15 +243,20 @@ extension ZCache {
     /// failed write of an entry freed meanwhile drops the page and its slot.
     /// `finished(written)` runs once, on an I/O worker.
     func submitToDevice(
-        _ page: SwapCachePage, on device: SwapDevice, attempt: Int = 0,
+        _ page: SwapCachePage, on device: SwapDevice, finished: @escaping @Sendable (Bool) -> Void
+    ) {
+        writeback.activeWrites.add(1, ordering: .relaxed)
+        submitToDevice(page, on: device, attempt: 0) { [self] written in
+            finished(written)
+            writeback.activeWrites.subtract(1, ordering: .releasing)
+        }
+    }
+
+    private func submitToDevice(
+        _ page: SwapCachePage, on device: SwapDevice, attempt: Int,
         finished: @escaping @Sendable (Bool) -> Void
     ) {
         device.submitWriteback(page, reclaim: true) { [self] result in
-            // A resubmission's completion ends its retry chain (after any
-            // further resubmission below raised the count again).
-            defer {
-                if attempt > 0 { writeback.pendingRetries.subtract(1, ordering: .releasing) }
-            }
             guard case .failure = result else { return finished(true) }
             counters.writebackWriteErrors.increment()
             guard let again = lockedIfStillCached(page, device) else {
@@ -275,7 +280,6 @@ extension ZCache {
                 return finished(false)
             }
             counters.writebackRetries.increment()
-            writeback.pendingRetries.add(1, ordering: .releasing)
             again.setFlags(.writeback)
             again.unlock()
             // Resubmit from another thread: an I/O worker must not wait for
