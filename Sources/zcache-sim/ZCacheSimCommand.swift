@@ -307,9 +307,9 @@ struct Codecs: ParsableCommand {
 
 struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure one module on its own (zbud, tmem, swap).")
+        abstract: "Measure one part on its own (zbud, tmem, swap, writeback).")
 
-    @Argument(help: "zbud, tmem or swap")
+    @Argument(help: "zbud, tmem, swap or writeback")
     var part: String
 
     @Option(
@@ -321,7 +321,9 @@ struct Microbench: ParsableCommand {
         case "zbud": print(try ZBudMicrobenchmark.run(corpus: corpus))
         case "tmem": print(try TMemMicrobenchmark.run(corpus: corpus))
         case "swap": print(try SwapDeviceMicrobenchmark.run(corpus: corpus))
-        default: throw ValidationError("unknown part '\(part)': expected zbud, tmem or swap")
+        case "writeback": print(try WritebackMicrobenchmark.run(corpus: corpus))
+        default:
+            throw ValidationError("unknown part '\(part)': expected zbud, tmem, swap or writeback")
         }
     }
 }

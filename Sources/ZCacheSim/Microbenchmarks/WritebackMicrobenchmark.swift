@@ -1,0 +1,107 @@
+// Microbenchmark of writeback, run by `zcache-sim microbench writeback`.
+//
+// The same pages, in one run: (a) bare device writes: each page submitted to a
+// slot of a fresh swap file through the asynchronous path, then drained;
+// (b) ZCache writeback: the pages swapped out into zcache (untimed), then every
+// persistent pageframe written back (zombify, decompress into the swap cache,
+// submit, complete) and drained. Alternating rounds; the report gives each round
+// and the ratio of the medians, (b) against (a).
+
+import Foundation
+import SwapDevice
+import ZCache
+import ZCacheSupport
+
+/// Writeback throughput against bare device writes of the same pages.
+public enum WritebackMicrobenchmark {
+    static let pageCount = 16384
+    static let rounds = 5
+
+    public static func run(corpus: [String]) throws -> String {
+        let source =
+            corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
+        let available = source.count / pageSize
+        guard available > 0 else { throw SwapDeviceMicrobenchmark.BenchmarkError.noPages }
+        // Non-zero pages only: zero-filled ones take no frame and are never written back.
+        var pages: [PageBuffer] = []
+        var index = 0
+        while pages.count < pageCount && index < available * 2 {
+            let start = (index % available) * pageSize
+            index += 1
+            let page = source.withUnsafeBytes {
+                UnsafeRawBufferPointer(rebasing: $0[start..<(start + pageSize)])
+            }
+            guard page.contains(where: { $0 != 0 }) else { continue }
+            let buffer = PageBuffer()
+            buffer.bytes.copyMemory(from: page)
+            pages.append(buffer)
+        }
+        guard !pages.isEmpty else { throw SwapDeviceMicrobenchmark.BenchmarkError.noPages }
+
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("zcache-writeback-bench-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+
+        var bare: [Double] = []
+        var writeback: [Double] = []
+        var written = 0
+        var peak = 0
+        for round in 0..<rounds {
+            // (a) Bare device writes.
+            let barePath = directory + "/bare-\(round).swap"
+            let device = try SwapDevice.create(path: barePath, pages: pages.count + 1)
+            let start = monotonicNanoseconds()
+            for (slot, page) in pages.enumerated() {
+                guard let entry = SwapEntry(type: 0, offset: UInt64(slot + 1)) else { continue }
+                device.submitWrite(page, at: entry) { _ in }
+            }
+            device.drain()
+            bare.append(Double(monotonicNanoseconds() - start) / 1e9)
+            device.close()
+            unlink(barePath)
+
+            // (b) ZCache writeback of the same pages.
+            var configuration = ZCacheConfiguration()
+            configuration.pageframes = pages.count + 64
+            let cache = ZCache(configuration: configuration)
+            let path = directory + "/zcache-\(round).swap"
+            let swap = try SwapDevice.create(path: path, pages: pages.count + 1)
+            try cache.attachSwapDevice(swap)
+            for page in pages {
+                _ = try cache.swapOut(page: UnsafeRawBufferPointer(page.bytes), type: 0)
+            }
+            let before = cache.statistics.zcache.writtenbackPages
+            let started = monotonicNanoseconds()
+            while cache.statistics.zcache.persPageframes > 0 {
+                if cache.writeback(pageframes: Int.max) == 0 { usleep(50) }
+            }
+            cache.waitForWriteback()
+            writeback.append(Double(monotonicNanoseconds() - started) / 1e9)
+            let stats = cache.statistics.zcache
+            written = stats.writtenbackPages - before
+            peak = max(peak, stats.outstandingWritebackPagesMax)
+            swap.close()
+            unlink(path)
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let barePagesPerSecond = Double(pages.count) / median(bare)
+        let writebackPagesPerSecond = Double(written) / median(writeback)
+        var lines = [
+            "writeback microbenchmark: \(pages.count) non-zero pages, \(rounds) alternating rounds",
+            "round  bare writes p/s  writeback p/s",
+        ]
+        for round in 0..<rounds {
+            lines.append(
+                String(
+                    format: "%5d  %15.0f  %13.0f", round, Double(pages.count) / bare[round],
+                    Double(written) / writeback[round]))
+        }
+        lines.append(
+            String(
+                format: "median: bare %.0f p/s, writeback %.0f p/s (%d pages written back), ratio %.3f; peak outstanding %d",
+                barePagesPerSecond, writebackPagesPerSecond, written,
+                writebackPagesPerSecond / barePagesPerSecond, peak))
+        return lines.joined(separator: "\n")
+    }
+}
