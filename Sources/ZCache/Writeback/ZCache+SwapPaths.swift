@@ -183,18 +183,13 @@ extension ZCache {
         let slots = device.slots
         while true {
             if slots.freeUnlessLast(entry) { return }  // others still own it
-            if let cached = device.swapCache.find(entry) {
+            if device.swapCache.find(entry).map({ $0.release() }) != nil {
                 // The page holds the has-cache bit, and a swap-cache page is
                 // never older than zcache, so zcache holds no copy. Drop the
                 // reference first: a write still running then sees the entry
                 // unused when it completes, and cleans up itself.
                 slots.free(entry)
-                while !cached.tryLock() { sched_yield() }
-                if !cached.isWriteback, device.swapCache.delete(cached) {
-                    slots.swapcacheFree(entry)
-                }
-                cached.unlock()
-                cached.release()
+                dropCachedPage(entry, device: device, waitForWriteback: false)
                 return
             }
             switch slots.swapcachePrepare(entry) {
