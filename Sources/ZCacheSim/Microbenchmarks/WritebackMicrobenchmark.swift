@@ -40,7 +40,8 @@ public enum WritebackMicrobenchmark {
 
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("zcache-writeback-bench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
         var bare: [Double] = []
@@ -99,7 +100,8 @@ public enum WritebackMicrobenchmark {
         }
         lines.append(
             String(
-                format: "median: bare %.0f p/s, writeback %.0f p/s (%d pages written back), ratio %.3f; peak outstanding %d",
+                format:
+                    "median: bare %.0f p/s, writeback %.0f p/s (%d pages written back), ratio %.3f; peak outstanding %d",
                 barePagesPerSecond, writebackPagesPerSecond, written,
                 writebackPagesPerSecond / barePagesPerSecond, peak))
         return lines.joined(separator: "\n")
