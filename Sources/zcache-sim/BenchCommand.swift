@@ -1,0 +1,51 @@
+// `zcache-sim bench`: ZCache against the bare codec on the same pages.
+
+import ArgumentParser
+import Foundation
+import ZCache
+import ZCacheSim
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bare codec against ZCache frontswap store/load on the same pages, and density.")
+
+    @Option(
+        name: .long, parsing: .upToNextOption, help: "Page files (4096-byte pages, concatenated).")
+    var corpus: [String]
+
+    @Option(help: "Compressor: lz4, zlib or zstd.")
+    var compressor = CompressorKind.lz4
+
+    @Option(help: "Threads to split the pages over (for both measurements).")
+    var threads = 1
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard !corpus.isEmpty else { throw ValidationError("bench needs --corpus FILE...") }
+        guard (1...256).contains(threads) else {
+            throw ValidationError("--threads must be between 1 and 256, got \(threads)")
+        }
+        for path in corpus {
+            do {
+                _ = try BenchmarkPages.load(corpus: [path])
+            } catch {
+                throw ValidationError("corpus: \(error)")
+            }
+        }
+    }
+
+    func run() throws {
+        let pages = try BenchmarkPages.load(corpus: corpus)
+        let report = try ZCacheBenchmark.run(pages: pages, compressor: compressor, threads: threads)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(ZCacheBenchmark.table(report, corpus: corpus))
+        }
+        if report.mismatchedPages > 0 { throw ExitCode(1) }
+    }
+}

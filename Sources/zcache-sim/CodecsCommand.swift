@@ -1,0 +1,34 @@
+// `zcache-sim codecs`: each codec on real pages.
+
+import ArgumentParser
+import Foundation
+import ZCache
+import ZCacheSim
+
+struct Codecs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compress and restore real pages with each codec; print sizes and throughput.")
+
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help: "Page files (4096-byte pages, concatenated); default: pages of system binaries.")
+    var corpus: [String] = []
+
+    func run() throws {
+        let pages =
+            corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
+        print(
+            "pages: \(pages.count / 4096) from \(corpus.isEmpty ? "system binaries and libraries" : corpus.joined(separator: ", "))"
+        )
+        print("codec  pages  stored  ratio   compress p/s  decompress p/s  verified")
+        for row in CodecDemo.run(pages: pages) {
+            print(
+                row.compressor.padding(toLength: 6, withPad: " ", startingAt: 0),
+                String(row.pages).leftPad(6), String(row.compressedPages).leftPad(7),
+                String(format: "%5.2fx", row.ratio).leftPad(7),
+                String(format: "%.0f", row.compressPagesPerSecond).leftPad(14),
+                String(format: "%.0f", row.decompressPagesPerSecond).leftPad(15),
+                String(row.verified).leftPad(9))
+        }
+    }
+}

@@ -1,0 +1,163 @@
+// `zcache-sim run`: the simulated host over ZCache (the default subcommand).
+
+import ArgumentParser
+import Foundation
+import ZCache
+import ZCacheSim
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Simulate a host under memory pressure over zcache and a swap file (the default)."
+    )
+
+    @Option(help: "RAM in 4 KiB pages (zcache's pageframes come out of it).")
+    var ram = HostConfiguration().ramPages
+
+    @Option(help: "Processes sharing the anonymous working set.")
+    var processes = HostConfiguration().processes
+
+    @Option(help: "Anonymous working set in pages, over all processes.")
+    var workingSet = HostConfiguration().anonPages
+
+    @Option(help: "File pages (page cache), over four files.")
+    var filePages = HostConfiguration().filePages
+
+    @Option(help: "Accesses to simulate (the length of the run).")
+    var steps = HostConfiguration().steps
+
+    @Option(
+        help: "How anonymous pages are chosen: zipf, phased (a moving zipf hot set) or uniform.")
+    var pattern = HostConfiguration().pattern
+
+    @Option(help: "Fraction of anonymous accesses that write.")
+    var writeRatio = HostConfiguration().writeRatio
+
+    @Option(help: "Fraction of accesses that read files.")
+    var fileShare = HostConfiguration().fileShare
+
+    @Option(help: "The kernel's vm.swappiness, 0...200.")
+    var swappiness = HostConfiguration().swappiness
+
+    @Option(help: "Compressor: lz4, zlib or zstd.")
+    var compressor = CompressorKind.lz4
+
+    @Option(
+        help: ArgumentHelp(
+            "Shrinker policy, or all of them side by side.",
+            valueName: PolicyChoice.allValueStrings.joined(separator: "|")))
+    var policy = PolicyChoice.one(.seed)
+
+    @Flag(inversion: .prefixedNo, help: "Write persistent pages back to the swap file.")
+    var writeback = true
+
+    @Option(help: "Cap on outstanding writeback pages.")
+    var writebackCap = 6400
+
+    @Option(help: "zcache's pageframe pool (default: half of RAM).")
+    var zcacheFrames: Int?
+
+    @Flag(inversion: .prefixedNo, help: "zcache ignores puts of pages that were never active.")
+    var nonactiveFilter = true
+
+    @Option(
+        help:
+            "Swap file: an existing valid one is used as it is, otherwise one is created here (default: a temporary file)."
+    )
+    var swapFile: String?
+
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help:
+            "Page dumps (4096-byte pages, concatenated) to draw contents from (default: the built-in generator)."
+    )
+    var corpus: [String] = []
+
+    @Option(help: "Seed of the workload and of the page contents.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Write the statistics, verified_pages and lost_pages as JSON to this file.")
+    var json: String?
+
+    var options: SimulationOptions {
+        var o = SimulationOptions()
+        o.host.ramPages = ram
+        o.host.processes = processes
+        o.host.anonPagesPerProcess = processes > 0 ? workingSet / processes : 0
+        o.host.files = filePages > 0 ? 4 : 0
+        o.host.pagesPerFile = max(1, filePages / 4)
+        o.host.steps = steps
+        o.host.pattern = pattern
+        o.host.writeRatio = writeRatio
+        o.host.fileShare = fileShare
+        o.host.swappiness = swappiness
+        o.host.seed = seed
+        o.compressor = compressor
+        o.policies = policy.policies
+        o.writeback = writeback
+        o.writebackCap = writebackCap
+        o.zcacheFrames = zcacheFrames
+        o.nonActiveFilter = nonactiveFilter
+        o.swapFile = swapFile
+        o.corpus = corpus
+        o.contentSeed = seed
+        return o
+    }
+
+    func validate() throws {
+        do {
+            try options.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() throws {
+        let options = options
+        let content: PageContentSource
+        do {
+            content = try Simulation.contentSource(options)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let terminal = isatty(STDOUT_FILENO) == 1
+        print(
+            "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
+                + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
+                + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
+                + "\(options.compressor), contents: \(content.name)")
+        var results: [SimulationResult] = []
+        for policy in options.policies {
+            let bar = terminal ? ProgressBar(label: policy.rawValue) : nil
+            let result: SimulationResult
+            do {
+                result = try Simulation.run(
+                    options, policy: policy, content: content,
+                    progress: bar.map { b in { b.show($0, $1) } })
+            } catch {
+                bar?.clear()
+                throw error
+            }
+            bar?.clear()
+            results.append(result)
+            if options.policies.count == 1 {
+                print(Report.table(result))
+            }
+        }
+        if results.count > 1 {
+            print(Report.sideBySide(results))
+        }
+        if let json {
+            try Report.json(results).write(to: URL(fileURLWithPath: json))
+        }
+        print(Report.lastLine(results))
+        if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
+    }
+}
+
+extension SimulationError: LocalizedError {
+    public var errorDescription: String? { description }
+}
