@@ -29,7 +29,14 @@ let package = Package(
         .executable(name: "zcache-sim", targets: ["zcache-sim"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The library reports through swift-log and swift-metrics and bootstraps
+        // neither; only the zcache-sim tool bootstraps swift-prometheus.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        // `swift package generate-documentation --target ZCache` (a build-time plugin only).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         .systemLibrary(
@@ -46,17 +53,32 @@ let package = Package(
         .target(name: "ZBud", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
         .target(name: "TMem", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
         .target(
-            name: "SwapDevice", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+            name: "SwapDevice",
+            dependencies: ["ZCacheSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: checkedSettings),
         .target(
             name: "ZCache",
-            dependencies: ["ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd"],
+            dependencies: [
+                "ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "ZCacheSim",
+            dependencies: [
+                "ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
                 "ZCacheSim", "ZCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]),
 
         // Fuzz targets (issue 9): libFuzzer with -DZCACHE_LIBFUZZER (scripts/fuzz),

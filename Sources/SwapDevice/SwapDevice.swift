@@ -45,6 +45,7 @@
 // `close` from a completion does not wait (the last worker out closes the file). After close, completions get `.closed` on a short-lived thread.
 
 import Foundation
+import Logging
 import ZCacheSupport
 
 #if canImport(Glibc)
@@ -66,7 +67,10 @@ public final class SwapDevice: @unchecked Sendable {
         public var queueDepth = 1024
         /// The system calls for page I/O (tests inject failures here).
         public var syscalls: SwapSyscalls = .system
+        /// Told when `open` refuses a file's swap header (the error is thrown as well).
+        public var logger: Logger?
 
+        /// The defaults: two I/O workers, a queue of 1024, the real system calls, no logger.
         public init() {}
     }
 
@@ -173,9 +177,11 @@ public final class SwapDevice: @unchecked Sendable {
             } catch .noSwapMagic {
                 // A swap area made for larger pages keeps its magic further on.
                 if let size = try largerPageSizeMagic(fd: fd, fileSize: fileSize, configuration) {
-                    throw SwapDeviceError.foreignMagic("SWAPSPACE2 for \(size)-byte pages")
+                    throw refused(.foreignMagic("SWAPSPACE2 for \(size)-byte pages"), path, configuration)
                 }
-                throw SwapDeviceError.noSwapMagic
+                throw refused(.noSwapMagic, path, configuration)
+            } catch {
+                throw refused(error, path, configuration)
             }
             return SwapDevice(
                 path: path, fd: fd, type: type, header: header, configuration: configuration)
@@ -183,6 +189,15 @@ public final class SwapDevice: @unchecked Sendable {
             _ = closeFileDescriptor(fd)
             throw error
         }
+    }
+
+    /// Logs a refused swap header and hands the error back to be thrown.
+    private static func refused(
+        _ error: SwapDeviceError, _ path: String, _ configuration: Configuration
+    ) -> SwapDeviceError {
+        configuration.logger?.warning(
+            "swap file refused: \(error)", metadata: ["swap_file": "\(path)"])
+        return error
     }
 
     /// The page size (8 KiB to 64 KiB) whose swap magic the file carries, if any.

@@ -46,6 +46,7 @@
 // is never inverted. Compression, decompression and device I/O run with no
 // lock held.
 
+import Logging
 import SwapDevice
 import Synchronization
 import TMem
@@ -83,16 +84,27 @@ public final class ZCache: Sendable {
     let host: (any HostMemory)?
     let writeback: WritebackEngine
     let shrinker: Shrinker
+    /// Where events a user must know about go (write errors, retries given up,
+    /// the writeback cap first reached). The library prints nothing itself.
+    let logger: Logger?
 
     /// Creates a cache with its own pageframe pool of `configuration.pageframes` frames.
     ///
-    /// - Parameter host: the host's memory, which the shrinker asks for LRU counts
-    ///   and writeback asks for pages when zcache's own pool is empty. Optional.
-    public init(configuration: ZCacheConfiguration = .init(), host: (any HostMemory)? = nil) {
+    /// - Parameters:
+    ///   - host: the host's memory, which the shrinker asks for LRU counts
+    ///     and writeback asks for pages when zcache's own pool is empty. Optional.
+    ///   - logger: receives the events a user must know about: swap device write
+    ///     errors, writes given up after their retries, the outstanding-writeback
+    ///     cap reached for the first time. Nothing is logged without one.
+    public init(
+        configuration: ZCacheConfiguration = .init(), host: (any HostMemory)? = nil,
+        logger: Logger? = nil
+    ) {
         precondition(configuration.pageframes > 0, "a cache needs at least one pageframe")
         precondition(configuration.maxOutstandingWritebackPages >= 0)
         self.configuration = configuration
         self.host = host
+        self.logger = logger
         compressor = Compressor(configuration.compressor)
         store = ZPageStore(pageframes: configuration.pageframes, counters: counters)
         var tmemConfiguration = TMem<ZPageStore>.Configuration()

@@ -2,6 +2,9 @@
 
 import ArgumentParser
 import Foundation
+import Logging
+import Metrics
+import Prometheus
 import ZCache
 import ZCacheSim
 
@@ -79,8 +82,23 @@ struct Run: ParsableCommand {
     @Option(help: "Seed of the workload and of the page contents.")
     var seed: UInt64 = 1
 
-    @Option(help: "Write the statistics, verified_pages and lost_pages as JSON to this file.")
+    @Option(
+        help:
+            "Write the inputs (version, command line, options) and each run's statistics as JSON to this file."
+    )
     var json: String?
+
+    @Option(
+        help:
+            "Write the final statistics as a Prometheus text exposition (swift-metrics through swift-prometheus) to this file."
+    )
+    var metrics: String?
+
+    @Option(
+        help:
+            "Write a self-contained HTML report (time series sampled during the run, final counters) to this file."
+    )
+    var report: String?
 
     var options: SimulationOptions {
         var o = SimulationOptions()
@@ -116,7 +134,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let options = options
+        var options = options
         let content: PageContentSource
         do {
             content = try Simulation.contentSource(options)
@@ -129,20 +147,38 @@ struct Run: ParsableCommand {
                 + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
                 + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
                 + "\(options.compressor), contents: \(content.name)")
+        // The tool, not the library, chooses the backends: log to standard
+        // error, and (with --metrics) collect metrics in a Prometheus registry.
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        options.logger = Logger(label: "zcache-sim")
+        let registry = PrometheusCollectorRegistry()
+        if metrics != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        let inputs = RunInputs(
+            commandLine: CommandLine.arguments, options: options, contents: content.name)
+
         var results: [SimulationResult] = []
+        var runs: [HTMLReport.Run] = []
         for policy in options.policies {
             let bar = terminal ? ProgressBar(label: policy.rawValue) : nil
+            let sampler = report != nil ? RunSampler() : nil
             let result: SimulationResult
             do {
                 result = try Simulation.run(
                     options, policy: policy, content: content,
-                    progress: bar.map { b in { b.show($0, $1) } })
+                    progress: bar.map { b in { b.show($0, $1) } }, sampler: sampler)
             } catch {
                 bar?.clear()
                 throw error
             }
             bar?.clear()
             results.append(result)
+            if let sampler { runs.append(.init(result: result, samples: sampler.samples)) }
+            if metrics != nil {
+                ZCacheMetrics(dimensions: [("policy", policy.rawValue)]).report(
+                    result.statistics,
+                    swapDevice: SwapDeviceFigures(
+                        io: result.swapDevice, slotsInUse: result.swapSlotsInUse))
+            }
             if options.policies.count == 1 {
                 print(Report.table(result))
             }
@@ -151,7 +187,14 @@ struct Run: ParsableCommand {
             print(Report.sideBySide(results))
         }
         if let json {
-            try Report.json(results).write(to: URL(fileURLWithPath: json))
+            try Report.json(results, inputs: inputs).write(to: URL(fileURLWithPath: json))
+        }
+        if let metrics {
+            try Data(registry.emitToBuffer()).write(to: URL(fileURLWithPath: metrics))
+        }
+        if let report {
+            try Data(HTMLReport.render(runs, inputs: inputs).utf8).write(
+                to: URL(fileURLWithPath: report))
         }
         print(Report.lastLine(results))
         if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }

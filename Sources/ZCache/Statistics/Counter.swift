@@ -4,9 +4,10 @@ import Synchronization
 struct EventCounter: ~Copyable {
     private let atomic = Atomic<Int>(0)
 
-    @inline(__always)
-    func increment(by amount: Int = 1) {
-        atomic.wrappingAdd(amount, ordering: .relaxed)
+    /// Returns the new count (so a caller can act on the first event only).
+    @inline(__always) @discardableResult
+    func increment(by amount: Int = 1) -> Int {
+        atomic.wrappingAdd(amount, ordering: .relaxed).newValue
     }
 
     var value: Int { atomic.load(ordering: .relaxed) }

@@ -25,6 +25,7 @@
 // exceeds it.
 
 import Dispatch
+import Logging
 import SwapDevice
 import TMem
 import ZBud
@@ -96,7 +97,7 @@ extension ZCache {
             upTo: wanted, limit: configuration.maxOutstandingWritebackPages)
         guard wanted > 0, reserved == wanted else {
             counters.outstandingWritebackPages.add(-reserved)
-            counters.writebackCapReached.increment()
+            if counters.writebackCapReached.increment() == 1 { logCapReachedFirstTime() }
             return .capReached
         }
         var pages: [GatheredPage] = []
@@ -259,6 +260,7 @@ extension ZCache {
         device.submitWriteback(page, reclaim: true) { [self] result in
             guard case .failure = result else { return finished(true) }
             counters.writebackWriteErrors.increment()
+            logWriteError(result, page.entry, device, attempt: attempt)
             guard let again = lockedIfStillCached(page, device) else {
                 // A newer store replaced the page: its data is in zcache.
                 return finished(false)
@@ -275,6 +277,7 @@ extension ZCache {
             guard attempt < WritebackEngine.maxWriteRetries else {
                 // Given up: the page stays in the swap cache, dirty, where a
                 // swap-in finds it.
+                logRetriesGivenUp(page.entry, device)
                 again.unlock()
                 again.release()
                 return finished(false)

@@ -3,7 +3,7 @@
 
 import ZCacheSupport
 
-/// The shape of a simulated machine and its workload.
+/// The shape of a simulated machine and its workload. Keys are snake_case in JSON.
 public struct HostConfiguration: Sendable, Codable, Equatable {
     /// RAM in pages (the cache's pageframes come out of it too).
     public var ramPages = 8192
@@ -29,6 +29,12 @@ public struct HostConfiguration: Sendable, Codable, Equatable {
     public var seed: UInt64 = 1
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case ramPages = "ram_pages", processes, anonPagesPerProcess = "anon_pages_per_process"
+        case files, pagesPerFile = "pages_per_file", steps, pattern, writeRatio = "write_ratio"
+        case fileShare = "file_share", phaseLength = "phase_length", swappiness, seed
+    }
 
     /// Reclaim starts below this many free pages (the zone's low watermark)...
     public var lowWatermark: Int { max(8, ramPages / 64) }

@@ -108,12 +108,16 @@ public enum Report {
         return lines.joined(separator: "\n")
     }
 
-    /// The JSON the `--json` file gets: one run's object, or `{"runs": [...]}`.
-    public static func json(_ results: [SimulationResult]) throws -> Data {
+    /// The JSON the `--json` file gets, one shape for one run or several:
+    /// `{"inputs": {...}, "runs": [{...}, ...]}`, every key snake_case.
+    public static func json(_ results: [SimulationResult], inputs: RunInputs) throws -> Data {
+        struct File: Encodable {
+            var inputs: RunInputs
+            var runs: [SimulationResult]
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        if results.count == 1 { return try encoder.encode(results[0]) }
-        return try encoder.encode(["runs": results])
+        return try encoder.encode(File(inputs: inputs, runs: results))
     }
 
     /// The last line of a run.

@@ -2,6 +2,7 @@
 // the host; run the workload; read back everything; collect the figures.
 
 import Foundation
+import Logging
 import SwapDevice
 import ZCache
 
@@ -109,10 +110,11 @@ public enum Simulation {
         }
     }
 
-    /// Runs the scenario once under `policy`. `progress` sees (done, total).
+    /// Runs the scenario once under `policy`. `progress` sees (done, total);
+    /// `sampler`, if given, records the run's time series at each progress tick.
     public static func run(
         _ options: SimulationOptions, policy: ShrinkerPolicy, content: PageContentSource,
-        progress: ((Int, Int) -> Void)? = nil
+        progress: ((Int, Int) -> Void)? = nil, sampler: RunSampler? = nil
     ) throws(SimulationError) -> SimulationResult {
         try options.validate()
         let (device, temporaryPath) = try openSwapDevice(options, tag: policy.rawValue)
@@ -130,7 +132,7 @@ public enum Simulation {
         configuration.ignoreNonActivePersistentPuts = options.nonActiveFilter
         let ram = HostRAM(
             totalPages: options.host.ramPages, reservePages: options.host.minWatermark)
-        let zcache = ZCache(configuration: configuration, host: ram)
+        let zcache = ZCache(configuration: configuration, host: ram, logger: options.logger)
         let paths: ZCacheSwapPaths
         do {
             paths = try ZCacheSwapPaths(zcache: zcache, device: device)
@@ -140,7 +142,10 @@ public enum Simulation {
         let host = SimulatedHost(
             configuration: options.host, content: content, paths: paths, ram: ram)
         let start = monotonicNanoseconds()
-        let counters = host.run(progress: progress)
+        let counters = host.run { done, total in
+            progress?(done, total)
+            sampler?.sample(step: done, host: host, zcache: zcache, ram: ram)
+        }
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         return SimulationResult(
             policy: policy, compressor: options.compressor, seconds: seconds, host: counters,
@@ -156,12 +161,18 @@ public enum Simulation {
     static func openSwapDevice(_ options: SimulationOptions, tag: String) throws(SimulationError)
         -> (SwapDevice, String?)
     {
+        var configuration = SwapDevice.Configuration()
+        configuration.logger = options.logger
         if let path = options.swapFile {
             do {
                 if FileManager.default.fileExists(atPath: path) {
-                    return (try SwapDevice.open(path: path), nil)
+                    return (try SwapDevice.open(path: path, configuration: configuration), nil)
                 }
-                return (try SwapDevice.create(path: path, pages: options.createdSwapFilePages), nil)
+                return (
+                    try SwapDevice.create(
+                        path: path, pages: options.createdSwapFilePages,
+                        configuration: configuration), nil
+                )
             } catch {
                 throw .swapDevice(path, error)
             }
@@ -171,7 +182,11 @@ public enum Simulation {
                 "zcache-sim-\(getpid())-\(tag).swap"
             ).path
         do {
-            return (try SwapDevice.create(path: path, pages: options.createdSwapFilePages), path)
+            return (
+                try SwapDevice.create(
+                    path: path, pages: options.createdSwapFilePages, configuration: configuration),
+                path
+            )
         } catch {
             throw .swapDevice(path, error)
         }

@@ -2,6 +2,7 @@
 // The CLI maps its flags onto this; tests validate it directly.
 
 import Foundation
+import Logging
 import SwapDevice
 import ZCache
 import ZCacheSupport
@@ -28,7 +29,10 @@ public struct SimulationOptions: Sendable {
     public var corpus: [String] = []
     /// Seed of the built-in generator (and of the corpus page choice).
     public var contentSeed: UInt64 = 1
+    /// Receives the cache's and the swap device's events (not recorded in result files).
+    public var logger: Logger?
 
+    /// The defaults: the default host, LZ4, the seed policy, writeback on.
     public init() {}
 
     /// The smallest RAM the host model works with: its watermarks and a few
