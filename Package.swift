@@ -88,7 +88,14 @@ let package = Package(
         .testTarget(name: "ZBudTests", dependencies: ["ZBud", "ZCacheSupport"]),
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
-        .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
+        .testTarget(
+            name: "ZCacheTests",
+            dependencies: [
+                "ZCache", "ZCacheSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
         .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,10 @@
 import Foundation
 import XCTest
+import ZCacheSim
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 /// The `zcache-sim` binary's parsing and rejections. The command types live in
 /// the executable target (the test target cannot import it: it does not depend
@@ -94,4 +99,107 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotNil(runs?.first?["lost_pages"])
         XCTAssertNotNil((runs?.first?["statistics"] as? [String: Any])?["zcache"])
     }
+
+    /// `--metrics`, `--report` and `--json` from one run: every sample of the
+    /// Prometheus file equals the statistic of the same name in the JSON file,
+    /// for each policy; the report parses as XML and draws every series for
+    /// every policy; the JSON records its inputs and uses snake_case keys only.
+    func testMetricsReportAndJSONAgree() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "zcache-sim-cli-\(getpid())")
+        let json = base.appendingPathExtension("json")
+        let metrics = base.appendingPathExtension("prom")
+        let report = base.appendingPathExtension("html")
+        defer { for url in [json, metrics, report] { unlink(url.path) } }
+        let (status, output) = try run([
+            "run", "--ram", "512", "--working-set", "1200", "--file-pages", "200", "--steps",
+            "15000", "--processes", "2", "--policy", "all", "--writeback-cap", "64",
+            "--json", json.path, "--metrics", metrics.path, "--report", report.path,
+        ])
+        XCTAssertEqual(status, 0, output)
+
+        // The JSON: inputs, then runs; every key snake_case.
+        let object = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        let inputs = try XCTUnwrap(object["inputs"] as? [String: Any])
+        XCTAssertNotNil(inputs["version"])
+        XCTAssertEqual((inputs["options"] as? [String: Any])?["writeback_cap"] as? Int, 64)
+        XCTAssertTrue((inputs["command_line"] as? [String])?.contains("--metrics") ?? false)
+        let runs = try XCTUnwrap(object["runs"] as? [[String: Any]])
+        XCTAssertEqual(runs.count, 2)
+        func keys(_ node: Any) -> [String] {
+            if let d = node as? [String: Any] { return d.keys + d.values.flatMap(keys) }
+            if let a = node as? [Any] { return a.flatMap(keys) }
+            return []
+        }
+        for key in keys(object) {
+            XCTAssertEqual(key, key.lowercased(), "camelCase key \(key)")
+        }
+
+        // The Prometheus text: `name{labels} value` lines.
+        var samples: [String: Double] = [:]  // "name|policy" -> value
+        for line in try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
+        where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let value = Double(parts[1]),
+                let brace = parts[0].firstIndex(of: "{"),
+                let policy = parts[0].firstRange(of: "policy=\"").map({ range in
+                    parts[0][range.upperBound...].prefix { $0 != "\"" }
+                })
+            else { return XCTFail("unparsed line \(line)") }
+            samples["\(parts[0][..<brace])|\(policy)"] = value
+        }
+        var compared = 0
+        for run in runs {
+            let policy = try XCTUnwrap(run["policy"] as? String)
+            let statistics = try XCTUnwrap(run["statistics"] as? [String: [String: Int]])
+            let device = try XCTUnwrap(run["swap_device"] as? [String: Int])
+            var expected: [String: Int] = [:]
+            for (key, value) in statistics["zcache"] ?? [:] { expected["zcache_" + key] = value }
+            for (key, value) in statistics["zbud"] ?? [:] { expected["zbud_" + key] = value }
+            for (key, value) in statistics["frame_pool"] ?? [:] {
+                expected["zcache_frame_pool_" + key] = value
+            }
+            for (key, value) in device { expected["zcache_swap_device_" + key] = value }
+            expected["zcache_swap_device_slots_in_use"] = run["swap_slots_in_use"] as? Int
+            for (name, value) in expected {
+                XCTAssertEqual(samples["\(name)|\(policy)"], Double(value), "\(name) \(policy)")
+                compared += 1
+            }
+            XCTAssertGreaterThan(statistics["zcache"]?["pers_zpages_max"] ?? 0, 0)
+        }
+        XCTAssertEqual(compared, samples.count, "no metric without a statistic")
+
+        // The report: well-formed XML with every series once per policy.
+        let parser = XMLParser(contentsOf: report)
+        let collector = SeriesCollector()
+        parser?.delegate = collector
+        XCTAssertEqual(parser?.parse(), true, "\(parser?.parserError.map { "\($0)" } ?? "")")
+        let policies = runs.compactMap { $0["policy"] as? String }
+        for id in HTMLReport.seriesIDs where id != "writeback_cap" {
+            for policy in policies {
+                XCTAssertEqual(collector.paths["\(id)|\(policy)"], 1, "\(id) \(policy)")
+            }
+        }
+        XCTAssertEqual(collector.paths["writeback_cap|"], 1)
+        XCTAssertTrue(collector.text.contains("accesses simulated"))
+        XCTAssertTrue(collector.text.contains("zcache.writtenback_pages"))
+    }
+}
+
+/// Counts `data-series` elements by (series, policy) and gathers the text.
+private final class SeriesCollector: NSObject, XMLParserDelegate {
+    var paths: [String: Int] = [:]
+    var text = ""
+
+    func parser(
+        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+        qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
+        if let series = attributes["data-series"] {
+            paths["\(series)|\(attributes["data-policy"] ?? "")", default: 0] += 1
+        }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
 }

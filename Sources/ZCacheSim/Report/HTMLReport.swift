@@ -246,7 +246,10 @@ public enum HTMLReport {
                 "<text x=\"\(fmt(left + 36))\" y=\"\(fmt(legendY + 4))\">\(escape(label))</text>\n"
             legendY += 16
         }
-        for series in chart.series { legendLine(series.color, "", series.label) }
+        for series in chart.series {
+            let peak = runs.flatMap(\.samples).map(series.value).max() ?? 0
+            legendLine(series.color, "", "\(series.label) (peak \(tickLabel(peak.rounded())))")
+        }
         if let limit = chart.limit { legendLine("#000", "1 3", limit.label) }
         if runs.count > 1 {
             for (index, run) in runs.enumerated() {
