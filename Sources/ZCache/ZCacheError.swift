@@ -27,6 +27,7 @@ public enum ZCacheError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The swap device reported an I/O error.
     case io(SwapIOError)
 
+    /// A one-line explanation naming the offending value.
     public var description: String {
         switch self {
         case .pageNotOnePage(let size): "page is \(size) bytes, not \(pageSize)"

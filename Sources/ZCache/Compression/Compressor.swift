@@ -21,6 +21,7 @@ public enum CompressorKind: String, Sendable, Codable, CaseIterable, CustomStrin
     /// Zstandard at level 1: ratio close to zlib at several times its speed.
     case zstd
 
+    /// The codec's name, as `zcache-sim --compressor` takes it.
     public var description: String { rawValue }
 }
 
@@ -33,6 +34,7 @@ public enum DecompressionError: Error, Sendable, Equatable, CustomStringConverti
     /// The destination buffer is not exactly one page.
     case destinationNotOnePage(Int)
 
+    /// A one-line explanation.
     public var description: String {
         switch self {
         case .corruptInput(let kind): "corrupt or truncated \(kind) data"

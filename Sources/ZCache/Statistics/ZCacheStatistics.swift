@@ -10,33 +10,61 @@ import ZBud
 public struct ZCacheStatistics: Sendable, Codable, Equatable {
     /// The `zcache` directory.
     public struct ZCacheCounters: Sendable, Codable, Equatable {
+        /// Pageframes holding ephemeral (cleancache) pages now, and the most ever (`eph_pageframes[_max]`).
         public var ephPageframes = 0, ephPageframesMax = 0
+        /// Pageframes holding persistent (frontswap) pages now, and the most ever (`pers_pageframes[_max]`).
         public var persPageframes = 0, persPageframesMax = 0
+        /// Compressed ephemeral pages stored now, and the most ever (`eph_zpages[_max]`).
         public var ephZPages = 0, ephZPagesMax = 0
+        /// Compressed persistent pages stored now, and the most ever (`pers_zpages[_max]`).
         public var persZPages = 0, persZPagesMax = 0
+        /// Compressed bytes of ephemeral pages now, and the most ever (`eph_zbytes[_max]`).
         public var ephZBytes = 0, ephZBytesMax = 0
+        /// Compressed bytes of persistent pages now, and the most ever (`pers_zbytes[_max]`).
         public var persZBytes = 0, persZBytesMax = 0
+        /// Ephemeral pages dropped by eviction (`evicted_eph_zpages`).
         public var evictedEphZPages = 0
+        /// Ephemeral pageframes evicted (`evicted_eph_pageframes`).
         public var evictedEphPageframes = 0
+        /// Ephemeral puts that took the LRU ephemeral frame, and those that found none (`eph_ate_tail[_failed]`).
         public var ephAteTail = 0, ephAteTailFailed = 0
+        /// Persistent puts that took an evicted ephemeral frame, and those that found none (`pers_ate_eph[_failed]`).
         public var persAteEph = 0, persAteEphFailed = 0
+        /// Puts refused for compressing to more than the class allows (`compress_poor`).
         public var compressPoor = 0
+        /// Persistent puts refused while the mean compressed size was too high (`mean_compress_poor`).
         public var meanCompressPoor = 0
+        /// Ephemeral puts that did not store (`failed_eph_puts`).
         public var failedEphPuts = 0
+        /// Persistent puts that did not store (`failed_pers_puts`).
         public var failedPersPuts = 0
+        /// Pageframe allocations from the pool that failed (`failed_alloc`).
         public var failedAlloc = 0
+        /// Puts turned into flushes while frozen (`put_to_flush`).
         public var putToFlush = 0
+        /// Page flushes, and those that found a page (`flush_total`, `flush_found`).
         public var flushTotal = 0, flushFound = 0
+        /// Object flushes, and those that found an object (`flobj_total`, `flobj_found`).
         public var flobjTotal = 0, flobjFound = 0
+        /// TMem objects now, and the most ever (`obj_count[_max]`).
         public var objCount = 0, objCountMax = 0
+        /// Ephemeral puts of never-active pages ignored (`eph_nonactive_puts_ignored`).
         public var ephNonactivePutsIgnored = 0
+        /// Persistent puts of never-active pages ignored (`pers_nonactive_puts_ignored`).
         public var persNonactivePutsIgnored = 0
+        /// The host's active file list at the last shrinker scan (`last_active_file_pageframes`).
         public var lastActiveFilePageframes = 0
+        /// The host's inactive file list at the last shrinker scan (`last_inactive_file_pageframes`).
         public var lastInactiveFilePageframes = 0
+        /// The host's active anonymous list at the last shrinker scan (`last_active_anon_pageframes`).
         public var lastActiveAnonPageframes = 0
+        /// The host's inactive anonymous list at the last shrinker scan (`last_inactive_anon_pageframes`).
         public var lastInactiveAnonPageframes = 0
+        /// Zero-filled pages held (no pageframe) now, and the most ever (`zero_filled_pages[_max]`).
         public var zeroFilledPages = 0, zeroFilledPagesMax = 0
+        /// Writeback pages submitted and not yet completed (`outstanding_writeback_pages`).
         public var outstandingWritebackPages = 0
+        /// Pages written back to a swap device (`writtenback_pages`).
         public var writtenbackPages = 0
         // Added here (not in the kernel):
         /// Peak of `outstanding_writeback_pages`.
@@ -106,12 +134,19 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
 
     /// The `zbud` directory.
     public struct ZBudCounters: Sendable, Codable, Equatable {
+        /// Ephemeral compressed bytes now; bytes and pages ever stored (`eph_zbytes`, `eph_cumul_zbytes`, `eph_cumul_zpages`).
         public var ephZBytes = 0, ephCumulZBytes = 0, ephCumulZPages = 0
+        /// Ephemeral frames evicted; pages and frames now (`eph_evicted_pageframes`, `eph_zpages`, `eph_pageframes`).
         public var ephEvictedPageframes = 0, ephZPages = 0, ephPageframes = 0
+        /// Ephemeral frames holding two pages, and one (`eph_buddied_count`, `eph_unbuddied_count`).
         public var ephBuddiedCount = 0, ephUnbuddiedCount = 0
+        /// Persistent compressed bytes now; bytes and pages ever stored (`pers_zbytes`, `pers_cumul_zbytes`, `pers_cumul_zpages`).
         public var persZBytes = 0, persCumulZBytes = 0, persCumulZPages = 0
+        /// Persistent frames made zombies for writeback; pages and frames now (`pers_evicted_pageframes`, `pers_zpages`, `pers_pageframes`).
         public var persEvictedPageframes = 0, persZPages = 0, persPageframes = 0
+        /// Persistent frames holding two pages, and one (`pers_buddied_count`, `pers_unbuddied_count`).
         public var persBuddiedCount = 0, persUnbuddiedCount = 0
+        /// Persistent frames being written back (`pers_zombie_count`).
         public var persZombieCount = 0
 
         enum CodingKeys: String, CodingKey {
@@ -132,7 +167,9 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
 
     /// The pageframe pool standing in for `alloc_page(ZCACHE_GFP_MASK)` (added here).
     public struct FramePoolCounters: Sendable, Codable, Equatable {
+        /// Frames in the pool, in use now, ever allocated, ever freed.
         public var frames = 0, framesInUse = 0, allocatedTotal = 0, freedTotal = 0
+        /// Frees of frames that were not allocated (0 unless there is a bug).
         public var invalidFrees = 0
         /// Frames and host pages held by writeback between gathering and completion.
         public var writebackPagesHeld = 0
@@ -144,14 +181,18 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         }
     }
 
+    /// The `zcache` debugfs directory.
     public var zcache = ZCacheCounters()
+    /// The `zbud` debugfs directory.
     public var zbud = ZBudCounters()
+    /// The pageframe pool (added here).
     public var framePool = FramePoolCounters()
 
     enum CodingKeys: String, CodingKey {
         case zcache, zbud, framePool = "frame_pool"
     }
 
+    /// An all-zero snapshot.
     public init() {}
 }
 

@@ -1,11 +1,16 @@
 /// The host's LRU list sizes, in pages, which the shrinker compares with
 /// zcache's pageframes (the kernel's `global_page_state(NR_LRU_BASE + ...)`).
 public struct HostLRUCounts: Sendable, Equatable, Codable {
+    /// File pages on the active list.
     public var activeFile: Int
+    /// File pages on the inactive list.
     public var inactiveFile: Int
+    /// Anonymous pages on the active list.
     public var activeAnon: Int
+    /// Anonymous pages on the inactive list.
     public var inactiveAnon: Int
 
+    /// The four list sizes.
     public init(activeFile: Int, inactiveFile: Int, activeAnon: Int, inactiveAnon: Int) {
         self.activeFile = activeFile
         self.inactiveFile = inactiveFile

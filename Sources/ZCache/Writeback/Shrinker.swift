@@ -25,6 +25,7 @@ public enum ShrinkerPolicy: String, Sendable, Codable, CaseIterable, CustomStrin
     /// `nr_writeback`).
     case writebackIfEvictionShort = "writeback-if-eviction-short"
 
+    /// The policy's name, as `zcache-sim --policy` takes it.
     public var description: String { rawValue }
 }
 
@@ -44,6 +45,7 @@ public struct ShrinkResult: Sendable, Equatable, Codable {
     /// Another scan was running; this one did nothing.
     public var skippedBusy = false
 
+    /// A scan that did nothing.
     public init() {}
 }
 
