@@ -177,7 +177,8 @@ public final class SwapDevice: @unchecked Sendable {
             } catch .noSwapMagic {
                 // A swap area made for larger pages keeps its magic further on.
                 if let size = try largerPageSizeMagic(fd: fd, fileSize: fileSize, configuration) {
-                    throw refused(.foreignMagic("SWAPSPACE2 for \(size)-byte pages"), path, configuration)
+                    throw refused(
+                        .foreignMagic("SWAPSPACE2 for \(size)-byte pages"), path, configuration)
                 }
                 throw refused(.noSwapMagic, path, configuration)
             } catch {

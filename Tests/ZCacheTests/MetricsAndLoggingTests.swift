@@ -102,7 +102,8 @@ final class MetricsAndLoggingTests: XCTestCase {
         XCTAssertEqual(ZCacheMetrics.kind(of: "zbud_eph_cumul_zpages"), .counter)
         XCTAssertEqual(ZCacheMetrics.kind(of: "zcache_swap_device_in_flight"), .gauge)
         let names = Set(ZCacheMetrics.metrics(.init(), swapDevice: .init()).map(\.name))
-        XCTAssertTrue(ZCacheMetrics.levels.isSubset(of: names), "no level names a missing statistic")
+        XCTAssertTrue(
+            ZCacheMetrics.levels.isSubset(of: names), "no level names a missing statistic")
     }
 
     /// With no metrics system bootstrapped the reporter works and changes nothing.

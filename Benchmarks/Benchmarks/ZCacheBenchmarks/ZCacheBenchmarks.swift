@@ -82,7 +82,9 @@ let benchmarks: @Sendable () -> Void = {
                     try cache.frontswapStore(type: 0, offset: UInt64(offset), page: $0)
                 }
             }
-            return (cache, UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64))
+            return (
+                cache, UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64)
+            )
         }
 
         Benchmark("flush/\(codec)", configuration: .init(maxIterations: 20_000)) {
@@ -128,7 +130,9 @@ let benchmarks: @Sendable () -> Void = {
             let device = try SwapDevice.create(path: path, pages: 4096)
             unlink(path)  // the open descriptor keeps the file until the device closes
             try cache.attachSwapDevice(device)
-            return (cache, UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64))
+            return (
+                cache, UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64)
+            )
         }
     }
 }

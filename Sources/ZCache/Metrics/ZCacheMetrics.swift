@@ -102,7 +102,8 @@ public final class ZCacheMetrics: Sendable {
     ) {
         cache = nil
         swapDevice = nil
-        handles = Self.makeHandles(includeSwapDevice: true, dimensions: dimensions, factory: factory)
+        handles = Self.makeHandles(
+            includeSwapDevice: true, dimensions: dimensions, factory: factory)
     }
 
     /// Publishes the cache's current statistics (nothing when made without a cache).

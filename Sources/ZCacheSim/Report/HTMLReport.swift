@@ -106,8 +106,9 @@ public enum HTMLReport {
                         id: "swap_ins_from_swap_cache", label: "from the swap cache",
                         color: "#2ca02c"
                     ) { Double($0.swapInsSwapCache) },
-                    Series(id: "swap_ins_from_device", label: "from the swap device", color: "#8c564b")
-                    { Double($0.swapInsDevice) },
+                    Series(
+                        id: "swap_ins_from_device", label: "from the swap device", color: "#8c564b"
+                    ) { Double($0.swapInsDevice) },
                 ]),
             Chart(
                 id: "shrinker", title: "Shrinker scans and writeback (cumulative)", unit: "count",
@@ -180,15 +181,17 @@ public enum HTMLReport {
 
     static func svg(_ chart: Chart, _ runs: [Run]) -> String {
         let plotWidth = width - left - right
-        let legendRows = chart.series.count + (chart.limit == nil ? 0 : 1)
+        let legendRows =
+            chart.series.count + (chart.limit == nil ? 0 : 1)
             + (runs.count > 1 ? runs.count : 0)
         let legendHeight = Double(legendRows) * 16 + 8
         let totalHeight = height + legendHeight
         let plotHeight = height - top - bottom
         let maxStep = Double(runs.flatMap(\.samples).map(\.step).max() ?? 1)
-        var maxValue = runs.flatMap { run in
-            run.samples.flatMap { sample in chart.series.map { $0.value(sample) } }
-        }.max() ?? 0
+        var maxValue =
+            runs.flatMap { run in
+                run.samples.flatMap { sample in chart.series.map { $0.value(sample) } }
+            }.max() ?? 0
         if let limit = chart.limit { maxValue = max(maxValue, limit.value) }
         let xTicks = ticks(upTo: max(1, maxStep))
         let yTicks = ticks(upTo: maxValue > 0 ? maxValue : 1)
@@ -228,7 +231,9 @@ public enum HTMLReport {
         for (index, run) in runs.enumerated() {
             let dash = dashes[index % dashes.count]
             for series in chart.series {
-                let points = run.samples.map { "\(fmt(x(Double($0.step)))) \(fmt(y(series.value($0))))" }
+                let points = run.samples.map {
+                    "\(fmt(x(Double($0.step)))) \(fmt(y(series.value($0))))"
+                }
                 guard !points.isEmpty else { continue }
                 let d = "M " + points.joined(separator: " L ")
                 out +=
@@ -253,7 +258,8 @@ public enum HTMLReport {
         if let limit = chart.limit { legendLine("#000", "1 3", limit.label) }
         if runs.count > 1 {
             for (index, run) in runs.enumerated() {
-                legendLine("#444", dashes[index % dashes.count], "policy \(run.result.policy.rawValue)")
+                legendLine(
+                    "#444", dashes[index % dashes.count], "policy \(run.result.policy.rawValue)")
             }
         }
         out += "</svg>\n"

@@ -29,8 +29,10 @@ public struct RunInputs: Sendable, Encodable {
 
     /// `name value` rows of every input, for a table.
     public var summary: [(String, String)] {
-        [("version", version), ("command line", commandLine.joined(separator: " ")),
-         ("contents", contents)] + Report.rows(options)
+        [
+            ("version", version), ("command line", commandLine.joined(separator: " ")),
+            ("contents", contents),
+        ] + Report.rows(options)
     }
 }
 
