@@ -91,6 +91,7 @@ public final class ZCache: Sendable {
     /// Creates a cache with its own pageframe pool of `configuration.pageframes` frames.
     ///
     /// - Parameters:
+    ///   - configuration: the codec, pool size, writeback cap and policies.
     ///   - host: the host's memory, which the shrinker asks for LRU counts
     ///     and writeback asks for pages when zcache's own pool is empty. Optional.
     ///   - logger: receives the events a user must know about: swap device write

@@ -82,6 +82,9 @@ public final class ZCacheMetrics: Sendable {
     /// Reports `cache` (and `swapDevice`, if given) through `factory`.
     ///
     /// - Parameters:
+    ///   - cache: the cache whose statistics ``update()`` reads.
+    ///   - swapDevice: a swap device whose I/O counters and slots in use are
+    ///     published too (`zcache_swap_device_*`).
     ///   - dimensions: added to every metric (an instance or cache name, say).
     ///   - factory: the metrics backend; by default the one the application
     ///     bootstrapped (a no-op when it bootstrapped none).
