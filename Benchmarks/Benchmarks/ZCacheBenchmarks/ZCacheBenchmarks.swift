@@ -6,11 +6,12 @@
 //              reused swap slot does
 //   load       frontswapLoad of a stored page (non-exclusive gets, so the page
 //              stays and every iteration finds one)
-//   flush      frontswapInvalidatePage of a page stored just before (the store
-//              is outside the measurement)
+//   flush      frontswapInvalidatePage of a stored page
 //   writeback  one persistent pageframe (two zpages) to a swap file, from the
-//              call to the end of both writes; the pages are swapped back in
-//              outside the measurement
+//              call to the end of both writes
+// One iteration is one operation. What an operation needs (the page to flush,
+// the frame to write back) is prepared after `stopMeasurement()` at the end
+// of the iteration before (or in setup), so it is never measured.
 //
 // Pages: ZCACHE_BENCH_CORPUS (colon-separated page dumps) or, without it, the
 // first pages of system binaries and libraries (zcache-sim's default).
@@ -35,18 +36,69 @@ let pages: [[UInt8]] = {
     }.filter { $0.contains { $0 != 0 } }
 }()
 
-/// Offsets the store benchmark cycles through.
+/// Offsets the benchmarks cycle through.
 let slots = 1024
 
-func makeCache(_ codec: CompressorKind, exclusiveGets: Bool = true) -> ZCache {
+/// One benchmark's cache, a page buffer and where it is in its cycle.
+final class BenchState {
+    let cache: ZCache
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64)
+    var cursor = 0
+    var entries: [SwapEntry] = []
+
+    init(_ cache: ZCache) { self.cache = cache }
+
+    /// The next offset and page of the cycle.
+    func next() -> (offset: UInt64, page: [UInt8]) {
+        cursor += 1
+        return (UInt64(cursor % slots), pages[cursor % pages.count])
+    }
+
+    func store(_ offset: UInt64, _ page: [UInt8]) throws {
+        _ = try page.withUnsafeBytes { try cache.frontswapStore(type: 0, offset: offset, page: $0) }
+    }
+
+    /// Swaps out two pages: one pageframe's two buds.
+    func swapOutPair() throws {
+        entries = try (0..<2).map { _ in
+            try next().page.withUnsafeBytes { try cache.swapOut(page: $0, type: 0) }
+        }
+    }
+}
+
+func makeCache(_ codec: CompressorKind, exclusiveGets: Bool = true) throws -> ZCache {
     var configuration = ZCacheConfiguration()
     configuration.compressor = codec
     configuration.pageframes = 4 * slots
     configuration.exclusiveGets = exclusiveGets
     configuration.ignoreNonActivePersistentPuts = false
     let cache = ZCache(configuration: configuration)
-    try! cache.frontswapInit(type: 0)
+    try cache.frontswapInit(type: 0)
     return cache
+}
+
+/// A cache holding a page at each of the `slots` offsets.
+func filledCache(_ codec: CompressorKind, exclusiveGets: Bool) throws -> BenchState {
+    let state = BenchState(try makeCache(codec, exclusiveGets: exclusiveGets))
+    for _ in 0..<slots {
+        let (offset, page) = state.next()
+        try state.store(offset, page)
+    }
+    return state
+}
+
+/// A cache with a swap file attached (unlinked at once: the open descriptor
+/// keeps the file until the device closes) and a pageframe ready to write back.
+func writebackState(_ codec: CompressorKind) throws -> BenchState {
+    let state = BenchState(try makeCache(codec))
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "zcache-benchmark-\(getpid())-\(codec).swap"
+    ).path
+    let device = try SwapDevice.create(path: path, pages: 4096)
+    unlink(path)
+    try state.cache.attachSwapDevice(device)
+    try state.swapOutPair()
+    return state
 }
 
 let benchmarks: @Sendable () -> Void = {
@@ -57,82 +109,38 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 50_000)
 
     for codec in CompressorKind.allCases {
-        Benchmark("store/\(codec)") { benchmark, cache in
-            var offset = 0
-            for i in benchmark.scaledIterations {
-                offset = (offset + 1) % slots
-                let result = try pages[i % pages.count].withUnsafeBytes {
-                    try cache.frontswapStore(type: 0, offset: UInt64(offset), page: $0)
-                }
-                blackHole(result)
-            }
+        Benchmark("store/\(codec)") { _, state in
+            let (offset, page) = state.next()
+            try state.store(offset, page)
         } setup: {
-            makeCache(codec)
+            try filledCache(codec, exclusiveGets: true)
         }
 
-        Benchmark("load/\(codec)") { benchmark, state in
-            let (cache, buffer) = state
-            for i in benchmark.scaledIterations {
-                blackHole(try cache.frontswapLoad(type: 0, offset: UInt64(i % slots), into: buffer))
-            }
+        Benchmark("load/\(codec)") { _, state in
+            let (offset, _) = state.next()
+            blackHole(try state.cache.frontswapLoad(type: 0, offset: offset, into: state.buffer))
         } setup: {
-            let cache = makeCache(codec, exclusiveGets: false)
-            for offset in 0..<slots {
-                _ = try pages[offset % pages.count].withUnsafeBytes {
-                    try cache.frontswapStore(type: 0, offset: UInt64(offset), page: $0)
-                }
-            }
-            return (
-                cache, UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64)
-            )
+            try filledCache(codec, exclusiveGets: false)
         }
 
-        Benchmark("flush/\(codec)", configuration: .init(maxIterations: 20_000)) {
-            benchmark, cache in
-            for i in benchmark.scaledIterations {
-                let offset = UInt64(i % slots)
-                benchmark.stopMeasurement()
-                _ = try pages[i % pages.count].withUnsafeBytes {
-                    try cache.frontswapStore(type: 0, offset: offset, page: $0)
-                }
-                benchmark.startMeasurement()
-                try cache.frontswapInvalidatePage(type: 0, offset: offset)
-            }
+        Benchmark("flush/\(codec)") { benchmark, state in
+            let (offset, page) = state.next()
+            try state.cache.frontswapInvalidatePage(type: 0, offset: offset)
+            benchmark.stopMeasurement()
+            try state.store(offset, page)  // the page the next cycle through flushes
         } setup: {
-            makeCache(codec)
+            try filledCache(codec, exclusiveGets: true)
         }
 
         Benchmark("writeback/\(codec)", configuration: .init(maxIterations: 5_000)) {
             benchmark, state in
-            let (cache, buffer) = state
-            var i = 0
-            for _ in benchmark.scaledIterations {
-                benchmark.stopMeasurement()
-                // Two compressible pages fill one pageframe's two buds.
-                let entries = try (0..<2).map { _ in
-                    i += 1
-                    return try pages[i % pages.count].withUnsafeBytes {
-                        try cache.swapOut(page: $0, type: 0)
-                    }
-                }
-                benchmark.startMeasurement()
-                blackHole(cache.writeback(pageframes: 1))
-                cache.waitForWriteback()
-                benchmark.stopMeasurement()
-                for entry in entries { _ = try cache.swapIn(entry, into: buffer) }
-                benchmark.startMeasurement()
-            }
+            blackHole(state.cache.writeback(pageframes: 1))
+            state.cache.waitForWriteback()
+            benchmark.stopMeasurement()
+            for entry in state.entries { _ = try state.cache.swapIn(entry, into: state.buffer) }
+            try state.swapOutPair()
         } setup: {
-            let cache = makeCache(codec)
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "zcache-benchmark-\(getpid())-\(codec).swap"
-            ).path
-            let device = try SwapDevice.create(path: path, pages: 4096)
-            unlink(path)  // the open descriptor keeps the file until the device closes
-            try cache.attachSwapDevice(device)
-            return (
-                cache, UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 64)
-            )
+            try writebackState(codec)
         }
     }
 }
