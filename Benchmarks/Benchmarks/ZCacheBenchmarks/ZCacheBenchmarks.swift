@@ -108,6 +108,20 @@ let benchmarks: @Sendable () -> Void = {
         maxDuration: .seconds(2),
         maxIterations: 50_000)
 
+    // The harness's own mallocs per iteration (its measurement start and stop),
+    // with an implicit and an explicit stop: subtract them from the others.
+    Benchmark("baseline/empty") { _ in blackHole(0) }
+    Benchmark("baseline/explicit-stop") { benchmark in
+        blackHole(0)
+        benchmark.stopMeasurement()
+    }
+    // The same with a setup state and a throwing closure, as the benchmarks below.
+    Benchmark("baseline/setup-state") { _, state in
+        blackHole(state.next())
+    } setup: {
+        BenchState(try makeCache(.lz4))
+    }
+
     for codec in CompressorKind.allCases {
         Benchmark("store/\(codec)") { _, state in
             let (offset, page) = state.next()
