@@ -1,7 +1,7 @@
 import XCTest
 import ZCacheSupport
 
-@testable import ZBud
+@testable import PageFrames
 
 final class PageFramePoolTests: XCTestCase {
     func testRegionIsContiguousAndPageAligned() {
