@@ -142,18 +142,26 @@ struct Run: ParsableCommand {
             throw ValidationError(error.description)
         }
         let terminal = isatty(STDOUT_FILENO) == 1
-        print(
-            "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
-                + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
-                + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
-                + "\(options.compressor), contents: \(content.name)")
+        // Printed once the first run has its swap file open, so a reader of
+        // this line knows the file is claimed.
+        var headerPrinted = false
+        let printHeader = {
+            guard !headerPrinted else { return }
+            headerPrinted = true
+            print(
+                "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
+                    + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
+                    + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
+                    + "\(options.compressor), contents: \(content.name)")
+            fflush(nil)
+        }
         var results: [SimulationResult] = []
         var failure: SimulationError?
         for policy in options.policies {
             let bar = terminal ? ProgressBar(label: policy.rawValue) : nil
             do {
                 let result = try Simulation.run(
-                    options, policy: policy, content: content,
+                    options, policy: policy, content: content, started: printHeader,
                     progress: bar.map { b in { b.show($0, $1) } })
                 bar?.clear()
                 results.append(result)

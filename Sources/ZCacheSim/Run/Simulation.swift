@@ -121,10 +121,12 @@ public enum Simulation {
         }
     }
 
-    /// Runs the scenario once under `policy`. `progress` sees (done, total).
+    /// Runs the scenario once under `policy`. `started` runs once everything
+    /// is set up (the swap file is open and claimed) and before the first
+    /// step; `progress` sees (done, total).
     public static func run(
         _ options: SimulationOptions, policy: ShrinkerPolicy, content: PageContentSource,
-        progress: ((Int, Int) -> Void)? = nil
+        started: (() -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws(SimulationError) -> SimulationResult {
         try options.validate()
         let device = try openSwapDevice(options)
@@ -148,6 +150,7 @@ public enum Simulation {
         }
         let host = SimulatedHost(
             configuration: options.host, content: content, paths: paths, ram: ram)
+        started?()
         let start = monotonicNanoseconds()
         let stoppedAtStep = runSteps(of: host, options, progress: progress)
         host.finish()
