@@ -83,7 +83,8 @@ extension SwapDevice {
         guard let listing = try? String(contentsOfFile: locksPath, encoding: .utf8) else {
             return nil
         }
-        let wanted = "\(String(identity.major, radix: 16, uppercase: false).leftPadded(2)):"
+        let wanted =
+            "\(String(identity.major, radix: 16, uppercase: false).leftPadded(2)):"
             + "\(String(identity.minor, radix: 16, uppercase: false).leftPadded(2)):"
             + "\(identity.inode)"
         for line in listing.split(separator: "\n") {

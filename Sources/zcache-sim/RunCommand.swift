@@ -121,7 +121,8 @@ struct Run: ParsableCommand {
     func validate() throws {
         try UsageChecks.check {
             let maximum = SimulationOptions.maximumPages
-            try OptionChecks.bounded(workingSet, 1...maximum, option: "--working-set", unit: "pages")
+            try OptionChecks.bounded(
+                workingSet, 1...maximum, option: "--working-set", unit: "pages")
             try OptionChecks.bounded(
                 processes, 1...max(1, workingSet), option: "--processes",
                 limit: "--working-set, at least one page per process")
@@ -191,7 +192,9 @@ struct Run: ParsableCommand {
         if let jsonFailure { throw UsageChecks.fail(jsonFailure, status: 1) }
         if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
         if !allowSwapFull, let full = results.first(where: \.swapDeviceWasFull) {
-            let stopped = full.stoppedAtStep.map { "stopped at step \($0) of \(options.host.steps): " }
+            let stopped = full.stoppedAtStep.map {
+                "stopped at step \($0) of \(options.host.steps): "
+            }
             throw UsageChecks.fail(
                 "the swap file is too small for this run: \(stopped ?? "")"
                     + "\(full.host.swapOutFailures) swap-outs failed for want of a slot, "

@@ -60,7 +60,9 @@ enum UsageChecks {
     private static func looksNegative(_ word: String) -> Bool {
         let rest = word.utf8.dropFirst()
         return word.hasPrefix("-") && !word.hasPrefix("--")
-            && rest.first.map { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".") }
+            && rest.first.map {
+                ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".")
+            }
                 == true
     }
 

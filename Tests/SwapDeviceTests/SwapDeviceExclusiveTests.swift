@@ -92,10 +92,13 @@ final class SwapDeviceExclusiveTests: XCTestCase {
         XCTAssertEqual(Int(status.st_size), 8 * pageSize)
         // Another file in the same directory is not in the list.
         XCTAssertNoThrow(
-            try SwapDevice.create(path: directory + "/other", pages: 4, configuration: configuration)
-                .close())
+            try SwapDevice.create(
+                path: directory + "/other", pages: 4, configuration: configuration
+            )
+            .close())
         XCTAssertEqual(
-            SwapDevice.activeSwapAreaPaths(in: try String(contentsOfFile: listing, encoding: .utf8)),
+            SwapDevice.activeSwapAreaPaths(
+                in: try String(contentsOfFile: listing, encoding: .utf8)),
             ["/dev/vda2", path])
     }
 
@@ -105,7 +108,8 @@ final class SwapDeviceExclusiveTests: XCTestCase {
         var status = stat()
         XCTAssertEqual(stat(path, &status), 0)
         let identity = FileIdentity(status)
-        let device = String(identity.major, radix: 16).leftPad(2) + ":"
+        let device =
+            String(identity.major, radix: 16).leftPad(2) + ":"
             + String(identity.minor, radix: 16).leftPad(2)
         let locks = path + ".locks"
         try """

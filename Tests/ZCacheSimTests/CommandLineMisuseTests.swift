@@ -73,15 +73,19 @@ final class CommandLineMisuseTests: XCTestCase {
     ) {
         XCTAssertEqual(outcome.status, status, "\(what): \(outcome.stderr)", file: file, line: line)
         let lines = outcome.stderr.split(separator: "\n")
-        XCTAssertEqual(lines.count, 1, "\(what): not one line: \(outcome.stderr)", file: file, line: line)
+        XCTAssertEqual(
+            lines.count, 1, "\(what): not one line: \(outcome.stderr)", file: file, line: line)
         XCTAssertTrue(
             outcome.stderr.contains(mentions), "\(what): \(outcome.stderr)", file: file, line: line)
         for sign in ["Fatal error", "Stack dump", "backtrace", "Foundation.", "Swift/"] {
-            XCTAssertFalse(outcome.stderr.contains(sign), "\(what): \(outcome.stderr)", file: file, line: line)
+            XCTAssertFalse(
+                outcome.stderr.contains(sign), "\(what): \(outcome.stderr)", file: file, line: line)
         }
     }
 
-    func assertEmpty(_ directory: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertEmpty(
+        _ directory: String, _ what: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         let left = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? ["?"]
         XCTAssertEqual(left, [], "\(what) left files behind", file: file, line: line)
     }
@@ -128,7 +132,10 @@ final class CommandLineMisuseTests: XCTestCase {
             (["--swap-file", notSwap], 64, "no SWAPSPACE2 signature"),
             (["--swap-file", tinySwap], 64, "--swap-file \(tinySwap) has 9 slots"),
             (["microbench", "bogus"], 64, "bogus"),
-            (["bench", "--corpus", odd, "--threads", "0"], 64, "--threads must be between 1 and 256"),
+            (
+                ["bench", "--corpus", odd, "--threads", "0"], 64,
+                "--threads must be between 1 and 256"
+            ),
         ]
         // The same corpus error and status from every subcommand.
         let corpusUsers = [
@@ -274,7 +281,8 @@ final class CommandLineMisuseTests: XCTestCase {
             "--file-pages", "0", "--steps", "20000",
         ]
         let refused = try run(arguments, sandbox: sandbox)
-        assertRefusal(refused, status: 2, mentions: "swap file is too small for this run", "tight swap")
+        assertRefusal(
+            refused, status: 2, mentions: "swap file is too small for this run", "tight swap")
         XCTAssertTrue(refused.stderr.contains("--allow-swap-full"), refused.stderr)
         let last = refused.stdout.split(separator: "\n").last.map(String.init) ?? ""
         XCTAssertTrue(last.hasPrefix("verified ") && last.hasSuffix(", lost 0"), last)

@@ -56,8 +56,10 @@ public enum SwapDeviceError: Error, Sendable, Equatable, CustomStringConvertible
             "swap file is in use by another SwapDevice in this process (pid \(holder))"
         case .inUse(let holder?): "swap file is in use by process \(holder)"
         case .inUse(nil): "swap file is in use by another process"
-        case .activeSystemSwapArea: "swap file is an active system swap area (listed in /proc/swaps)"
-        case .io(let op, let errno): "\(op) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        case .activeSystemSwapArea:
+            "swap file is an active system swap area (listed in /proc/swaps)"
+        case .io(let op, let errno):
+            "\(op) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         }
     }
 }

@@ -91,7 +91,8 @@ public struct SimulationOptions: Sendable {
         let h = host
         let physicalPages = Machine.physicalMemoryPages
         let physicalBytes = physicalPages.multipliedReportingOverflow(by: pageSize)
-        let memory = "this machine's physical memory, \(Machine.describe(bytes: physicalBytes.partialValue))"
+        let memory =
+            "this machine's physical memory, \(Machine.describe(bytes: physicalBytes.partialValue))"
         try OptionChecks.bounded(
             h.ramPages, Self.minimumRAMPages...max(Self.minimumRAMPages, physicalPages),
             option: "--ram", unit: "pages", limit: memory)
@@ -99,10 +100,12 @@ public struct SimulationOptions: Sendable {
         try OptionChecks.bounded(
             h.anonPagesPerProcess, 1...Self.maximumPages, option: "--working-set",
             unit: "pages per process")
-        try OptionChecks.bounded(h.files, 0...Self.maximumPages, option: "--file-pages", unit: "files")
+        try OptionChecks.bounded(
+            h.files, 0...Self.maximumPages, option: "--file-pages", unit: "files")
         if h.files > 0 {
             try OptionChecks.bounded(
-                h.pagesPerFile, 1...Self.maximumPages, option: "--file-pages", unit: "pages per file")
+                h.pagesPerFile, 1...Self.maximumPages, option: "--file-pages",
+                unit: "pages per file")
         }
         let anon = h.processes.multipliedReportingOverflow(by: h.anonPagesPerProcess)
         let file = h.files.multipliedReportingOverflow(by: h.pagesPerFile)
