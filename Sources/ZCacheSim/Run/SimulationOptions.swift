@@ -54,13 +54,12 @@ public struct SimulationOptions: Sendable {
     /// pages whose old slot is still being written.
     public var createdSwapFilePages: Int { host.anonPages + host.anonPages / 8 + 64 }
 
-    /// Swap slots the workload needs at the least: every anonymous page that
-    /// is not resident needs a slot (zcache's frontswap keys are swap entries,
-    /// so a compressed page holds one too), and when zcache's frames are full
-    /// they take that much RAM away from resident pages.
-    public var minimumSwapSlots: Int {
-        max(0, host.anonPages - (host.ramPages - effectiveZCacheFrames))
-    }
+    /// Swap slots the workload cannot do without: anonymous pages that do not
+    /// fit in RAM must each have a slot (zcache's frontswap keys are swap
+    /// entries, so a compressed page holds one too). A file this small can
+    /// never hold the working set; a somewhat larger one may still starve,
+    /// which the run notices (`SimulationResult.swapDeviceWasFull`).
+    public var minimumSwapSlots: Int { max(0, host.anonPages - host.ramPages) }
 
     /// Checks every option; the error says what is wrong and with what value.
     public func validate() throws(SimulationError) {
@@ -197,8 +196,7 @@ public enum SimulationError: Error, Sendable, CustomStringConvertible {
             "temporary swap file in \(directory): \(error)"
         case .swapFileTooSmall(let path, let slots, let needed):
             "--swap-file \(path) has \(slots) slots, but the working set needs at least \(needed) "
-                + "(anonymous pages less RAM not taken by zcache); use a larger swap file, "
-                + "or --allow-swap-full"
+                + "(anonymous pages less RAM); use a larger swap file, or --allow-swap-full"
         case .zcache(let error): "zcache: \(error)"
         }
     }
