@@ -52,8 +52,8 @@ final class CommandLineMisuseTests: XCTestCase {
     func run(_ arguments: [String], sandbox: String) throws -> Outcome {
         let logs = try scratchDirectory("logs")
         let out = logs + "/stdout", err = logs + "/stderr"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: out, contents: nil))
+        XCTAssertTrue(FileManager.default.createFile(atPath: err, contents: nil))
         let outHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         let process = try start(arguments, sandbox: sandbox, stdout: outHandle, stderr: errHandle)
@@ -95,12 +95,13 @@ final class CommandLineMisuseTests: XCTestCase {
     func testEveryMisuseIsOneLineBeforeAnyWork() throws {
         let inputs = try scratchDirectory("inputs")
         let empty = inputs + "/empty.pages"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
         let odd = inputs + "/odd.pages"
-        FileManager.default.createFile(atPath: odd, contents: Data(count: 4096 + 1))
+        XCTAssertTrue(FileManager.default.createFile(atPath: odd, contents: Data(count: 4096 + 1)))
         let missing = inputs + "/missing.pages"
         let notSwap = inputs + "/not.swap"
-        FileManager.default.createFile(atPath: notSwap, contents: Data(count: 8 * 4096))
+        XCTAssertTrue(
+            FileManager.default.createFile(atPath: notSwap, contents: Data(count: 8 * 4096)))
         let tinySwap = inputs + "/tiny.swap"  // 9 slots, as a 40 KiB mkswap file has
         try SwapDevice.create(path: tinySwap, pages: 10).close()
         let noDirectory = inputs + "/no/such/dir/out.json"

@@ -45,7 +45,7 @@ public enum WritebackMicrobenchmark {
         var writeback: [Double] = []
         var written = 0
         var peak = 0
-        for round in 0..<rounds {
+        for _ in 0..<rounds {
             // (a) Bare device writes.
             let device = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
             let start = monotonicNanoseconds()
