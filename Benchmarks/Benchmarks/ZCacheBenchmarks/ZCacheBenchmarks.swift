@@ -15,7 +15,7 @@
 //
 // Pages: ZCACHE_BENCH_CORPUS (colon-separated page dumps) or, without it, the
 // first pages of system binaries and libraries (zcache-sim's default).
-// Allocator benchmarks join these once ZCacheConfiguration has an allocator.
+// Per-allocator benchmarks join these once ZCacheConfiguration has an allocator.
 
 import Benchmark
 import Foundation
