@@ -47,7 +47,7 @@ extension SimulationOptions: Encodable {
         case host, compressor, policies, writeback
         case writebackCap = "writeback_cap", zcacheFrames = "zcache_frames"
         case nonActiveFilter = "nonactive_filter", swapFile = "swap_file", corpus
-        case contentSeed = "content_seed"
+        case contentSeed = "content_seed", allowSwapFull = "allow_swap_full"
     }
 
     /// Every option under a snake_case key; the pool size as it is used.
@@ -63,5 +63,6 @@ extension SimulationOptions: Encodable {
         try c.encodeIfPresent(swapFile, forKey: .swapFile)
         try c.encode(corpus, forKey: .corpus)
         try c.encode(contentSeed, forKey: .contentSeed)
+        try c.encode(allowSwapFull, forKey: .allowSwapFull)
     }
 }
