@@ -8,6 +8,8 @@
 //   TMem                 object store: clients, pools, objects, index -> opaque handle
 //   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
 //   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
+//   CUserfaultfd         static-inline wrappers for Linux userfaultfd's ioctls
+//   ZCacheRegion         a program's own memory as a front end (userfaultfd, Linux)
 //   ZCacheSim            a simulated host (RAM, LRU lists, reclaim, faults) driving ZCache
 //   zcache-sim           the command-line tool: run the simulator, benchmark, demo
 //
@@ -26,6 +28,7 @@ let package = Package(
     products: [
         .library(name: "ZCache", targets: ["ZCache"]),
         .library(name: "ZCacheSim", targets: ["ZCacheSim"]),
+        .library(name: "ZCacheRegion", targets: ["ZCacheRegion"]),
         .executable(name: "zcache-sim", targets: ["zcache-sim"]),
     ],
     dependencies: [
@@ -51,7 +54,11 @@ let package = Package(
             name: "ZCache",
             dependencies: ["ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd"],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
+        .systemLibrary(name: "CUserfaultfd"),
+        .target(
+            name: "ZCacheRegion", dependencies: ["ZCache", "ZCacheSupport", "CUserfaultfd"],
+            swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport", "ZCacheRegion"], swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
@@ -68,6 +75,8 @@ let package = Package(
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
         .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
         .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+        .testTarget(
+            name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
