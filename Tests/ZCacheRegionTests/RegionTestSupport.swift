@@ -68,3 +68,68 @@ func modelValue(page: Int, using generator: inout SplitMix64) -> UInt64 {
 }
 
 let wordsPerPage = pageSize / 8
+
+/// Random reads and writes of one thread's words of a region, each read
+/// checked against the thread's model of them. 97 % of accesses fall in a
+/// hot window of 16 pages that moves one page every 4096 accesses, 3 %
+/// anywhere (so about one access in 30 faults, as a program with a working
+/// set half the resident limit and a cold tail would); half are writes of `modelValue`. Thread `thread` of `threads`
+/// owns the words whose index is `thread` modulo `threads`, so threads share
+/// every page (and its faults and reclaims) but never a word.
+struct ModelWorkload {
+    let region: ZCacheRegion
+    let thread: Int
+    let threads: Int
+    private var model: [UInt64]
+    private var generator: SplitMix64
+    private(set) var reads = 0
+    private(set) var writes = 0
+    private(set) var wrongValues = 0
+    private var step = 0
+
+    init(region: ZCacheRegion, thread: Int, threads: Int, seed: UInt64) {
+        self.region = region
+        self.thread = thread
+        self.threads = threads
+        model = Array(repeating: 0, count: region.pages * wordsPerPage)
+        generator = SplitMix64(seed: seed)
+    }
+
+    mutating func run(accesses: Int) {
+        let pages = region.pages
+        let slotsPerPage = wordsPerPage / threads
+        for _ in 0..<accesses {
+            let random = generator.next()
+            let page: Int
+            if random % 100 < 97 {
+                page = (step / 4096 + Int((random >> 8) % 16)) % pages
+            } else {
+                page = Int((random >> 8) % UInt64(pages))
+            }
+            let word = page * wordsPerPage + Int((random >> 32) % UInt64(slotsPerPage)) * threads
+                + thread
+            if (random >> 4) & 1 == 0 {
+                let value = modelValue(page: page, using: &generator)
+                region.buffer.storeBytes(of: value, toByteOffset: word * 8, as: UInt64.self)
+                model[word] = value
+                writes += 1
+            } else {
+                let value = region.buffer.load(fromByteOffset: word * 8, as: UInt64.self)
+                if value != model[word] { wrongValues += 1 }
+                reads += 1
+            }
+            step += 1
+        }
+    }
+
+    /// Reads every word this thread owns; returns how many differ from the model.
+    func verifyAll() -> Int {
+        var wrong = 0
+        for word in stride(from: thread, to: model.count, by: threads) {
+            if region.buffer.load(fromByteOffset: word * 8, as: UInt64.self) != model[word] {
+                wrong += 1
+            }
+        }
+        return wrong
+    }
+}
