@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
-                "ZCacheSim", "ZCache",
+                "ZCacheSim", "ZCache", "ZCacheRegion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

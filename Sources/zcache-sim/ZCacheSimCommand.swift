@@ -1,7 +1,8 @@
 // The `zcache-sim` command line: `run` (the default) drives the simulated host
 // over ZCache, `bench` measures ZCache against the bare codec, `codecs` and
-// `microbench` look at one layer. All the work lives in the ZCacheSim library;
-// the files here map flags onto it and print, one file per subcommand.
+// `microbench` look at one layer, `region` runs a workload in a ZCacheRegion.
+// All the work lives in the ZCacheSim library; the files here map flags onto
+// it and print, one file per subcommand.
 
 import ArgumentParser
 import Foundation
@@ -13,7 +14,7 @@ struct ZCacheSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zcache-sim",
         abstract: "Run the zcache compressed swap cache under simulated memory pressure.",
-        subcommands: [Run.self, Bench.self, Codecs.self, Microbench.self],
+        subcommands: [Run.self, Bench.self, Codecs.self, Microbench.self, Region.self],
         defaultSubcommand: Run.self)
 }
 
