@@ -73,15 +73,17 @@ static inline int cuffd_unregister(int fd, void *start, uint64_t len) {
 }
 
 /// UFFDIO_COPY of one range, mapped write-protected when `write_protect`;
-/// wakes the faulting threads. -EEXIST: the page was already mapped.
+/// wakes the faulting threads unless `dont_wake`. -EEXIST: the page was
+/// already mapped.
 static inline int cuffd_copy(int fd, void *dst, const void *src, uint64_t len,
-                             int write_protect) {
+                             int write_protect, int dont_wake) {
     struct uffdio_copy copy;
     memset(&copy, 0, sizeof copy);
     copy.dst = (uint64_t)(uintptr_t)dst;
     copy.src = (uint64_t)(uintptr_t)src;
     copy.len = len;
-    copy.mode = write_protect ? UFFDIO_COPY_MODE_WP : 0;
+    copy.mode = (write_protect ? UFFDIO_COPY_MODE_WP : 0) |
+                (dont_wake ? UFFDIO_COPY_MODE_DONTWAKE : 0);
     if (ioctl(fd, UFFDIO_COPY, &copy) != 0) return -errno;
     return 0;
 }

@@ -24,10 +24,12 @@
 // cache is configured with holds them, and writeback, its cap and the shrinker
 // treat them as they treat any swapped page.
 //
-// Residency. At most R pages are mapped. When a fault finds R mapped, the
-// handler reclaims one page first (a direct reclaim); when no fault is waiting
-// it reclaims down to R minus a batch (R/16), so that a burst of faults finds
-// room. Reclaim takes the clock's oldest page; a page referenced since the
+// Residency. At most R pages are mapped. A fault that fills the region is
+// followed, once its thread is woken, by the reclaim of one page, so the next
+// fault finds room (only a batch of several faults read at once can find the
+// region full: then the handler reclaims first, a direct reclaim). When no
+// fault is waiting it reclaims down to R minus a batch (R/16), so that a burst
+// of faults finds room. Reclaim takes the clock's oldest page; a page referenced since the
 // hand last passed it (mapped, or written: a write-protect fault) goes round
 // once more, write-protected again so that its next write is seen. Reads of a
 // mapped page are invisible to user space (the accessed bit is not exported:

@@ -30,8 +30,10 @@ struct Region: ParsableCommand {
     @Option(help: "Reclaim policy: clock or fifo.")
     var policy = ReclaimPolicy.clock
 
-    @Flag(help: "Exclusive gets: a load takes the only copy (pages come back dirty).")
-    var exclusiveGets = false
+    @Flag(
+        help:
+            "Non-exclusive gets: a load leaves the zcache copy, so a page only read is dropped again without a store (costs the copies' memory).")
+    var keepCopies = false
 
     @Option(help: "Compressor: lz4, zlib or zstd.")
     var compressor = CompressorKind.lz4
@@ -66,7 +68,7 @@ struct Region: ParsableCommand {
         }
         options.lookups = lookups
         options.policy = policy
-        options.exclusiveGets = exclusiveGets
+        options.exclusiveGets = !keepCopies
         options.compressor = compressor
         options.zcacheFrames = zcacheFrames
         options.swapFile = swapFile

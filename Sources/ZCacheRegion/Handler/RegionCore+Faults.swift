@@ -9,7 +9,8 @@
         ///   resident, write-protected, WP fault -> the page is written: it is
         ///                                          dirty now; drop its copy, unprotect
         ///   resident otherwise                  -> already served: wake the thread
-        ///   untouched or stored                 -> make room, map it (wakes)
+        ///   untouched or stored                 -> map it (wakes), then if the
+        ///                                          region is full, reclaim one page
         func serve(_ fault: cuffd_fault) {
             let start = monotonicNanoseconds()
             let offset = Int(bitPattern: UInt(fault.address)) &- Int(bitPattern: base)
@@ -37,11 +38,20 @@
                 }
                 publish()
             case .untouched, .stored:
+                // Full only when one batch brought several faults: reclaim
+                // after each fault normally leaves a free slot.
                 if mapped >= residentLimit {
                     local.directReclaims += 1
-                    if !reclaimOne(direct: true) { local.limitOverruns += 1 }
+                    if !reclaimOne() { local.limitOverruns += 1 }
                 }
-                let source = map(index, forWrite: isWrite)
+                var parts = FaultParts()
+                let source = map(index, forWrite: isWrite, parts: &parts)
+                // The service ends with the page mapped; the wake hands the
+                // CPU to the faulting thread (often preempting this one), so
+                // it is timed on its own.
+                let mappedAt = monotonicNanoseconds()
+                check(uffd.wake(page), "UFFDIO_WAKE")
+                parts.wake = monotonicNanoseconds() &- mappedAt
                 switch source {
                 case .zero: local.zeroFaults += 1
                 case .zcache: local.zcacheFaults += 1
@@ -49,13 +59,17 @@
                 case .device: local.deviceFaults += 1
                 case .lost: local.lostPages += 1
                 }
-                publish(serviceNanoseconds: monotonicNanoseconds() &- start, source: source)
+                publish(serviceNanoseconds: mappedAt &- start, source: source, parts: parts)
+                // Make room for the next fault now, while the woken thread runs.
+                if mapped >= residentLimit, reclaimOne() { publish() }
             }
         }
 
         /// Maps a page that is not resident, from the zero page or its swap
-        /// entry, and wakes the threads waiting on it.
-        private func map(_ index: Int, forWrite isWrite: Bool) -> FaultSource {
+        /// entry, without waking the threads waiting on it.
+        private func map(_ index: Int, forWrite isWrite: Bool, parts: inout FaultParts)
+            -> FaultSource
+        {
             let page = address(of: index)
             let source: FaultSource
             var resident = ResidentPage(clean: nil, writeProtected: false, referenced: true)
@@ -72,7 +86,6 @@
                     // on it, so its first write is seen and it stays clean till then.
                     check(uffd.mapZeroPageWithoutWaking(page), "UFFDIO_ZEROPAGE")
                     check(uffd.writeProtect(page, true), "UFFDIO_WRITEPROTECT")
-                    check(uffd.wake(page), "UFFDIO_WAKE")
                     resident.clean = .zero
                     resident.writeProtected = true
                 }
@@ -83,11 +96,15 @@
                 let keep =
                     keepsStoredCopies && !isWrite
                     && cache.swapDevice(type: entry.type)?.slots.duplicate(entry) == true
+                let loadStart = monotonicNanoseconds()
                 source = swapIn(entry, keepingCopy: keep)
+                let copyStart = monotonicNanoseconds()
+                parts.load = copyStart &- loadStart
                 if source == .lost {
                     install(page, from: zeros, writeProtect: false)
                 } else {
                     install(page, from: scratch, writeProtect: keep)
+                    parts.copy = monotonicNanoseconds() &- copyStart
                     if keep {
                         resident.clean = .stored(entry)
                         resident.writeProtected = true
@@ -123,16 +140,16 @@
             return .lost
         }
 
-        /// `UFFDIO_COPY` of one page (waking the waiters). A page found already
-        /// mapped can only be one the kernel mapped behind our back: it is
-        /// zapped and the copy retried once.
+        /// `UFFDIO_COPY` of one page, not waking the waiters. A page found
+        /// already mapped can only be one the kernel mapped behind our back:
+        /// it is zapped and the copy retried once.
         private func install(
             _ page: UnsafeMutableRawPointer, from source: UnsafeRawPointer, writeProtect: Bool
         ) {
-            var rc = uffd.copy(to: page, from: source, writeProtect: writeProtect)
+            var rc = uffd.copy(to: page, from: source, writeProtect: writeProtect, wake: false)
             if rc == -EEXIST {
                 _ = madvise(page, pageSize, MADV_DONTNEED)
-                rc = uffd.copy(to: page, from: source, writeProtect: writeProtect)
+                rc = uffd.copy(to: page, from: source, writeProtect: writeProtect, wake: false)
             }
             check(rc, "UFFDIO_COPY")
         }

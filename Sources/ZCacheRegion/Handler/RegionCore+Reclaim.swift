@@ -7,7 +7,7 @@
         /// Drops one mapped page, chosen by the clock. Returns false when none
         /// could be dropped (nothing mapped, or the cache and the device both
         /// refused the page, which then stays mapped).
-        func reclaimOne(direct: Bool) -> Bool {
+        func reclaimOne() -> Bool {
             let start = monotonicNanoseconds()
             defer { local.reclaimNanoseconds &+= monotonicNanoseconds() &- start }
             while let index = clock.popOldest() {

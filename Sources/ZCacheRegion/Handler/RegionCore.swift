@@ -49,6 +49,9 @@
             var zeroService = LatencyHistogram()
             var zcacheService = LatencyHistogram()
             var otherService = LatencyHistogram()
+            var zcacheLoad = LatencyHistogram()
+            var zcacheCopy = LatencyHistogram()
+            var wake = LatencyHistogram()
         }
 
         init(
@@ -126,7 +129,7 @@
                     for fault in faultBuffer[..<Int(count)] { serve(fault) }
                     continue
                 }
-                if mapped > lowWatermark, reclaimOne(direct: false) {
+                if mapped > lowWatermark, reclaimOne() {
                     publish()
                     continue
                 }
@@ -166,15 +169,20 @@
             lock.withLock { shared.statistics = local }
         }
 
-        /// Like `publish`, also recording one fault's service time.
-        func publish(serviceNanoseconds: UInt64, source: FaultSource) {
+        /// Like `publish`, also recording one fault's service time (and for a
+        /// zcache fault, its load and copy parts).
+        func publish(serviceNanoseconds: UInt64, source: FaultSource, parts: FaultParts) {
             local.residentPages = mapped
             local.residentPagesMax = max(local.residentPagesMax, mapped)
             lock.withLock {
                 shared.statistics = local
+                shared.wake.record(parts.wake)
                 switch source {
                 case .zero: shared.zeroService.record(serviceNanoseconds)
-                case .zcache: shared.zcacheService.record(serviceNanoseconds)
+                case .zcache:
+                    shared.zcacheService.record(serviceNanoseconds)
+                    shared.zcacheLoad.record(parts.load)
+                    shared.zcacheCopy.record(parts.copy)
                 case .swapCache, .device, .lost: shared.otherService.record(serviceNanoseconds)
                 }
             }
@@ -188,6 +196,9 @@
                 snapshot.zeroFaultService = LatencySummary(shared.zeroService)
                 snapshot.zcacheFaultService = LatencySummary(shared.zcacheService)
                 snapshot.otherFaultService = LatencySummary(shared.otherService)
+                snapshot.zcacheFaultLoad = LatencySummary(shared.zcacheLoad)
+                snapshot.zcacheFaultCopy = LatencySummary(shared.zcacheCopy)
+                snapshot.wakeAfterFault = LatencySummary(shared.wake)
                 return snapshot
             }
             let cacheStatistics = cache.statistics
@@ -237,6 +248,13 @@
         case zero, zcache, swapCache, device
         /// Could not be read back; mapped as zeros and counted.
         case lost
+    }
+
+    /// How long a fault's load (swap-in), copy (`UFFDIO_COPY`) and wake took.
+    struct FaultParts {
+        var load: UInt64 = 0
+        var copy: UInt64 = 0
+        var wake: UInt64 = 0
     }
 
     /// Nanoseconds on the monotonic clock.

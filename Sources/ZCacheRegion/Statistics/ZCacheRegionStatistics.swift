@@ -52,12 +52,19 @@ public struct ZCacheRegionStatistics: Sendable, Codable, Equatable {
     public var lostPages = 0
     public var lastError: String?
 
-    /// Fault service time (message read to `UFFDIO_COPY` done, waking the
-    /// thread), per source. `zcache` includes swap-cache and device hits only
-    /// in `other`.
+    /// Fault service time (fault message read to the page mapped: the
+    /// `UFFDIO_COPY`, or the zero page and its write protection, done), per
+    /// source; `other` is the swap cache and the device. The wake that
+    /// follows (`UFFDIO_WAKE`) is timed apart, in `wakeAfterFault`: on a busy
+    /// machine it is where the handler is preempted by the thread it wakes.
     public var zeroFaultService = LatencySummary()
     public var zcacheFaultService = LatencySummary()
     public var otherFaultService = LatencySummary()
+    /// The two parts of a zcache fault's service: `ZCache.swapIn` (lookup and
+    /// decompression) and the `UFFDIO_COPY` ioctl (allocate, copy, map, wake).
+    public var zcacheFaultLoad = LatencySummary()
+    public var zcacheFaultCopy = LatencySummary()
+    public var wakeAfterFault = LatencySummary()
 
     /// The cache's figures (the whole cache: give a region its own cache to
     /// read them as the region's): compressed bytes and pageframes in use.

@@ -62,12 +62,14 @@
             _ = cuffd_unregister(fd, start, UInt64(length))
         }
 
-        /// `UFFDIO_COPY` of one page, mapped write-protected if asked; wakes.
+        /// `UFFDIO_COPY` of one page, mapped write-protected if asked; wakes
+        /// the waiting threads unless told not to.
         @inline(__always)
-        func copy(to page: UnsafeMutableRawPointer, from source: UnsafeRawPointer, writeProtect: Bool)
-            -> Int32
-        {
-            cuffd_copy(fd, page, source, UInt64(pageSize), writeProtect ? 1 : 0)
+        func copy(
+            to page: UnsafeMutableRawPointer, from source: UnsafeRawPointer, writeProtect: Bool,
+            wake: Bool = true
+        ) -> Int32 {
+            cuffd_copy(fd, page, source, UInt64(pageSize), writeProtect ? 1 : 0, wake ? 0 : 1)
         }
 
         /// `UFFDIO_ZEROPAGE` of one page, not waking the faulting threads.

@@ -28,7 +28,12 @@ extension RegionWorkload {
         lines.append(
             "hash table: \(report.inserts) inserts, \(report.lookups) lookups, "
                 + "\(report.valuesChecked) values checked, \(report.valuesWrong) wrong, "
-                + String(format: "%.2f s", report.hashSeconds))
+                + String(format: "%.2f s", report.hashSeconds)
+                + "; \(report.hashFaults) faults, "
+                + String(
+                    format: "%.1f us wall time per fault",
+                    report.hashFaults == 0
+                        ? 0 : report.hashSeconds * 1e6 / Double(report.hashFaults)))
         lines.append(
             "faults: zero \(r.zeroFaults), zcache \(r.zcacheFaults), swap cache "
                 + "\(r.swapCacheFaults), device \(r.deviceFaults), write-protect "
@@ -38,10 +43,13 @@ extension RegionWorkload {
                 + "drops), \(r.directReclaims) direct, \(r.secondChances) second chances, "
                 + String(format: "%.2f s", Double(r.reclaimNanoseconds) / 1e9)
                 + "; store failures \(r.storeFailures), limit overruns \(r.limitOverruns)")
-        lines.append("fault service (fault message read to UFFDIO_COPY done):")
+        lines.append("fault service (fault message read to page mapped: UFFDIO_COPY done):")
         lines.append(latency("zero", r.zeroFaultService))
         lines.append(latency("zcache", r.zcacheFaultService))
+        lines.append(latency("  of which swap-in (lookup, decompress)", r.zcacheFaultLoad))
+        lines.append(latency("  of which UFFDIO_COPY", r.zcacheFaultCopy))
         lines.append(latency("swap cache/device", r.otherFaultService))
+        lines.append(latency("then UFFDIO_WAKE (every source)", r.wakeAfterFault))
         lines.append(
             "bare LZ4 decompression of a contents page: median "
                 + "\(us(report.bareLZ4DecompressMedianNanoseconds)); zcache fault p50 / that = "
