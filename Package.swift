@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
         .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
-        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion"]),
         .testTarget(
             name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),
     ],

@@ -27,6 +27,9 @@ struct Region: ParsableCommand {
     @Option(help: "Hash-table lookups (half of present keys, half of absent ones).")
     var lookups = 200_000
 
+    @Option(help: "Word accesses in the window phase (a drifting working set).")
+    var windowAccesses = 2_000_000
+
     @Option(help: "Reclaim policy: clock or fifo.")
     var policy = ReclaimPolicy.clock
 
@@ -67,6 +70,7 @@ struct Region: ParsableCommand {
             throw ValidationError("corpus: \(error)")
         }
         options.lookups = lookups
+        options.windowAccesses = windowAccesses
         options.policy = policy
         options.exclusiveGets = !keepCopies
         options.compressor = compressor
@@ -87,7 +91,9 @@ struct Region: ParsableCommand {
         } else {
             print(RegionWorkload.table(report))
         }
-        if report.imagePagesWrong > 0 || report.valuesWrong > 0 || report.region.lostPages > 0 {
+        if report.imagePagesWrong > 0 || report.valuesWrong > 0 || report.windowReadsWrong > 0
+            || report.region.lostPages > 0
+        {
             throw ExitCode(1)
         }
     }

@@ -35,6 +35,10 @@ extension RegionWorkload {
                     report.hashFaults == 0
                         ? 0 : report.hashSeconds * 1e6 / Double(report.hashFaults)))
         lines.append(
+            "window: \(report.windowAccesses) word accesses, \(report.windowReadsWrong) wrong, "
+                + "\(report.windowFaults) faults + \(report.windowWriteProtectFaults) "
+                + "write-protect faults, " + String(format: "%.2f s", report.windowSeconds))
+        lines.append(
             "faults: zero \(r.zeroFaults), zcache \(r.zcacheFaults), swap cache "
                 + "\(r.swapCacheFaults), device \(r.deviceFaults), write-protect "
                 + "\(r.writeProtectFaults), spurious \(r.spuriousFaults), lost \(r.lostPages)")

@@ -9,7 +9,11 @@
 //              slots (8-byte key, 56-byte value cut from the contents, so values
 //              compress like the heap); insert, then look keys up (half
 //              present, half absent), checking every value found.
-//   3. speed:  the median bare LZ4 decompression of the contents' pages, timed
+//   3. window: random reads and writes of words, 97 % in a window of half
+//              the resident limit that drifts through the region, 3 % anywhere,
+//              every read checked against a model: a working set with locality,
+//              where the reclaim policy matters (the hash table has none).
+//   4. speed:  the median bare LZ4 decompression of the contents' pages, timed
 //              in the same run, beside the region's median zcache fault service.
 
 import Foundation
@@ -31,6 +35,8 @@ public struct RegionWorkloadOptions: Sendable {
     public var corpus: [UInt8] = []
     /// Lookups in the hash phase.
     public var lookups = 200_000
+    /// Word accesses in the window phase.
+    public var windowAccesses = 2_000_000
     /// Fraction of the table's slots filled in the hash phase.
     public var loadFactor = 0.7
     public var policy = ReclaimPolicy.clock
@@ -75,6 +81,13 @@ public struct RegionWorkloadReport: Sendable, Codable {
     /// Missing-page faults during the hash phase (each one a round trip
     /// through the handler: the wall time per fault includes the user's work).
     public var hashFaults = 0
+
+    /// Window phase.
+    public var windowAccesses = 0
+    public var windowReadsWrong = 0
+    public var windowFaults = 0
+    public var windowWriteProtectFaults = 0
+    public var windowSeconds = 0.0
 
     /// Speed: bare LZ4 decompression of the contents' pages, median, and the
     /// ratio of the median zcache fault service to it.
@@ -154,6 +167,7 @@ public enum RegionWorkload {
 
         runImage(region, contents, &report)
         runHashTable(region, contents, options, &report)
+        runWindow(region, options, &report)
         report.bareLZ4DecompressMedianNanoseconds = bareDecompressMedian(contents, pages: pages)
 
         region.waitUntilIdle()
@@ -231,6 +245,43 @@ public enum RegionWorkload {
         report.lookups = options.lookups
         report.hashSeconds = monotonicSeconds() - start
         report.hashFaults = missingFaults(region) - faultsBefore
+    }
+
+    /// Phase 3: a drifting working set of half the resident limit.
+    private static func runWindow(
+        _ region: ZCacheRegion, _ options: RegionWorkloadOptions,
+        _ report: inout RegionWorkloadReport
+    ) {
+        let start = monotonicSeconds()
+        let faultsBefore = missingFaults(region)
+        let writeProtectBefore = region.statistics.writeProtectFaults
+        let wordsPerPage = pageSize / 8
+        let pages = region.pages
+        let window = max(1, region.residentLimit / 2)
+        let words = region.buffer.bindMemory(to: UInt64.self)
+        // The model starts as what the hash phase left.
+        var model = Array(words)
+        var generator = SplitMix64(seed: options.seed ^ 0x3141)
+        for step in 0..<options.windowAccesses {
+            let random = generator.next()
+            let page =
+                random % 100 < 97
+                ? (step / 256 + Int((random >> 8) % UInt64(window))) % pages
+                : Int((random >> 8) % UInt64(pages))
+            let word = page * wordsPerPage + Int((random >> 40) % UInt64(wordsPerPage))
+            if (random >> 7) & 1 == 0 {
+                // Small values, so written pages still compress.
+                let value = generator.next() & 0xff
+                words[word] = value
+                model[word] = value
+            } else if words[word] != model[word] {
+                report.windowReadsWrong += 1
+            }
+        }
+        report.windowAccesses = options.windowAccesses
+        report.windowSeconds = monotonicSeconds() - start
+        report.windowFaults = missingFaults(region) - faultsBefore
+        report.windowWriteProtectFaults = region.statistics.writeProtectFaults - writeProtectBefore
     }
 
     private static func missingFaults(_ region: ZCacheRegion) -> Int {
