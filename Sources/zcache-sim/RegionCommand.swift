@@ -11,7 +11,8 @@ extension ReclaimPolicy: ExpressibleByArgument {}
 struct Region: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "A memory image and a hash table in a userfaultfd region whose cold pages live in ZCache.")
+            "A memory image and a hash table in a userfaultfd region whose cold pages live in ZCache."
+    )
 
     @Option(help: "Region size in pages.")
     var pages = 8192
@@ -35,7 +36,8 @@ struct Region: ParsableCommand {
 
     @Flag(
         help:
-            "Non-exclusive gets: a load leaves the zcache copy, so a page only read is dropped again without a store (costs the copies' memory).")
+            "Non-exclusive gets: a load leaves the zcache copy, so a page only read is dropped again without a store (costs the copies' memory)."
+    )
     var keepCopies = false
 
     @Option(help: "Compressor: lz4, zlib or zstd.")
@@ -55,7 +57,8 @@ struct Region: ParsableCommand {
 
     func validate() throws {
         guard pages >= ZCacheRegionLimits.minimumResidentLimit else {
-            throw ValidationError("--pages must be at least \(ZCacheRegionLimits.minimumResidentLimit)")
+            throw ValidationError(
+                "--pages must be at least \(ZCacheRegionLimits.minimumResidentLimit)")
         }
         guard lookups >= 0 else { throw ValidationError("--lookups must not be negative") }
     }

@@ -42,7 +42,8 @@ final class RegionBasicTests: XCTestCase {
         let cache = try makeCache(self, slots: 64)
         let region = try makeRegion(pages: 32, residentLimit: 8, cache: cache)
         for page in 0..<32 {
-            XCTAssertEqual(region.buffer.load(fromByteOffset: page * pageSize + 8, as: UInt64.self), 0)
+            XCTAssertEqual(
+                region.buffer.load(fromByteOffset: page * pageSize + 8, as: UInt64.self), 0)
         }
         region.waitUntilIdle()
         var statistics = region.statistics

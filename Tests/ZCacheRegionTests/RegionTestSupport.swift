@@ -106,7 +106,8 @@ struct ModelWorkload {
             } else {
                 page = Int((random >> 8) % UInt64(pages))
             }
-            let word = page * wordsPerPage + Int((random >> 32) % UInt64(slotsPerPage)) * threads
+            let word =
+                page * wordsPerPage + Int((random >> 32) % UInt64(slotsPerPage)) * threads
                 + thread
             if (random >> 4) & 1 == 0 {
                 let value = modelValue(page: page, using: &generator)

@@ -58,9 +58,11 @@
             pages: Int, residentLimit: Int, cache: ZCache, swapType: Int, policy: ReclaimPolicy
         ) throws(ZCacheRegionError) {
             let length = pages * pageSize
-            guard let mapping = mmap(
-                nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                -1, 0), mapping != MAP_FAILED
+            guard
+                let mapping = mmap(
+                    nil, length, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                    -1, 0), mapping != MAP_FAILED
             else { throw .systemCall("mmap", errno: errno) }
             // userfaultfd resolves 4 KiB pages; a huge page would be one fault
             // for 512 of them and could not be dropped page by page.
@@ -148,7 +150,9 @@
                 setIdle(false)
             }
             lock.withLock {
-                if failure != 0 { shared.statistics.lastError = "userfaultfd read/poll: errno \(failure)" }
+                if failure != 0 {
+                    shared.statistics.lastError = "userfaultfd read/poll: errno \(failure)"
+                }
                 exited = true
                 idle = true
                 changed.broadcast()

@@ -114,7 +114,8 @@ public enum RegionWorkload {
         }
     }
 
-    public static func run(_ options: RegionWorkloadOptions) throws(Failure) -> RegionWorkloadReport {
+    public static func run(_ options: RegionWorkloadOptions) throws(Failure) -> RegionWorkloadReport
+    {
         let pages = options.pages
         let limit = options.residentLimit ?? max(ZCacheRegionLimits.minimumResidentLimit, pages / 8)
         var configuration = ZCacheConfiguration()
