@@ -11,6 +11,8 @@
 //   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
 //   CHiredis, RemoteTier the remote tier: compressed pages in Redis Cluster (libhiredis-dev)
 //   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
+//   CUserfaultfd         static-inline wrappers for Linux userfaultfd's ioctls
+//   ZCacheRegion         a program's own memory as a front end (userfaultfd, Linux)
 //   ZCacheSim            a simulated host (RAM, LRU lists, reclaim, faults) driving ZCache
 //   zcache-sim           the command-line tool: run the simulator, benchmark, demo
 //
@@ -30,6 +32,7 @@ let package = Package(
     products: [
         .library(name: "ZCache", targets: ["ZCache"]),
         .library(name: "ZCacheSim", targets: ["ZCacheSim"]),
+        .library(name: "ZCacheRegion", targets: ["ZCacheRegion"]),
         .executable(name: "zcache-sim", targets: ["zcache-sim"]),
     ],
     dependencies: [
@@ -84,17 +87,21 @@ let package = Package(
         .target(
             name: "RemoteTier", dependencies: ["CHiredis", "CZlib", "ZCacheSupport"],
             swiftSettings: checkedSettings),
+        .systemLibrary(name: "CUserfaultfd"),
+        .target(
+            name: "ZCacheRegion", dependencies: ["ZCache", "ZCacheSupport", "CUserfaultfd"],
+            swiftSettings: checkedSettings),
         .target(
             name: "ZCacheSim",
             dependencies: [
                 "ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "ZCacheRegion", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
-                "ZCacheSim", "ZCache",
+                "ZCacheSim", "ZCache", "ZCacheRegion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,8 +126,10 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
-        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion"]),
         .testTarget(name: "RemoteTierTests", dependencies: ["RemoteTier", "ZCacheSupport"]),
+        .testTarget(
+            name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

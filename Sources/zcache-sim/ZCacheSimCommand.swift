@@ -1,7 +1,8 @@
 // The `zcache-sim` command line: `run` (the default) drives the simulated host
 // over ZCache, `bench` measures ZCache against the bare codec, `codecs` and
-// `microbench` look at one layer. All the work lives in the ZCacheSim library;
-// the files here map flags onto it and print, one file per subcommand.
+// `microbench` look at one layer, `region` runs a workload in a ZCacheRegion.
+// All the work lives in the ZCacheSim library; the files here map flags onto
+// it and print, one file per subcommand.
 //
 // Misuse is refused before any work, in one line that names the option or the
 // file (UsageChecks.swift has the helpers every subcommand uses). Exit status:
@@ -27,7 +28,7 @@ struct ZCacheSimCommand: ParsableCommand {
         commandName: "zcache-sim",
         abstract: "Run the zcache compressed swap cache under simulated memory pressure.",
         version: ZCacheSimVersion.current,
-        subcommands: [Run.self, Bench.self, Codecs.self, Microbench.self],
+        subcommands: [Run.self, Bench.self, Codecs.self, Microbench.self, Region.self],
         defaultSubcommand: Run.self)
 
     /// ArgumentParser's own entry point, with two changes: a negative number
