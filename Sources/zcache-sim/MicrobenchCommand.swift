@@ -7,9 +7,9 @@ import ZCacheSim
 
 struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure one part on its own (zbud, tmem, swap, writeback).")
+        abstract: "Measure one part on its own (zbud, tmem, swap, writeback, swapin).")
 
-    @Argument(help: "zbud, tmem, swap or writeback")
+    @Argument(help: "zbud, tmem, swap, writeback or swapin")
     var part: String
 
     @Option(
@@ -22,8 +22,9 @@ struct Microbench: ParsableCommand {
         case "tmem": print(try TMemMicrobenchmark.run(corpus: corpus))
         case "swap": print(try SwapDeviceMicrobenchmark.run(corpus: corpus))
         case "writeback": print(try WritebackMicrobenchmark.run(corpus: corpus))
+        case "swapin": print(try SwapInMicrobenchmark.run(corpus: corpus))
         default:
-            throw ValidationError("unknown part '\(part)': expected zbud, tmem, swap or writeback")
+            throw ValidationError("unknown part '\(part)': expected zbud, tmem, swap, writeback or swapin")
         }
     }
 }

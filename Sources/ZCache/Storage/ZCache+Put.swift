@@ -38,10 +38,7 @@ extension ZCache {
     func putPage(
         _ key: TMemKey, kind: PoolKind, page: UnsafeRawBufferPointer, wasActive: Bool
     ) throws(ZCacheError) -> PutResult {
-        guard page.count == pageSize else {
-            counters.badInputErrors.increment()
-            throw .pageNotOnePage(page.count)
-        }
+        guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         let ignoreNonActive =
             kind == .ephemeral
             ? configuration.ignoreNonActiveEphemeralPuts
@@ -96,8 +93,7 @@ extension ZCache {
             } catch {
                 // Never published: free the unfinished bud (zbud cancels it).
                 store.freeBud(ref, zbudClass)
-                counters.badInputErrors.increment()
-                throw .tmem(error)
+                throw badInput(.tmem(error))
             }
             // Counted once the key's old page is gone, so the maxima stay true
             // (a racing get may briefly take the level below the truth).
@@ -108,12 +104,7 @@ extension ZCache {
 
     /// Puts `handle` at `key`; errors for unknown pools.
     private func insert(_ handle: ZPageHandle, at key: TMemKey) throws(ZCacheError) {
-        do {
-            try tmem.put(key, handle: handle)
-        } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.put(key, handle: handle) }
     }
 
     /// A put that stores nothing flushes the key, so an older page stored
@@ -130,12 +121,7 @@ extension ZCache {
                 counters.failedPersPuts.increment()
             }
         }
-        do {
-            try tmem.flushPage(key, counted: false)
-        } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        _ = try tmemCall { () throws(TMemError) in try tmem.flushPage(key, counted: false) }
         return .rejected(reason)
     }
 
