@@ -21,8 +21,9 @@
 //   SwapIOQueue   bounded ring -> I/O worker threads        IO/SwapIOQueue.swift
 //
 //   writeback (ZCache):  swapcachePrepare(e) == .prepared
-//                        -> page = SwapCachePage(e); cache.add(page); fill; upToDate
-//                        -> submitWriteback(page): writeback + reclaim, +1 ref
+//                        -> page = cache.addLockedPage(for: e); fill; upToDate; unlock
+//                        -> submitWritebacks([page, ...]): writeback + reclaim, +1 ref
+//                           each, one queue lock for the batch
 //                        -> caller page.release()
 //                        -> I/O done: writeback cleared, I/O's ref released; the last
 //                           reference drops the page from the cache + swapcacheFree(e).

@@ -27,7 +27,11 @@ final class SwapIOResubmitTests: XCTestCase {
                     seen[offset, default: 0] += 1
                     return seen[offset]! <= 2
                 }
-                return failed ? -Int(EIO) : SwapSyscalls.system.pwrite(fd, buffer, offset)
+                guard failed else { return SwapSyscalls.system.pwrite(fd, buffer, offset) }
+                // A slow failure: the submitter refills the ring meanwhile, so
+                // the completion's resubmission finds it full.
+                usleep(300)
+                return -Int(EIO)
             },
             fsync: SwapSyscalls.system.fsync)
         let directory = try makeScratchDirectory(self)

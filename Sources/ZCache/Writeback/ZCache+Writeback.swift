@@ -93,12 +93,13 @@ extension ZCache {
         writeback.drain()
     }
 
-    /// Waits until the outstanding-writeback count leaves room for another
-    /// pageframe (two pages, or the whole cap when it is smaller), so that a
-    /// caller that found the cap reached can go on without polling.
+    /// Waits until the outstanding-writeback count leaves room for a plug's
+    /// worth of pages (or the whole cap when it is smaller), so that a caller
+    /// that found the cap reached can go on without polling, and writes a full
+    /// plug rather than one frame per wake-up.
     public func waitForWritebackRoom() {
         let cap = configuration.maxOutstandingWritebackPages
-        let room = min(2, cap)
+        let room = min(WritebackPlug.capacity, cap)
         writeback.progress.wait(while: { counters.outstandingWritebackPages.value > cap - room })
     }
 
@@ -134,7 +135,7 @@ extension ZCache {
         }
         guard !victims.isEmpty else { return .nothingToWriteBack }
         for victim in victims.prefix(wanted) {
-            // A used page moves to the front, so pages[used...] are the spares.
+            // Pages are used from the front, so pages[used...] are the spares.
             if writebackBud(key: victim.key, handle: victim.handle, page: pages[used], plug: plug) {
                 used += 1
             }
