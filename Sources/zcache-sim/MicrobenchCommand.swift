@@ -24,7 +24,8 @@ struct Microbench: ParsableCommand {
         case "writeback": print(try WritebackMicrobenchmark.run(corpus: corpus))
         case "swapin": print(try SwapInMicrobenchmark.run(corpus: corpus))
         default:
-            throw ValidationError("unknown part '\(part)': expected zbud, tmem, swap, writeback or swapin")
+            throw ValidationError(
+                "unknown part '\(part)': expected zbud, tmem, swap, writeback or swapin")
         }
     }
 }

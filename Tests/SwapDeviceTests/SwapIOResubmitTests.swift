@@ -23,10 +23,12 @@ final class SwapIOResubmitTests: XCTestCase {
             pread: SwapSyscalls.system.pread,
             pwrite: { fd, buffer, offset in
                 // Page 0 is the header, written once by `create`.
-                let failed = offset > 0 && failures.withLock { seen -> Bool in
-                    seen[offset, default: 0] += 1
-                    return seen[offset]! <= 2
-                }
+                let failed =
+                    offset > 0
+                    && failures.withLock { seen -> Bool in
+                        seen[offset, default: 0] += 1
+                        return seen[offset]! <= 2
+                    }
                 guard failed else { return SwapSyscalls.system.pwrite(fd, buffer, offset) }
                 // A slow failure: the submitter refills the ring meanwhile, so
                 // the completion's resubmission finds it full.

@@ -28,7 +28,8 @@ final class NoSpinningTests: XCTestCase {
             let range = NSRange(code.startIndex..., in: code)
             for (expression, rule) in zip(expressions, forbidden)
             where expression.firstMatch(in: code, range: range) != nil {
-                found.append("\(number + 1): \(rule.name): \(line.trimmingCharacters(in: .whitespaces))")
+                found.append(
+                    "\(number + 1): \(rule.name): \(line.trimmingCharacters(in: .whitespaces))")
             }
         }
         return found

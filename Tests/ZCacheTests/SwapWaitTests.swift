@@ -110,7 +110,8 @@ final class SwapWaitTests: XCTestCase {
         let entry = try original.withUnsafeBytes { try cache.swapOut(page: $0, type: 0) }
         XCTAssertTrue(device.slots.duplicate(entry))
         var page = [UInt8](repeating: 0, count: pageSize)
-        XCTAssertEqual(try page.withUnsafeMutableBytes { try cache.swapIn(entry, into: $0) }, .zcache)
+        XCTAssertEqual(
+            try page.withUnsafeMutableBytes { try cache.swapIn(entry, into: $0) }, .zcache)
         XCTAssertEqual(device.slots.useCount(entry), 1)
         XCTAssertTrue(device.slots.hasCache(entry))
         let kept = try XCTUnwrap(device.swapCache.find(entry))
