@@ -19,8 +19,9 @@
 // the lock, which a sleeping waiter has released), or the waiter's `busy`
 // sees the new state. The state may be any atomic or locked value.
 //
-// `busy` runs with the queue's lock held: it may take other locks (the queue's
-// lock comes first), but must not wait.
+// `busy` runs once without the queue's lock (when it says "not busy" the wait
+// is over at once) and then with the lock held: it may take other locks (the
+// queue's lock comes first), but must not wait.
 
 import Synchronization
 
@@ -39,6 +40,8 @@ package final class WaitQueue: @unchecked Sendable {
     /// may be shared with other states (a hashed table) or spurious: `busy`
     /// is evaluated again after each.
     package func wait(while busy: () -> Bool) {
+        // Not busy now: nothing to wait for, and no need for the lock.
+        if !busy() { return }
         lock.lock()
         waiters.add(1, ordering: .relaxed)
         atomicMemoryFence(ordering: .sequentiallyConsistent)

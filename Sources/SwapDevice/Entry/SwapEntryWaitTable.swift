@@ -34,8 +34,8 @@ public enum SwapEntryWaitTable {
     }
 
     /// Returns once `busy()` is false, sleeping until a change to `entry`
-    /// wakes it. `busy` runs under the bucket's lock and may take the swap
-    /// cache's or the slot map's lock, but must not wait.
+    /// wakes it. `busy` runs first without and then under the bucket's lock;
+    /// it may take the swap cache's or the slot map's lock, but must not wait.
     public static func wait(on entry: SwapEntry, while busy: () -> Bool) {
         bucket(entry).wait(while: busy)
     }
