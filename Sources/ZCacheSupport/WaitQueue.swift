@@ -2,11 +2,12 @@
 //
 //   waiter                                 waker
 //   ------                                 -----
-//   queue.wait(while: busy)                change the state (under its own lock,
-//     lock                                   or with a sequentially consistent
-//     waiters += 1                           atomic)
-//     while busy() { sleep on condition }  queue.wake()
-//     waiters -= 1                           if waiters > 0: lock, broadcast
+//   queue.wait(while: busy)                change the state (any atomic or
+//     if !busy(): return                     locked value)
+//     lock                                 queue.wake()
+//     waiters += 1; fence                    fence
+//     while busy() { sleep on condition }    if waiters > 0: lock, broadcast
+//     waiters -= 1                             (else nobody to wake)
 //     unlock
 //
 // A waiter sleeps; the party that changes the state wakes it. Nothing polls,

@@ -54,8 +54,7 @@ public final class SwapCachePage: @unchecked Sendable {
     @discardableResult
     public func setFlags(_ flags: Flags) -> Flags {
         Flags(
-            rawValue: flagBits.bitwiseOr(flags.rawValue, ordering: .acquiringAndReleasing)
-                .oldValue)
+            rawValue: flagBits.bitwiseOr(flags.rawValue, ordering: .acquiringAndReleasing).oldValue)
     }
 
     /// Clears `flags`; returns the flags as they were. Waiters of the entry are
