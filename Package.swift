@@ -51,7 +51,7 @@ let package = Package(
             name: "ZCache",
             dependencies: ["ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd"],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport", "CZlib"], swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
         .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
-        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "CZlib"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -82,6 +82,8 @@ struct Run: ParsableCommand {
     @Option(help: "Write the statistics, verified_pages and lost_pages as JSON to this file.")
     var json: String?
 
+    @OptionGroup var workload: WorkloadOptions
+
     var options: SimulationOptions {
         var o = SimulationOptions()
         o.host.ramPages = ram
@@ -104,6 +106,8 @@ struct Run: ParsableCommand {
         o.swapFile = swapFile
         o.corpus = corpus
         o.contentSeed = seed
+        workload.apply(to: &o)
+        o.includeZCacheOff = policy.includesZCacheOff
         return o
     }
 
@@ -118,24 +122,44 @@ struct Run: ParsableCommand {
     func run() throws {
         let options = options
         let content: PageContentSource
+        let trace: TraceWorkload?
         do {
             content = try Simulation.contentSource(options)
+            trace = try Simulation.loadTrace(options)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let sized = options.sized(for: trace?.summary)
+        do {
+            try sized.validate()
         } catch {
             throw ValidationError(error.description)
         }
         let terminal = isatty(STDOUT_FILENO) == 1
+        if let summary = trace?.summary {
+            print(
+                "zcache-sim: trace \(summary.path) (\(summary.format)): \(summary.references) "
+                    + "references, \(summary.distinctPages) distinct pages")
+        }
         print(
-            "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
-                + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
-                + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
+            "zcache-sim: RAM \(sized.host.ramPages) pages, \(sized.host.processes) processes, "
+                + "working set \(sized.host.anonPages) anon + \(sized.host.filePages) file pages, "
+                + "\(sized.host.steps) accesses, zcache \(sized.effectiveZCacheFrames) frames, "
                 + "\(options.compressor), contents: \(content.name)")
+        // One measurement of the codec for every run, so they are priced alike.
+        let costs = CostModel.measure(
+            compressor: options.compressor, content: content,
+            deviceLatencyMicros: options.deviceLatencyMicros)
+        print(Report.costLine(costs))
         var results: [SimulationResult] = []
-        for policy in options.policies {
-            let bar = terminal ? ProgressBar(label: policy.rawValue) : nil
+        let runs = Simulation.runs(options)
+        for policy in runs {
+            let label = policy?.rawValue ?? SimulationResult.zcacheOffName
+            let bar = terminal ? ProgressBar(label: label) : nil
             let result: SimulationResult
             do {
                 result = try Simulation.run(
-                    options, policy: policy, content: content,
+                    options, policy: policy, content: content, trace: trace, costs: costs,
                     progress: bar.map { b in { b.show($0, $1) } })
             } catch {
                 bar?.clear()
@@ -143,7 +167,7 @@ struct Run: ParsableCommand {
             }
             bar?.clear()
             results.append(result)
-            if options.policies.count == 1 {
+            if runs.count == 1 {
                 print(Report.table(result))
             }
         }
@@ -155,6 +179,39 @@ struct Run: ParsableCommand {
         }
         print(Report.lastLine(results))
         if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
+    }
+}
+
+/// The options `run` and `sweep` share for real workloads and the cost model.
+struct WorkloadOptions: ParsableArguments {
+    @Option(help: "Replay this access trace (plain or gzip) instead of the synthetic pattern.")
+    var trace: String?
+
+    @Option(help: "The trace's format: address or lirs (default: guessed from its first line).")
+    var traceFormat: TraceFormat?
+
+    @Option(
+        help:
+            "RAM as a fraction of the workload's distinct pages (the trace's, or the synthetic working set's); overrides --ram."
+    )
+    var ramFraction: Double?
+
+    @Option(help: "Latency of a device page read or write in the cost model, in microseconds.")
+    var deviceLatencyUs = SimulationOptions().deviceLatencyMicros
+
+    @Option(help: "zcache's pool limit, in percent of RAM (zswap's max_pool_percent).")
+    var maxPoolPercent = SimulationOptions().maxPoolPercent
+
+    @Option(help: "After the limit is hit, puts are refused until the pool is below this percent of it.")
+    var acceptThresholdPercent = SimulationOptions().acceptThresholdPercent
+
+    func apply(to o: inout SimulationOptions) {
+        o.trace = trace
+        o.traceFormat = traceFormat
+        o.ramFraction = ramFraction
+        o.deviceLatencyMicros = deviceLatencyUs
+        o.maxPoolPercent = maxPoolPercent
+        o.acceptThresholdPercent = acceptThresholdPercent
     }
 }
 

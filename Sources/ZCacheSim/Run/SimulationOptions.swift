@@ -29,6 +29,63 @@ public struct SimulationOptions: Sendable {
     /// Seed of the built-in generator (and of the corpus page choice).
     public var contentSeed: UInt64 = 1
 
+    // Real workloads and the cost model (issue 19).
+    /// A trace file (plain or gzip) replayed instead of the synthetic pattern.
+    public var trace: String?
+    /// Its format; nil = guessed from its first line.
+    public var traceFormat: TraceFormat?
+    /// RAM as a fraction of the workload's distinct pages (a trace's, or the
+    /// synthetic working set's); nil = `host.ramPages` as given.
+    public var ramFraction: Double?
+    /// Also run the scenario with zcache off (plain swap), as a baseline.
+    public var includeZCacheOff = false
+    /// Latency of one swap device (or file) page read and write, in microseconds.
+    public var deviceLatencyMicros = 100.0
+    /// zcache's pool limit in percent of RAM, and its accept threshold.
+    public var maxPoolPercent = 100
+    public var acceptThresholdPercent = 90
+
+    /// The smallest RAM a `--ram-fraction` sizing gives: small traces have a
+    /// few hundred distinct pages, and the watermarks scale down to fit.
+    public static let minimumFractionRAMPages = 32
+
+    /// These options with the host sized for `trace` (one process over its
+    /// pages for an address trace, one file of its blocks for a LIRS trace,
+    /// one step per reference) and RAM sized by `ramFraction`.
+    public func sized(for trace: TraceSummary?) -> SimulationOptions {
+        var o = self
+        if let trace {
+            o.host.processes = 1
+            o.host.steps = trace.references
+            o.host.anonPagesPerProcess = trace.format == .address ? trace.distinctPages : 0
+            o.host.files = trace.format == .lirs ? 1 : 0
+            o.host.pagesPerFile = trace.format == .lirs ? trace.distinctPages : 1
+        }
+        if let ramFraction {
+            let distinct = o.host.anonPages + o.host.filePages
+            o.host.ramPages = max(
+                Self.minimumFractionRAMPages, Int((Double(distinct) * ramFraction).rounded()))
+        }
+        return o
+    }
+
+    /// Checks the options of this section.
+    func validateWorkloadOptions() throws(SimulationError) {
+        if let ramFraction, !(ramFraction > 0 && ramFraction <= 16) {
+            throw .invalid("--ram-fraction must be in (0, 16], got \(ramFraction)")
+        }
+        guard deviceLatencyMicros >= 0, deviceLatencyMicros.isFinite else {
+            throw .invalid("--device-latency-us must be at least 0, got \(deviceLatencyMicros)")
+        }
+        guard (1...100).contains(maxPoolPercent) else {
+            throw .invalid("--max-pool-percent must be in 1...100, got \(maxPoolPercent)")
+        }
+        guard (0...100).contains(acceptThresholdPercent) else {
+            throw .invalid(
+                "--accept-threshold-percent must be in 0...100, got \(acceptThresholdPercent)")
+        }
+    }
+
     public init() {}
 
     /// The smallest RAM the host model works with: its watermarks and a few
@@ -45,11 +102,14 @@ public struct SimulationOptions: Sendable {
     /// Checks every option; the error says what is wrong and with what value.
     public func validate() throws(SimulationError) {
         let h = host
-        guard h.ramPages >= Self.minimumRAMPages else {
-            throw .ramTooSmall(h.ramPages, minimum: Self.minimumRAMPages)
+        try validateWorkloadOptions()
+        let minimumRAM = ramFraction == nil ? Self.minimumRAMPages : Self.minimumFractionRAMPages
+        guard h.ramPages >= minimumRAM else {
+            throw .ramTooSmall(h.ramPages, minimum: minimumRAM)
         }
         guard h.processes >= 1 else { throw .invalid("--processes must be at least 1") }
-        guard h.anonPagesPerProcess >= 1 else {
+        // A LIRS trace has file pages only.
+        guard h.anonPagesPerProcess >= 1 || (trace != nil && h.filePages > 0) else {
             throw .invalid("--working-set must give each process at least one page")
         }
         guard h.files >= 0, h.pagesPerFile >= 1 || h.files == 0 else {
@@ -66,7 +126,7 @@ public struct SimulationOptions: Sendable {
         guard (0...200).contains(h.swappiness) else {
             throw .invalid("--swappiness must be in 0...200")
         }
-        guard !policies.isEmpty else { throw .invalid("no shrinker policy") }
+        guard !policies.isEmpty || includeZCacheOff else { throw .invalid("no shrinker policy") }
         guard writebackCap >= 1 else { throw .invalid("--writeback-cap must be at least 1") }
         let frames = effectiveZCacheFrames
         guard frames >= 1, frames <= h.ramPages - 4 * h.highWatermark else {
@@ -115,6 +175,7 @@ public enum SimulationError: Error, Sendable, CustomStringConvertible {
     case swapFileUnusable(String, String)
     case swapDevice(String, SwapDeviceError)
     case zcache(ZCacheError)
+    case trace(TraceError)
 
     public var description: String {
         switch self {
@@ -125,6 +186,7 @@ public enum SimulationError: Error, Sendable, CustomStringConvertible {
         case .swapFileUnusable(let path, let why): "swap file \(path) \(why)"
         case .swapDevice(let path, let error): "swap file \(path): \(error)"
         case .zcache(let error): "zcache: \(error)"
+        case .trace(let error): "\(error)"
         }
     }
 }

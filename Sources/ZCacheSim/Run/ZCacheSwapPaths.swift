@@ -38,9 +38,13 @@ public final class ZCacheSwapPaths: SwapPaths {
         -> SwapInOrigin
     {
         switch try zcache.swapIn(entry, into: page) {
-        case .swapCache: .swapCache
-        case .zcache: .compressedCache
-        case .device: .device
+        case .swapCache: return .swapCache
+        case .zcache: return .compressedCache
+        case .device:
+            // The feedback the zswap shrinker policy reads, as mm reports a
+            // swap-in that zswap missed.
+            zcache.reportDiskSwapIns(1)
+            return .device
         }
     }
 
@@ -72,7 +76,8 @@ public final class ZCacheSwapPaths: SwapPaths {
         shrinkerWrittenBack += result.writtenBack
     }
 
-    public var framesInUse: Int { zcache.statistics.framePool.framesInUse }
+    /// Read on every fault: the cheap counter, not a statistics snapshot.
+    public var framesInUse: Int { zcache.pageframesInUse }
 
     public func quiesce() {
         zcache.waitForWriteback()
@@ -93,4 +98,5 @@ extension HostRAM: HostMemory {
     public func lruCounts() -> HostLRUCounts { HostLRUCounts(lru) }
     public func allocateForcedPage() -> Bool { takeForcedPage() }
     public func freeForcedPage() { returnForcedPage() }
+    public var ramPages: Int? { totalPages }
 }
