@@ -89,7 +89,7 @@ final class CommandLineTests: XCTestCase {
         let object =
             try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
         let runs = object?["runs"] as? [[String: Any]]
-        XCTAssertEqual(runs?.count, 2)
+        XCTAssertEqual(runs?.count, 4, "three shrinker policies and zcache off")
         XCTAssertNotNil(runs?.first?["verified_pages"])
         XCTAssertNotNil(runs?.first?["lost_pages"])
         XCTAssertNotNil((runs?.first?["statistics"] as? [String: Any])?["zcache"])

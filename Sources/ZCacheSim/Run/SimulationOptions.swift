@@ -55,6 +55,8 @@ public struct SimulationOptions: Sendable {
     public func sized(for trace: TraceSummary?) -> SimulationOptions {
         var o = self
         if let trace {
+            o.trace = trace.path
+            o.traceFormat = trace.format
             o.host.processes = 1
             o.host.steps = trace.references
             o.host.anonPagesPerProcess = trace.format == .address ? trace.distinctPages : 0
