@@ -121,7 +121,19 @@ final class PoolLimitTests: XCTestCase {
 }
 
 final class ZswapPolicyTests: XCTestCase {
-    /// A cache with `pages` swapped-out pages and a swap device.
+    /// A page of one repeated stamp: it compresses to a few dozen bytes, so
+    /// two share a zbud frame.
+    static func compressiblePage(_ id: Int) -> [UInt8] {
+        var page = [UInt8](repeating: 0, count: pageSize)
+        for offset in stride(from: 0, to: pageSize, by: 8) {
+            withUnsafeBytes(of: UInt64(id + 1) &* 0x9E37_79B9) {
+                page.replaceSubrange(offset..<(offset + 8), with: $0)
+            }
+        }
+        return page
+    }
+
+    /// A cache with `pages` swapped-out pages, two to a frame, and a swap device.
     private func cacheWithPersistentPages(_ pages: Int) throws -> (ZCache, [(SwapEntry, [UInt8])]) {
         var configuration = ZCacheConfiguration()
         configuration.pageframes = 1024
@@ -131,9 +143,10 @@ final class ZswapPolicyTests: XCTestCase {
         try cache.attachSwapDevice(device)
         var entries: [(SwapEntry, [UInt8])] = []
         for id in 0..<pages {
-            let page = versionedPage(id: id, version: 1)
+            let page = Self.compressiblePage(id)
             entries.append((try cache.swapOut(page), page))
         }
+        XCTAssertEqual(cache.statistics.zcache.persPageframes, pages / 2)
         return (cache, entries)
     }
 
@@ -182,22 +195,32 @@ final class ZswapPolicyTests: XCTestCase {
     /// zswap_shrinker_count: reported disk swap-ins are subtracted from the
     /// freeable count, consumed, and whatever exceeds it is kept for later.
     func testDiskSwapInsReduceTheNextTargetAndAreConsumed() throws {
-        let (cache, _) = try cacheWithPersistentPages(40)
-        let stats = cache.statistics.zcache
-        let frames = stats.persPageframes
-        let zpages = stats.persZPages
-        func scaled(_ freeable: Int) -> Int { freeable > 0 ? (freeable * frames + zpages - 1) / zpages : 0 }
+        let (cache, _) = try cacheWithPersistentPages(80)
+        /// The target a scan must have when `pending` swap-ins are to be
+        /// subtracted: with no anon LRU, every persistent frame is in excess.
+        func expected(subtracting pending: Int) -> Int {
+            cache.waitForWriteback()
+            let stats = cache.statistics.zcache
+            let freeable = stats.persPageframes - min(stats.persPageframes, pending)
+            return freeable > 0
+                ? (freeable * stats.persPageframes + stats.persZPages - 1) / stats.persZPages : 0
+        }
 
         cache.reportDiskSwapIns(3)
-        XCTAssertEqual(cache.shrinkerScan(counts: Self.noLRU).writebackTarget, scaled(frames - 3))
+        var target = expected(subtracting: 3)
+        XCTAssertEqual(cache.shrinkerScan(counts: Self.noLRU).writebackTarget, target)
+        target = expected(subtracting: 0)
         XCTAssertEqual(
-            cache.shrinkerScan(counts: Self.noLRU).writebackTarget, scaled(frames),
+            cache.shrinkerScan(counts: Self.noLRU).writebackTarget, target,
             "consumed by the scan before")
 
+        cache.waitForWriteback()
+        let frames = cache.statistics.zcache.persPageframes
         cache.reportDiskSwapIns(frames + 5)
         XCTAssertEqual(cache.shrinkerScan(counts: Self.noLRU).writebackTarget, 0)
+        target = expected(subtracting: 5)
         XCTAssertEqual(
-            cache.shrinkerScan(counts: Self.noLRU).writebackTarget, scaled(frames - 5),
+            cache.shrinkerScan(counts: Self.noLRU).writebackTarget, target,
             "the 5 beyond the freeable count wait for the next scan")
         XCTAssertEqual(cache.statistics.zcache.diskSwapIns, frames + 8)
         cache.waitForWriteback()
