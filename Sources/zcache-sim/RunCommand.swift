@@ -202,7 +202,9 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "zcache's pool limit, in percent of RAM (zswap's max_pool_percent).")
     var maxPoolPercent = SimulationOptions().maxPoolPercent
 
-    @Option(help: "After the limit is hit, puts are refused until the pool is below this percent of it.")
+    @Option(
+        help: "After the limit is hit, puts are refused until the pool is below this percent of it."
+    )
     var acceptThresholdPercent = SimulationOptions().acceptThresholdPercent
 
     func apply(to o: inout SimulationOptions) {

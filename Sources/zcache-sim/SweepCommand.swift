@@ -45,7 +45,9 @@ struct Sweep: ParsableCommand {
     @Option(help: "zcache's pool limit, in percent of RAM (zswap's max_pool_percent).")
     var maxPoolPercent = SimulationOptions().maxPoolPercent
 
-    @Option(help: "After the limit is hit, puts are refused until the pool is below this percent of it.")
+    @Option(
+        help: "After the limit is hit, puts are refused until the pool is below this percent of it."
+    )
     var acceptThresholdPercent = SimulationOptions().acceptThresholdPercent
 
     @Option(
@@ -126,7 +128,8 @@ struct Sweep: ParsableCommand {
                 if let lost = runs.first(where: { $0.lostPages > 0 }) {
                     results.append(lost)  // never hidden by the median
                 } else {
-                    results.append(runs.sorted { $0.work.deviceReads < $1.work.deviceReads }[runs.count / 2])
+                    results.append(
+                        runs.sorted { $0.work.deviceReads < $1.work.deviceReads }[runs.count / 2])
                 }
             }
             points.append(SweepPoint(ramFraction: fraction, results: results))

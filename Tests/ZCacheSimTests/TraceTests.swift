@@ -26,7 +26,9 @@ final class TraceTests: XCTestCase {
         if gzip {
             let handle = try XCTUnwrap(gzopen(path, "wb"))
             let bytes = Array(text.utf8)
-            let written = bytes.withUnsafeBytes { gzwrite(handle, $0.baseAddress, UInt32($0.count)) }
+            let written = bytes.withUnsafeBytes {
+                gzwrite(handle, $0.baseAddress, UInt32($0.count))
+            }
             XCTAssertEqual(Int(written), bytes.count)
             XCTAssertEqual(gzclose(handle), Z_OK)
         } else {
@@ -44,7 +46,9 @@ final class TraceTests: XCTestCase {
 
     /// A program-like address trace: a loop over a few pages, a stack, and
     /// scattered heap accesses; stores about a third.
-    static func addressTrace(references: Int, pages: Int, seed: UInt64) -> (String, [TraceReference]) {
+    static func addressTrace(references: Int, pages: Int, seed: UInt64) -> (
+        String, [TraceReference]
+    ) {
         var rng = SimRNG(seed: seed)
         var lines: [String] = []
         var expected: [TraceReference] = []
@@ -63,7 +67,8 @@ final class TraceTests: XCTestCase {
         return (lines.joined(separator: "\n") + "\n", expected)
     }
 
-    static func lirsTrace(references: Int, blocks: Int, seed: UInt64) -> (String, [TraceReference]) {
+    static func lirsTrace(references: Int, blocks: Int, seed: UInt64) -> (String, [TraceReference])
+    {
         var rng = SimRNG(seed: seed)
         var lines: [String] = []
         var expected: [TraceReference] = []
@@ -129,7 +134,8 @@ final class TraceTests: XCTestCase {
                     guard case .malformed(let p, let l, _, let f) = error as? TraceError else {
                         return XCTFail("\(error)")
                     }
-                    XCTAssertEqual([p, "\(l)", f.rawValue], [path, "\(line)", format.rawValue], text)
+                    XCTAssertEqual(
+                        [p, "\(l)", f.rawValue], [path, "\(line)", format.rawValue], text)
                     XCTAssertTrue("\(error)".contains(":\(line):"), "\(error)")
                     XCTAssertFalse("\(error)".contains("\n"), "one line")
                 }
@@ -158,7 +164,9 @@ final class TraceTests: XCTestCase {
         }
         let long = try file("l 0x10 1\n" + String(repeating: "9", count: 10_000) + "\n", gzip: true)
         XCTAssertThrowsError(try references(long)) { error in
-            guard case .malformed(_, 2, _, _) = error as? TraceError else { return XCTFail("\(error)") }
+            guard case .malformed(_, 2, _, _) = error as? TraceError else {
+                return XCTFail("\(error)")
+            }
         }
     }
 
@@ -170,7 +178,9 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(workload.summary.distinctPages, Set(expected.map(\.page)).count)
         // Dense numbering in first-touch order.
         var order: [UInt64] = []
-        for reference in expected where !order.contains(reference.page) { order.append(reference.page) }
+        for reference in expected where !order.contains(reference.page) {
+            order.append(reference.page)
+        }
         XCTAssertEqual(order.map { workload.pageIndex[$0] }, order.indices.map { Int32($0) })
     }
 
@@ -183,7 +193,8 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(sized.host.filePages, workload.summary.distinctPages)
         XCTAssertEqual(sized.host.anonPages, 0)
         XCTAssertEqual(sized.host.steps, 1000)
-        XCTAssertEqual(sized.host.ramPages, Int((Double(workload.summary.distinctPages) * 0.5).rounded()))
+        XCTAssertEqual(
+            sized.host.ramPages, Int((Double(workload.summary.distinctPages) * 0.5).rounded()))
         options.ramFraction = 0.01
         XCTAssertEqual(options.sized(for: workload.summary).host.ramPages, 32, "the floor")
         options.ramFraction = 0
@@ -199,7 +210,8 @@ final class TraceTests: XCTestCase {
         options.ramFraction = 0.3
         let content = try Simulation.contentSource(options)
         for policy in [ShrinkerPolicy.seed, .zswap, nil] {
-            let result = try Simulation.run(options, policy: policy, content: content, trace: workload)
+            let result = try Simulation.run(
+                options, policy: policy, content: content, trace: workload)
             XCTAssertEqual(result.lostPages, 0, "\(result.name)")
             XCTAssertEqual(result.host.steps, expected.count)
             XCTAssertEqual(result.host.anonAccesses, expected.count)
@@ -216,7 +228,8 @@ final class TraceTests: XCTestCase {
                 XCTAssertEqual(result.host.swapInsFromCompressedCache, 0, "zcache off")
                 XCTAssertEqual(result.work.compressions, 0)
                 XCTAssertEqual(result.work.deviceReads, result.workload.swapInsFromDevice)
-                XCTAssertLessThan(result.workload.swapIns, result.host.swapIns, "then the read-back")
+                XCTAssertLessThan(
+                    result.workload.swapIns, result.host.swapIns, "then the read-back")
             } else {
                 XCTAssertGreaterThan(result.host.swapInsFromCompressedCache, 0)
             }

@@ -83,7 +83,8 @@ final class PoolLimitTests: XCTestCase {
         XCTAssertEqual(cache.statistics.zcache.poolLimitHit, model.hits)
         XCTAssertGreaterThan(model.hits, 0)
         XCTAssertGreaterThan(refusals, model.hits, "refusals between the limit and the threshold")
-        XCTAssertGreaterThan(acceptedAfterDraining, 0, "accepts above the threshold before the limit")
+        XCTAssertGreaterThan(
+            acceptedAfterDraining, 0, "accepts above the threshold before the limit")
         XCTAssertTrue(cache.checkFrameAccounting())
     }
 
@@ -115,7 +116,8 @@ final class PoolLimitTests: XCTestCase {
         var configuration = ZCacheConfiguration()
         configuration.pageframes = 500
         configuration.maxPoolPercent = 20
-        XCTAssertEqual(ZCache(configuration: configuration, host: SizedHost()).poolLimitPageframes, 200)
+        XCTAssertEqual(
+            ZCache(configuration: configuration, host: SizedHost()).poolLimitPageframes, 200)
         XCTAssertEqual(ZCache(configuration: configuration).poolLimitPageframes, 100)
     }
 }

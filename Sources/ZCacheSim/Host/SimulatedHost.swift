@@ -154,7 +154,8 @@ public final class SimulatedHost<Paths: SwapPaths> {
         // A trace chooses its own pages: no tables to sample.
         anonZipf = ZipfTable(
             count: trace == nil ? configuration.anonPagesPerProcess : 0, exponent: 0.9)
-        fileZipf = ZipfTable(count: trace == nil ? max(1, configuration.filePages) : 0, exponent: 0.9)
+        fileZipf = ZipfTable(
+            count: trace == nil ? max(1, configuration.filePages) : 0, exponent: 0.9)
         scanNext = .init(repeating: 0, count: configuration.processes)
         scanLeft = .init(repeating: 0, count: configuration.processes)
         buffer = .allocate(byteCount: pageSize, alignment: 64)

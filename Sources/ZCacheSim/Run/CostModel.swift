@@ -66,7 +66,8 @@ public struct CostModel: Sendable, Codable, Equatable {
         for i in 0..<count {
             content.fill(
                 PageKey(owner: 0, page: UInt32(i), version: 1),
-                into: UnsafeMutableRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
+                into: UnsafeMutableRawBufferPointer(
+                    rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
         }
         var sizes = [Int](repeating: 0, count: count)
         var compressTimes: [Double] = []
@@ -76,14 +77,17 @@ public struct CostModel: Sendable, Codable, Equatable {
             for i in 0..<count {
                 sizes[i] =
                     compressor.compress(
-                        UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]),
-                        into: UnsafeMutableRawBufferPointer(rebasing: compressed[(i * slot)..<((i + 1) * slot)]),
+                        UnsafeRawBufferPointer(
+                            rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]),
+                        into: UnsafeMutableRawBufferPointer(
+                            rebasing: compressed[(i * slot)..<((i + 1) * slot)]),
                         bound: slot) ?? 0
             }
             let middle = monotonicNanoseconds()
             for i in 0..<count where sizes[i] > 0 {
                 try? compressor.decompress(
-                    UnsafeRawBufferPointer(rebasing: compressed[(i * slot)..<(i * slot + sizes[i])]),
+                    UnsafeRawBufferPointer(
+                        rebasing: compressed[(i * slot)..<(i * slot + sizes[i])]),
                     into: out)
             }
             let end = monotonicNanoseconds()

@@ -82,24 +82,48 @@ public enum Report {
             ("device reads", .lower, { Double($0.work.deviceReads) }, integer),
             ("device writes", .lower, { Double($0.work.deviceWrites) }, integer),
             ("simulated seconds", .lower, { $0.work.seconds }, { String(format: "%.3f", $0) }),
-            ("swap-ins from zcache", .higher, { Double($0.workload.swapInsFromCompressedCache) }, integer),
-            ("swap-ins from swap cache", .neither, { Double($0.workload.swapInsFromSwapCache) }, integer),
+            (
+                "swap-ins from zcache", .higher, { Double($0.workload.swapInsFromCompressedCache) },
+                integer
+            ),
+            (
+                "swap-ins from swap cache", .neither, { Double($0.workload.swapInsFromSwapCache) },
+                integer
+            ),
             ("swap-ins from device", .lower, { Double($0.workload.swapInsFromDevice) }, integer),
             ("cleancache hits", .higher, { Double($0.workload.cleancacheHits) }, integer),
             ("file reads", .lower, { Double($0.workload.fileReads) }, integer),
             ("compressions", .neither, { Double($0.work.compressions) }, integer),
             ("decompressions", .neither, { Double($0.work.decompressions) }, integer),
-            ("writtenback_pages", .neither, { Double($0.statistics.zcache.writtenbackPages) }, integer),
-            ("shrinker_second_chances", .neither,
-             { Double($0.statistics.zcache.shrinkerSecondChances) }, integer),
-            ("evicted_eph_pageframes", .neither,
-             { Double($0.statistics.zcache.evictedEphPageframes) }, integer),
+            (
+                "writtenback_pages", .neither, { Double($0.statistics.zcache.writtenbackPages) },
+                integer
+            ),
+            (
+                "shrinker_second_chances", .neither,
+                { Double($0.statistics.zcache.shrinkerSecondChances) }, integer
+            ),
+            (
+                "evicted_eph_pageframes", .neither,
+                { Double($0.statistics.zcache.evictedEphPageframes) }, integer
+            ),
             ("pool_limit_hit", .neither, { Double($0.statistics.zcache.poolLimitHit) }, integer),
-            ("pers_pageframes_max", .neither, { Double($0.statistics.zcache.persPageframesMax) }, integer),
-            ("eph_pageframes_max", .neither, { Double($0.statistics.zcache.ephPageframesMax) }, integer),
-            ("frames in use at end", .neither, { Double($0.statistics.framePool.framesInUse) }, integer),
-            ("outstanding_writeback_pages_max", .neither,
-             { Double($0.statistics.zcache.outstandingWritebackPagesMax) }, integer),
+            (
+                "pers_pageframes_max", .neither, { Double($0.statistics.zcache.persPageframesMax) },
+                integer
+            ),
+            (
+                "eph_pageframes_max", .neither, { Double($0.statistics.zcache.ephPageframesMax) },
+                integer
+            ),
+            (
+                "frames in use at end", .neither, { Double($0.statistics.framePool.framesInUse) },
+                integer
+            ),
+            (
+                "outstanding_writeback_pages_max", .neither,
+                { Double($0.statistics.zcache.outstandingWritebackPagesMax) }, integer
+            ),
             ("verified pages", .neither, { Double($0.verifiedPages) }, integer),
             ("lost pages", .lower, { Double($0.lostPages) }, integer),
             ("wall seconds", .neither, { $0.seconds }, { String(format: "%.2f", $0) }),

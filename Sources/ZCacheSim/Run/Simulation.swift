@@ -96,7 +96,8 @@ public struct SimulationResult: Sendable, Codable {
 
     init(
         policy: ShrinkerPolicy?, compressor: CompressorKind, seconds: Double, host: HostCounters,
-        workload: HostCounters, statistics: ZCacheStatistics, swapDevice: SwapDeviceStats, shrinkerEvicted: Int,
+        workload: HostCounters, statistics: ZCacheStatistics, swapDevice: SwapDeviceStats,
+        shrinkerEvicted: Int,
         shrinkerWrittenBack: Int, forcedPagesMax: Int, frameAccountingHolds: Bool,
         swapSlotsInUse: Int, swapSlotBadFrees: Int, costModel: CostModel, trace: TraceSummary?,
         ramPages: Int
@@ -224,7 +225,8 @@ public enum Simulation {
         if let error = replay?.error { throw .trace(error) }
         return SimulationResult(
             policy: policy, compressor: options.compressor, seconds: seconds, host: counters,
-            workload: host.workloadCounters, statistics: zcache.statistics, swapDevice: device.stats,
+            workload: host.workloadCounters, statistics: zcache.statistics,
+            swapDevice: device.stats,
             shrinkerEvicted: paths.shrinkerEvicted, shrinkerWrittenBack: paths.shrinkerWrittenBack,
             forcedPagesMax: ram.forcedPagesMax,
             frameAccountingHolds: zcache.checkFrameAccounting(),

@@ -84,7 +84,9 @@ public struct SweepReport: Sendable, Encodable {
         guard let names = points.first?.results.map(\.name) else { return "" }
         let width = max(22, (names.map(\.count).max() ?? 0) + 2)
         var header = "fraction   RAM"
-        for name in names { header += " | " + name.padding(toLength: width, withPad: " ", startingAt: 0) }
+        for name in names {
+            header += " | " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+        }
         var sub = "              "
         for _ in names {
             sub += " | " + "reads".leftPadded(10) + "  " + "sim s".leftPadded(width - 12)
@@ -98,7 +100,8 @@ public struct SweepReport: Sendable, Encodable {
             for (r, s) in zip(reads, seconds) {
                 let readCell = "\(r)" + (r == reads.min() && Set(reads).count > 1 ? "*" : " ")
                 let timeCell =
-                    String(format: "%.3f", s) + (s == seconds.min() && Set(seconds).count > 1 ? "*" : " ")
+                    String(format: "%.3f", s)
+                    + (s == seconds.min() && Set(seconds).count > 1 ? "*" : " ")
                 line += " | " + readCell.leftPadded(10) + "  " + timeCell.leftPadded(width - 12)
             }
             lines.append(line)

@@ -115,7 +115,9 @@ public final class TraceReader {
                 lineNumber += 1
                 var line = UnsafeRawBufferPointer(rebasing: pending[..<newline])
                 start += newline - pending.startIndex + 1
-                if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+                if line.last == UInt8(ascii: "\r") {
+                    line = UnsafeRawBufferPointer(rebasing: line.dropLast())
+                }
                 return line
             }
             if atEnd {
@@ -197,7 +199,9 @@ public final class TraceReader {
             if first == UInt8(ascii: "l") || first == UInt8(ascii: "s") {
                 _ = cursor.take()
                 if let next = cursor.peek(), Self.isSpace(next) { return .address }
-            } else if first == UInt8(ascii: "*") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
+            } else if first == UInt8(ascii: "*")
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first)
+            {
                 return .lirs
             }
             throw .unknownFormat(path, line: lineNumber, text: Self.text(line))
