@@ -109,9 +109,3 @@ public struct SweepReport: Sendable, Encodable {
         return lines.joined(separator: "\n")
     }
 }
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self
-    }
-}
