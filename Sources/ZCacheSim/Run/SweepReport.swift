@@ -55,7 +55,7 @@ public struct SweepReport: Sendable, Encodable {
             deviceReads = r.work.deviceReads
             deviceWrites = r.work.deviceWrites
             simulatedSeconds = r.work.seconds
-            swapInsFromZCache = r.host.swapInsFromCompressedCache
+            swapInsFromZCache = r.workload.swapInsFromCompressedCache
             writtenbackPages = r.statistics.zcache.writtenbackPages
             verifiedPages = r.verifiedPages
             lostPages = r.lostPages

@@ -20,6 +20,10 @@ public struct TraceSummary: Sendable, Equatable, Codable {
     public var writes: Int
     /// Distinct pages (address >> 12) or blocks.
     public var distinctPages: Int
+
+    enum CodingKeys: String, CodingKey {
+        case path, format, references, writes, distinctPages = "distinct_pages"
+    }
 }
 
 /// A scanned trace: its summary and dense page numbers. Immutable, shared by
