@@ -50,7 +50,7 @@ public enum Report {
         lines.append("")
         lines.append(
             "shrinker: evicted \(result.shrinkerEvicted) ephemeral frames, wrote back "
-                + "\(result.shrinkerWrittenBack) persistent frames; forced pages max "
+                + "\(result.shrinkerWrittenBack) persistent pages; forced pages max "
                 + "\(result.forcedPagesMax); frame accounting "
                 + (result.frameAccountingHolds ? "holds" : "BROKEN")
                 + "; swap slots in use \(result.swapSlotsInUse), bad frees \(result.swapSlotBadFrees)"

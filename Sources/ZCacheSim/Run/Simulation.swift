@@ -17,6 +17,7 @@ public struct SimulationResult: Sendable, Codable {
     public var workload: HostCounters
     public var statistics: ZCacheStatistics
     public var swapDevice: SwapDeviceStats
+    /// Ephemeral frames the shrinker evicted; persistent pages it submitted.
     public var shrinkerEvicted: Int
     public var shrinkerWrittenBack: Int
     public var forcedPagesMax: Int

@@ -18,7 +18,8 @@ public final class ZCacheSwapPaths: SwapPaths {
     let filesystem: ZCache.FilesystemID
     /// Cleancache puts that failed with an error (not ones zcache declined).
     public private(set) var cleancacheErrors = 0
-    /// Shrinker scans made and what they did in total.
+    /// Shrinker scans made and what they did in total (ephemeral frames
+    /// evicted, persistent pages submitted for writeback).
     public private(set) var shrinkerScans = 0
     public private(set) var shrinkerEvicted = 0
     public private(set) var shrinkerWrittenBack = 0
