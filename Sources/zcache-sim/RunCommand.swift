@@ -178,7 +178,9 @@ struct Run: ParsableCommand {
         var failure: SimulationError?
         let runs = Simulation.runs(options)
         for policy in runs {
-            let bar = terminal ? ProgressBar(label: policy?.rawValue ?? SimulationResult.zcacheOffName) : nil
+            let bar =
+                terminal
+                ? ProgressBar(label: policy?.rawValue ?? SimulationResult.zcacheOffName) : nil
             do {
                 let result = try Simulation.run(
                     options, policy: policy, content: content, trace: trace, costs: costs,

@@ -90,7 +90,9 @@ struct Sweep: ParsableCommand {
     }
 
     func validate() throws {
-        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        try UsageChecks.check {
+            try OptionChecks.bounded(repeatCount, 1...1000, option: "--repeat", unit: "runs")
+        }
         for fraction in try fractions {
             do {
                 try options(fraction: fraction).validate()

@@ -88,12 +88,14 @@ public struct SimulationOptions: Sendable {
         guard deviceLatencyMicros >= 0, deviceLatencyMicros.isFinite else {
             throw .invalid("--device-latency-us must be at least 0, got \(deviceLatencyMicros)")
         }
-        guard (1...100).contains(maxPoolPercent) else {
-            throw .invalid("--max-pool-percent must be in 1...100, got \(maxPoolPercent)")
-        }
-        guard (0...100).contains(acceptThresholdPercent) else {
-            throw .invalid(
-                "--accept-threshold-percent must be in 0...100, got \(acceptThresholdPercent)")
+        do {
+            try OptionChecks.bounded(
+                maxPoolPercent, 1...100, option: "--max-pool-percent", unit: "percent")
+            try OptionChecks.bounded(
+                acceptThresholdPercent, 0...100, option: "--accept-threshold-percent",
+                unit: "percent")
+        } catch {
+            throw .invalid(error.message)
         }
     }
 
