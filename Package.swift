@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "ZCacheRegion", dependencies: ["ZCache", "ZCacheSupport", "CUserfaultfd"],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport", "ZCacheRegion"], swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport", "ZCacheRegion", "CZlib"], swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
         .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
-        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion"]),
+        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion", "CZlib"]),
         .testTarget(name: "RemoteTierTests", dependencies: ["RemoteTier", "ZCacheSupport"]),
         .testTarget(
             name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),

@@ -67,15 +67,18 @@ extension ZCache {
 
     /// Writes back up to `pageframes` persistent pageframes now, LRU first.
     /// Stops early when the cap is reached, memory runs out or nothing is left.
-    /// Returns the number of pageframes whose pages were submitted.
+    /// Returns the number of pages submitted to the device (a frame whose buds
+    /// were all stale or newer in the swap cache submits none).
     @discardableResult
     public func writeback(pageframes: Int) -> Int {
-        var done = 0
-        while done < pageframes {
-            guard case .submitted = writebackPageframe() else { break }
-            done += 1
+        var frames = 0
+        var pages = 0
+        while frames < pageframes {
+            guard case .submitted(let submitted) = writebackPageframe() else { break }
+            frames += 1
+            pages += submitted
         }
-        return done
+        return pages
     }
 
     /// Waits until every submitted write (writeback and host writes) completed,
