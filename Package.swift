@@ -4,14 +4,20 @@
 //
 //   CLZ4, CZlib, CZstd   system codec libraries (liblz4-dev, zlib1g-dev, libzstd-dev)
 //   ZCacheSupport        the one lock type and page constants shared by every module
+//   PageFrames           the bounded pageframe pool (frames on demand) every allocator uses
 //   ZBud                 pageframes holding up to two compressed pages
+//   ZSmalloc             size-class allocator after mm/zsmalloc.c: zspages, handles, compaction
 //   TMem                 object store: clients, pools, objects, index -> opaque handle
 //   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
+//   CHiredis, RemoteTier the remote tier: compressed pages in Redis Cluster (libhiredis-dev)
 //   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
+//   CUserfaultfd         static-inline wrappers for Linux userfaultfd's ioctls
+//   ZCacheRegion         a program's own memory as a front end (userfaultfd, Linux)
 //   ZCacheSim            a simulated host (RAM, LRU lists, reclaim, faults) driving ZCache
 //   zcache-sim           the command-line tool: run the simulator, benchmark, demo
 //
 // ZBud, TMem and SwapDevice do not import each other; ZCache imports all three.
+// ZBud imports PageFrames (and re-exports it); ZSmalloc imports PageFrames.
 import PackageDescription
 
 /// Internal consistency checks (frame accounting, list membership, chunk counts)
@@ -26,6 +32,7 @@ let package = Package(
     products: [
         .library(name: "ZCache", targets: ["ZCache"]),
         .library(name: "ZCacheSim", targets: ["ZCacheSim"]),
+        .library(name: "ZCacheRegion", targets: ["ZCacheRegion"]),
         .executable(name: "zcache-sim", targets: ["zcache-sim"]),
     ],
     dependencies: [
@@ -41,21 +48,43 @@ let package = Package(
         .systemLibrary(
             name: "CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses with a warning; the header and library are on the default paths.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]),
 
         .target(name: "ZCacheSupport", swiftSettings: checkedSettings),
-        .target(name: "ZBud", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "PageFrames", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "ZBud", dependencies: ["ZCacheSupport", "PageFrames"],
+            swiftSettings: checkedSettings),
+        .target(
+            name: "ZSmalloc", dependencies: ["ZCacheSupport", "PageFrames"],
+            swiftSettings: checkedSettings),
         .target(name: "TMem", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
         .target(
             name: "SwapDevice", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
         .target(
             name: "ZCache",
-            dependencies: ["ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd"],
+            dependencies: [
+                "ZCacheSupport", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "CLZ4", "CZlib",
+                "CZstd",
+            ],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "RemoteTier", dependencies: ["CHiredis", "CZlib", "ZCacheSupport"],
+            swiftSettings: checkedSettings),
+        .systemLibrary(name: "CUserfaultfd"),
+        .target(
+            name: "ZCacheRegion", dependencies: ["ZCache", "ZCacheSupport", "CUserfaultfd"],
+            swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport", "ZCacheRegion", "CZlib"], swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
-                "ZCacheSim", "ZCache",
+                "ZCacheSim", "ZCache", "ZCacheRegion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -63,11 +92,17 @@ let package = Package(
         // else a seeded random driver.
         .executableTarget(name: "ZCacheFuzz", dependencies: ["ZCache"], path: "Fuzz/ZCacheFuzz"),
 
+        .testTarget(name: "PageFramesTests", dependencies: ["PageFrames", "ZCacheSupport"]),
+        .testTarget(
+            name: "ZSmallocTests", dependencies: ["ZSmalloc", "PageFrames", "ZCacheSupport"]),
         .testTarget(name: "ZBudTests", dependencies: ["ZBud", "ZCacheSupport"]),
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
         .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
-        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion", "CZlib"]),
+        .testTarget(name: "RemoteTierTests", dependencies: ["RemoteTier", "ZCacheSupport"]),
+        .testTarget(
+            name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

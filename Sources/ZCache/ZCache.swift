@@ -90,6 +90,7 @@ public final class ZCache: Sendable {
     let host: (any HostMemory)?
     let writeback: WritebackEngine
     let shrinker: Shrinker
+    let poolLimit = PoolLimitState()
 
     /// Creates a cache with its own pageframe pool of `configuration.pageframes` frames.
     ///

@@ -14,7 +14,8 @@ struct Run: ParsableCommand {
         abstract: "Simulate a host under memory pressure over zcache and a swap file (the default)."
     )
 
-    @Option(help: "RAM in 4 KiB pages (zcache's pageframes come out of it).")
+    @Option(
+        help: "RAM in 4 KiB pages (zcache's pageframes come out of it); at most the machine's.")
     var ram = HostConfiguration().ramPages
 
     @Option(help: "Processes sharing the anonymous working set.")
@@ -82,6 +83,14 @@ struct Run: ParsableCommand {
     @Option(help: "Write the statistics, verified_pages and lost_pages as JSON to this file.")
     var json: String?
 
+    @Flag(
+        help:
+            "Run even if the swap file is too small for the working set (most swap-outs then fail); exit 0 if nothing is lost."
+    )
+    var allowSwapFull = false
+
+    @OptionGroup var workload: WorkloadOptions
+
     var options: SimulationOptions {
         var o = SimulationOptions()
         o.host.ramPages = ram
@@ -104,57 +113,150 @@ struct Run: ParsableCommand {
         o.swapFile = swapFile
         o.corpus = corpus
         o.contentSeed = seed
+        o.allowSwapFull = allowSwapFull
+        workload.apply(to: &o)
+        o.includeZCacheOff = policy.includesZCacheOff
         return o
     }
 
+    /// Everything is checked before any work: the raw numbers here (the mapping
+    /// onto processes and files would hide a negative or a remainder), the rest
+    /// by `SimulationOptions.validate`, an existing swap file by opening it.
     func validate() throws {
-        do {
+        try UsageChecks.check {
+            let maximum = SimulationOptions.maximumPages
+            try OptionChecks.bounded(
+                workingSet, 1...maximum, option: "--working-set", unit: "pages")
+            try OptionChecks.bounded(
+                processes, 1...max(1, workingSet), option: "--processes",
+                limit: "--working-set, at least one page per process")
+            try OptionChecks.bounded(filePages, 0...maximum, option: "--file-pages", unit: "pages")
+            if let json { try OptionChecks.outputPath(json, option: "--json") }
+            let options = options
             try options.validate()
-        } catch {
-            throw ValidationError(error.description)
+            try Simulation.checkSwapFile(options)
         }
     }
 
     func run() throws {
         let options = options
         let content: PageContentSource
+        let trace: TraceWorkload?
         do {
             content = try Simulation.contentSource(options)
+            trace = try Simulation.loadTrace(options)
         } catch {
             throw ValidationError(error.description)
         }
+        // The host as the runs size it (for a trace: from its pages).
+        let sized = options.sized(for: trace?.summary)
         let terminal = isatty(STDOUT_FILENO) == 1
-        print(
-            "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
-                + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
-                + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
-                + "\(options.compressor), contents: \(content.name)")
+        if let summary = trace?.summary {
+            print(
+                "zcache-sim: trace \(summary.path) (\(summary.format)): \(summary.references) "
+                    + "references, \(summary.distinctPages) distinct pages")
+        }
+        // One measurement of the codec for every run, so they are priced alike.
+        let costs = CostModel.measure(
+            compressor: options.compressor, content: content,
+            deviceLatencyMicros: options.deviceLatencyMicros)
+        // Printed once the first run has its swap file open, so a reader of
+        // this line knows the file is claimed.
+        var headerPrinted = false
+        let printHeader = {
+            guard !headerPrinted else { return }
+            headerPrinted = true
+            print(
+                "zcache-sim: RAM \(sized.host.ramPages) pages, \(sized.host.processes) processes, "
+                    + "working set \(sized.host.anonPages) anon + \(sized.host.filePages) file pages, "
+                    + "\(sized.host.steps) accesses, zcache \(sized.effectiveZCacheFrames) frames, "
+                    + "\(options.compressor), contents: \(content.name)")
+            print(Report.costLine(costs))
+            fflush(nil)
+        }
         var results: [SimulationResult] = []
-        for policy in options.policies {
-            let bar = terminal ? ProgressBar(label: policy.rawValue) : nil
-            let result: SimulationResult
+        var failure: SimulationError?
+        let runs = Simulation.runs(options)
+        for policy in runs {
+            let bar =
+                terminal
+                ? ProgressBar(label: policy?.rawValue ?? SimulationResult.zcacheOffName) : nil
             do {
-                result = try Simulation.run(
-                    options, policy: policy, content: content,
-                    progress: bar.map { b in { b.show($0, $1) } })
+                let result = try Simulation.run(
+                    options, policy: policy, content: content, trace: trace, costs: costs,
+                    started: printHeader, progress: bar.map { b in { b.show($0, $1) } })
+                bar?.clear()
+                results.append(result)
+                if runs.count == 1 { print(Report.table(result)) }
             } catch {
                 bar?.clear()
-                throw error
-            }
-            bar?.clear()
-            results.append(result)
-            if options.policies.count == 1 {
-                print(Report.table(result))
+                failure = error
+                break
             }
         }
         if results.count > 1 {
             print(Report.sideBySide(results))
         }
-        if let json {
-            try Report.json(results).write(to: URL(fileURLWithPath: json))
+        // The summary line is the last line of standard output whatever fails
+        // after the runs; failures follow it on standard error.
+        var jsonFailure: String?
+        if let json, !results.isEmpty {
+            do {
+                try OptionChecks.write(try Report.json(results), to: json, option: "--json")
+            } catch {
+                jsonFailure = String(describing: error)
+            }
         }
-        print(Report.lastLine(results))
+        if !results.isEmpty { print(Report.lastLine(results)) }
+        fflush(nil)
+        if let failure { throw UsageChecks.fail(failure.description, status: 1) }
+        if let jsonFailure { throw UsageChecks.fail(jsonFailure, status: 1) }
         if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
+        if !allowSwapFull, let full = results.first(where: \.swapDeviceWasFull) {
+            let stopped = full.stoppedAtStep.map {
+                "stopped at step \($0) of \(sized.host.steps): "
+            }
+            throw UsageChecks.fail(
+                "the swap file is too small for this run: \(stopped ?? "")"
+                    + "\(full.host.swapOutFailures) swap-outs failed for want of a slot, "
+                    + "\(full.host.swapOuts) succeeded; use a larger --swap-file, or --allow-swap-full",
+                status: 2)
+        }
+    }
+}
+
+/// The options `run` and `sweep` share for real workloads and the cost model.
+struct WorkloadOptions: ParsableArguments {
+    @Option(help: "Replay this access trace (plain or gzip) instead of the synthetic pattern.")
+    var trace: String?
+
+    @Option(help: "The trace's format: address or lirs (default: guessed from its first line).")
+    var traceFormat: TraceFormat?
+
+    @Option(
+        help:
+            "RAM as a fraction of the workload's distinct pages (the trace's, or the synthetic working set's); overrides --ram."
+    )
+    var ramFraction: Double?
+
+    @Option(help: "Latency of a device page read or write in the cost model, in microseconds.")
+    var deviceLatencyUs = SimulationOptions().deviceLatencyMicros
+
+    @Option(help: "zcache's pool limit, in percent of RAM (zswap's max_pool_percent).")
+    var maxPoolPercent = SimulationOptions().maxPoolPercent
+
+    @Option(
+        help: "After the limit is hit, puts are refused until the pool is below this percent of it."
+    )
+    var acceptThresholdPercent = SimulationOptions().acceptThresholdPercent
+
+    func apply(to o: inout SimulationOptions) {
+        o.trace = trace
+        o.traceFormat = traceFormat
+        o.ramFraction = ramFraction
+        o.deviceLatencyMicros = deviceLatencyUs
+        o.maxPoolPercent = maxPoolPercent
+        o.acceptThresholdPercent = acceptThresholdPercent
     }
 }
 

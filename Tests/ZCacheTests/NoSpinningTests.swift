@@ -17,8 +17,13 @@ final class NoSpinningTests: XCTestCase {
         ("a tryLock loop", #"\bwhile\b[^{\n]*\btry[Ll]ock\s*\("#),
     ]
 
+    /// Timed pauses that wait for nothing local, so no wake-up could end them
+    /// (file under Sources, rule name): the remote tier's pause between rounds
+    /// against a Redis cluster that is electing a new master.
+    static let exempt: Set<String> = ["RemoteTier/RedisCluster.swift nanosleep"]
+
     /// The offending lines of `source` (comments removed), as "line: text".
-    static func spinningLines(in source: String) throws -> [String] {
+    static func spinningLines(in source: String, file: String = "") throws -> [String] {
         let expressions = try forbidden.map { try NSRegularExpression(pattern: $0.pattern) }
         var found: [String] = []
         for (number, line) in source.split(separator: "\n", omittingEmptySubsequences: false)
@@ -27,7 +32,9 @@ final class NoSpinningTests: XCTestCase {
             let code = String(line.split(separator: "//", maxSplits: 1).first ?? "")
             let range = NSRange(code.startIndex..., in: code)
             for (expression, rule) in zip(expressions, forbidden)
-            where expression.firstMatch(in: code, range: range) != nil {
+            where expression.firstMatch(in: code, range: range) != nil
+                && !exempt.contains("\(file) \(rule.name)")
+            {
                 found.append(
                     "\(number + 1): \(rule.name): \(line.trimmingCharacters(in: .whitespaces))")
             }
@@ -63,7 +70,9 @@ final class NoSpinningTests: XCTestCase {
         for file in files {
             let text = try String(
                 contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
-            offenders += try Self.spinningLines(in: text).map { "Sources/\(file):\($0)" }
+            offenders += try Self.spinningLines(in: text, file: file).map {
+                "Sources/\(file):\($0)"
+            }
         }
         XCTAssertEqual(offenders, [], "wait on a WaitQueue instead of spinning")
     }

@@ -41,6 +41,8 @@
 //   live, not busy ──evictLRU──> dying (on no list): buds' counters dropped,
 //         flush(owner, ref) called per bud with the lock released; a free in a
 //         dying frame releases nothing; then free, and the evictor returns it
+//   live: referenced set when a bud is added; rotateReferencedLRU clears it
+//         and moves the frame to the MRU end (the shrinker's second chance)
 //   live, not busy ──zombifyLRU──> zombie (zombie list only, never matched or
 //         evicted, data readable); the free of its last bud returns the frame
 //
@@ -65,6 +67,7 @@
 //   TMem bucket lock -> ZBud class lock      (ZCache's copyOut/free under a bucket)
 //   ZBud and PageFramePool locks are never held together.
 
+import PageFrames
 import Synchronization
 import ZCacheSupport
 
@@ -113,6 +116,9 @@ public final class ZBud: @unchecked Sendable {
     /// would serialize stores. Set and read under `lock`; cleared by
     /// `finishCreate` without it.
     let busyBits: UnsafeMutablePointer<Atomic<UInt8>>
+    /// The lazily committed memory behind `frames` and `busyBits`.
+    private let framesRegion: ReservedRegion
+    private let busyBitsRegion: ReservedRegion
 
     static let buddiedList = 64
     static let lruList = 0
@@ -123,10 +129,11 @@ public final class ZBud: @unchecked Sendable {
         precondition(frameCount >= 0 && frameCount < 1 << 31, "frame count out of range")
         self.budClass = budClass
         self.frameCount = frameCount
-        frames = .allocate(capacity: max(1, frameCount))
-        frames.initialize(repeating: FrameState(), count: max(1, frameCount))
-        busyBits = .allocate(capacity: max(1, frameCount))
-        for index in 0..<max(1, frameCount) { (busyBits + index).initialize(to: Atomic(0)) }
+        // Per-frame arrays sized for the whole pool cost memory only where a
+        // frame has been used: all-zero bytes are an empty `FrameState` and a
+        // clear busy byte.
+        (framesRegion, frames) = ReservedRegion.array(of: FrameState.self, count: frameCount)
+        (busyBitsRegion, busyBits) = ReservedRegion.array(of: Atomic<UInt8>.self, count: frameCount)
         budLists = IndexLists(nodeCount: frameCount, listCount: Self.buddiedList + 1)
         lruLists = IndexLists(nodeCount: frameCount, listCount: 2)
         counters = .allocate(capacity: 1)
@@ -137,14 +144,18 @@ public final class ZBud: @unchecked Sendable {
         #endif
     }
 
+    /// Bytes of the per-frame metadata resident now, as the kernel reports them
+    /// (`mincore`): what the arrays sized for the whole pool really cost.
+    package var metadataResidentBytes: Int {
+        framesRegion.residentBytes() + busyBitsRegion.residentBytes() + budLists.residentBytes
+            + lruLists.residentBytes
+    }
+
     deinit {
         counters.deinitialize(count: 1)
         counters.deallocate()
         lruLists.deallocate()
         budLists.deallocate()
-        busyBits.deinitialize(count: max(1, frameCount))
-        busyBits.deallocate()
-        frames.deallocate()
     }
 
     /// The counters of this class, read at one instant.
@@ -271,6 +282,10 @@ struct FrameFlags: OptionSet {
     static let busy0 = FrameFlags(rawValue: 8)
     static let busy1 = FrameFlags(rawValue: 16)
     static let busy: FrameFlags = [.busy0, .busy1]
+    /// A bud was added since the shrinker last looked at the frame (modern
+    /// zswap's per-entry `referenced` bit, per frame here because zbud's LRU
+    /// is per frame): the shrinker's second chance.
+    static let referenced = FrameFlags(rawValue: 32)
 
     @inline(__always)
     static func busy(_ bud: Int) -> FrameFlags { bud == 0 ? .busy0 : .busy1 }

@@ -15,6 +15,9 @@ public enum PutRejection: String, Sendable, Equatable, Codable {
     case meanCompressPoor
     /// No pageframe could be had: the pool is empty and no ephemeral frame could be evicted.
     case noMemory
+    /// The pool reached `maxPoolPercent` of host RAM and has not yet fallen
+    /// below `acceptThresholdPercent` of it (counted in `pool_limit_hit`).
+    case poolLimit
 }
 
 /// What a put did.
@@ -55,6 +58,7 @@ extension ZCache {
             counters.putToFlush.increment()
             return try decline(key, .frozen, kind: kind)
         }
+        if poolLimitRefusesPut() { return try decline(key, .poolLimit, kind: kind) }
         if isZeroFilled(page) {
             let tag = store.zeroFilledTags.wrappingAdd(1, ordering: .relaxed).newValue
             try insert(.zeroFilled(tag: tag), at: key)
@@ -113,7 +117,7 @@ extension ZCache {
         throws(ZCacheError) -> PutResult
     {
         switch reason {
-        case .frozen, .nonActive: break
+        case .frozen, .nonActive, .poolLimit: break
         case .compressPoor, .meanCompressPoor, .noMemory:
             if kind == .ephemeral {
                 counters.failedEphPuts.increment()

@@ -74,17 +74,20 @@ extension ZCache {
 
     /// Writes back up to `pageframes` persistent pageframes now, LRU first.
     /// Stops early when the cap is reached, memory runs out or nothing is left.
-    /// Returns the number of pageframes whose pages were submitted.
+    /// Returns the number of pages submitted to the device (a frame whose buds
+    /// were all stale or newer in the swap cache submits none).
     @discardableResult
     public func writeback(pageframes: Int) -> Int {
         let plug = WritebackPlug()
         defer { plug.submit() }
-        var done = 0
-        while done < pageframes {
-            guard case .submitted = writebackPageframe(plug: plug) else { break }
-            done += 1
+        var frames = 0
+        var pages = 0
+        while frames < pageframes {
+            guard case .submitted(let submitted) = writebackPageframe(plug: plug) else { break }
+            frames += 1
+            pages += submitted
         }
-        return done
+        return pages
     }
 
     /// Waits until every submitted write (writeback and host writes) completed,
@@ -245,7 +248,8 @@ extension ZCache {
             return false
         }
         // Writeback is flagged before the unlock, so nobody drops the page
-        // between the unlock and the submission; the plug takes our reference.
+        // between the unlock and the submission, nor when our reference goes
+        // while the page waits in the plug.
         swapPage.setFlags([.upToDate, .writeback])
         swapPage.unlock()
         writeback.activeWrites.add(1, ordering: .relaxed)
