@@ -95,7 +95,7 @@ let package = Package(
             name: "ZCacheSim",
             dependencies: [
                 "ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport",
-                "ZCacheRegion", .product(name: "Logging", package: "swift-log"),
+                "ZCacheRegion", "CZlib", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: checkedSettings),
         .executableTarget(
@@ -126,7 +126,8 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
-        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion"]),
+        .testTarget(
+            name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion", "CZlib"]),
         .testTarget(name: "RemoteTierTests", dependencies: ["RemoteTier", "ZCacheSupport"]),
         .testTarget(
             name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),

@@ -56,11 +56,27 @@ struct Region: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard pages >= ZCacheRegionLimits.minimumResidentLimit else {
-            throw ValidationError(
-                "--pages must be at least \(ZCacheRegionLimits.minimumResidentLimit)")
+        let memory = Machine.physicalMemoryPages
+        let minimum = ZCacheRegionLimits.minimumResidentLimit
+        try UsageChecks.check {
+            try OptionChecks.bounded(
+                pages, minimum...memory, option: "--pages", unit: "pages",
+                limit: "this machine's physical memory")
+            if let resident {
+                try OptionChecks.bounded(
+                    resident, minimum...pages, option: "--resident", unit: "pages",
+                    limit: "the region's size")
+            }
+            if let zcacheFrames {
+                try OptionChecks.bounded(
+                    zcacheFrames, 1...memory, option: "--zcache-frames", unit: "pages",
+                    limit: "this machine's physical memory")
+            }
+            try OptionChecks.bounded(lookups, 0...1_000_000_000, option: "--lookups")
+            try OptionChecks.bounded(
+                windowAccesses, 0...10_000_000_000, option: "--window-accesses")
+            try OptionChecks.corpus(corpus)
         }
-        guard lookups >= 0 else { throw ValidationError("--lookups must not be negative") }
     }
 
     func run() throws {

@@ -107,6 +107,8 @@ struct Run: ParsableCommand {
     )
     var allowSwapFull = false
 
+    @OptionGroup var workload: WorkloadOptions
+
     var options: SimulationOptions {
         var o = SimulationOptions()
         o.host.ramPages = ram
@@ -130,6 +132,8 @@ struct Run: ParsableCommand {
         o.corpus = corpus
         o.contentSeed = seed
         o.allowSwapFull = allowSwapFull
+        workload.apply(to: &o)
+        o.includeZCacheOff = policy.includesZCacheOff
         return o
     }
 
@@ -161,12 +165,25 @@ struct Run: ParsableCommand {
         configured.logger = Logger(label: "zcache-sim")
         let options = configured
         let content: PageContentSource
+        let trace: TraceWorkload?
         do {
             content = try Simulation.contentSource(options)
+            trace = try Simulation.loadTrace(options)
         } catch {
             throw ValidationError(error.description)
         }
+        // The host as the runs size it (for a trace: from its pages).
+        let sized = options.sized(for: trace?.summary)
         let terminal = isatty(STDOUT_FILENO) == 1
+        if let summary = trace?.summary {
+            print(
+                "zcache-sim: trace \(summary.path) (\(summary.format)): \(summary.references) "
+                    + "references, \(summary.distinctPages) distinct pages")
+        }
+        // One measurement of the codec for every run, so they are priced alike.
+        let costs = CostModel.measure(
+            compressor: options.compressor, content: content,
+            deviceLatencyMicros: options.deviceLatencyMicros)
         // Printed once the first run has its swap file open, so a reader of
         // this line knows the file is claimed.
         var headerPrinted = false
@@ -174,38 +191,45 @@ struct Run: ParsableCommand {
             guard !headerPrinted else { return }
             headerPrinted = true
             print(
-                "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
-                    + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
-                    + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
+                "zcache-sim: RAM \(sized.host.ramPages) pages, \(sized.host.processes) processes, "
+                    + "working set \(sized.host.anonPages) anon + \(sized.host.filePages) file pages, "
+                    + "\(sized.host.steps) accesses, zcache \(sized.effectiveZCacheFrames) frames, "
                     + "\(options.compressor), contents: \(content.name)")
+            print(Report.costLine(costs))
             fflush(nil)
         }
         // With --metrics, the tool collects metrics in a Prometheus registry.
         let registry = PrometheusCollectorRegistry()
         if metrics != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
         let inputs = RunInputs(
-            commandLine: CommandLine.arguments, options: options, contents: content.name)
+            commandLine: CommandLine.arguments, options: sized, contents: content.name)
 
         var results: [SimulationResult] = []
-        var runs: [HTMLReport.Run] = []
+        var reportRuns: [HTMLReport.Run] = []
         var failure: SimulationError?
-        for policy in options.policies {
-            let bar = terminal ? ProgressBar(label: policy.rawValue) : nil
+        let runs = Simulation.runs(options)
+        for policy in runs {
+            let bar =
+                terminal
+                ? ProgressBar(label: policy?.rawValue ?? SimulationResult.zcacheOffName) : nil
             let sampler = report != nil ? RunSampler() : nil
             do {
                 let result = try Simulation.run(
-                    options, policy: policy, content: content, started: printHeader,
-                    progress: bar.map { b in { b.show($0, $1) } }, sampler: sampler)
+                    options, policy: policy, content: content, trace: trace, costs: costs,
+                    started: printHeader, progress: bar.map { b in { b.show($0, $1) } },
+                    sampler: sampler)
                 bar?.clear()
                 results.append(result)
-                if let sampler { runs.append(.init(result: result, samples: sampler.samples)) }
+                if let sampler {
+                    reportRuns.append(.init(result: result, samples: sampler.samples))
+                }
                 if metrics != nil {
-                    ZCacheMetrics(dimensions: [("policy", policy.rawValue)]).report(
+                    ZCacheMetrics(dimensions: [("policy", result.name)]).report(
                         result.statistics,
                         swapDevice: SwapDeviceFigures(
                             io: result.swapDevice, slotsInUse: result.swapSlotsInUse))
                 }
-                if options.policies.count == 1 { print(Report.table(result)) }
+                if runs.count == 1 { print(Report.table(result)) }
             } catch {
                 bar?.clear()
                 failure = error
@@ -227,9 +251,9 @@ struct Run: ParsableCommand {
                 try OptionChecks.write(
                     Data(registry.emitToBuffer()), to: metrics, option: "--metrics")
             }
-            if let report, !runs.isEmpty {
+            if let report, !reportRuns.isEmpty {
                 try OptionChecks.write(
-                    Data(HTMLReport.render(runs, inputs: inputs).utf8), to: report,
+                    Data(HTMLReport.render(reportRuns, inputs: inputs).utf8), to: report,
                     option: "--report")
             }
         } catch {
@@ -242,7 +266,7 @@ struct Run: ParsableCommand {
         if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
         if !allowSwapFull, let full = results.first(where: \.swapDeviceWasFull) {
             let stopped = full.stoppedAtStep.map {
-                "stopped at step \($0) of \(options.host.steps): "
+                "stopped at step \($0) of \(sized.host.steps): "
             }
             throw UsageChecks.fail(
                 "the swap file is too small for this run: \(stopped ?? "")"
@@ -250,6 +274,41 @@ struct Run: ParsableCommand {
                     + "\(full.host.swapOuts) succeeded; use a larger --swap-file, or --allow-swap-full",
                 status: 2)
         }
+    }
+}
+
+/// The options `run` and `sweep` share for real workloads and the cost model.
+struct WorkloadOptions: ParsableArguments {
+    @Option(help: "Replay this access trace (plain or gzip) instead of the synthetic pattern.")
+    var trace: String?
+
+    @Option(help: "The trace's format: address or lirs (default: guessed from its first line).")
+    var traceFormat: TraceFormat?
+
+    @Option(
+        help:
+            "RAM as a fraction of the workload's distinct pages (the trace's, or the synthetic working set's); overrides --ram."
+    )
+    var ramFraction: Double?
+
+    @Option(help: "Latency of a device page read or write in the cost model, in microseconds.")
+    var deviceLatencyUs = SimulationOptions().deviceLatencyMicros
+
+    @Option(help: "zcache's pool limit, in percent of RAM (zswap's max_pool_percent).")
+    var maxPoolPercent = SimulationOptions().maxPoolPercent
+
+    @Option(
+        help: "After the limit is hit, puts are refused until the pool is below this percent of it."
+    )
+    var acceptThresholdPercent = SimulationOptions().acceptThresholdPercent
+
+    func apply(to o: inout SimulationOptions) {
+        o.trace = trace
+        o.traceFormat = traceFormat
+        o.ramFraction = ramFraction
+        o.deviceLatencyMicros = deviceLatencyUs
+        o.maxPoolPercent = maxPoolPercent
+        o.acceptThresholdPercent = acceptThresholdPercent
     }
 }
 

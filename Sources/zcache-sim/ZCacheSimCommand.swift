@@ -28,7 +28,7 @@ struct ZCacheSimCommand: ParsableCommand {
         commandName: "zcache-sim",
         abstract: "Run the zcache compressed swap cache under simulated memory pressure.",
         version: ZCacheSimVersion.current,
-        subcommands: [Run.self, Bench.self, Codecs.self, Microbench.self, Region.self],
+        subcommands: [Run.self, Sweep.self, Bench.self, Codecs.self, Microbench.self, Region.self],
         defaultSubcommand: Run.self)
 
     /// ArgumentParser's own entry point, with two changes: a negative number
@@ -47,15 +47,20 @@ struct ZCacheSimCommand: ParsableCommand {
 
 extension CompressorKind: ExpressibleByArgument {}
 extension AccessPattern: ExpressibleByArgument {}
+extension TraceFormat: ExpressibleByArgument {}
 
-/// `--policy`: one shrinker policy, or `all` of them side by side.
+/// `--policy`: one shrinker policy, zcache off (plain swap), or `all` of
+/// them side by side (the policies and zcache off).
 enum PolicyChoice: ExpressibleByArgument, Equatable {
     case one(ShrinkerPolicy)
+    case zcacheOff
     case all
 
     init?(argument: String) {
         if argument == "all" {
             self = .all
+        } else if argument == SimulationResult.zcacheOffName {
+            self = .zcacheOff
         } else if let policy = ShrinkerPolicy(rawValue: argument) {
             self = .one(policy)
         } else {
@@ -63,12 +68,15 @@ enum PolicyChoice: ExpressibleByArgument, Equatable {
         }
     }
 
-    static var allValueStrings: [String] { ShrinkerPolicy.allCases.map(\.rawValue) + ["all"] }
+    static var allValueStrings: [String] {
+        ShrinkerPolicy.allCases.map(\.rawValue) + [SimulationResult.zcacheOffName, "all"]
+    }
 
     /// Shown as the default in `--help`.
     var defaultValueDescription: String {
         switch self {
         case .one(let policy): policy.rawValue
+        case .zcacheOff: SimulationResult.zcacheOffName
         case .all: "all"
         }
     }
@@ -76,7 +84,15 @@ enum PolicyChoice: ExpressibleByArgument, Equatable {
     var policies: [ShrinkerPolicy] {
         switch self {
         case .one(let policy): [policy]
+        case .zcacheOff: []
         case .all: ShrinkerPolicy.allCases
+        }
+    }
+
+    var includesZCacheOff: Bool {
+        switch self {
+        case .one: false
+        case .zcacheOff, .all: true
         }
     }
 }

@@ -134,7 +134,10 @@ final class WritebackStressTests: XCTestCase {
     /// swapIn returns it, and a later writeback of it is not overtaken by the
     /// old write.
     func testNewerStoreWinsOverWritebackInFlight() throws {
-        let setup = try makeSetup(latency: 1500)
+        // 48 writes of 5 ms on two workers: 120 ms in which the stores must
+        // meet a write in flight, enough for the threads to start on a loaded
+        // machine under the thread sanitizer (1.5 ms writes finished first).
+        let setup = try makeSetup(latency: 5000)
         let cache = setup.cache
         let count = 48
         let entries = try (0..<count).map { try cache.swapOut(versionedPage(id: $0, version: 0)) }

@@ -44,6 +44,12 @@ final class ZCacheCounters: Sendable {
     let persGets = EventCounter()
     let persGetHits = EventCounter()
     let shrinkerScans = EventCounter()
+    let shrinkerSecondChances = EventCounter()
+    let poolLimitHit = EventCounter()
+    /// Swap-ins from the device the host reported and the zswap-policy
+    /// shrinker has not yet consumed (the kernel's `nr_disk_swapins`).
+    let pendingDiskSwapIns = Atomic<Int>(0)
+    let diskSwapInsReported = EventCounter()
 
     // The LRU counts the last shrinker scan saw.
     let lastActiveFilePageframes = Atomic<Int>(0)

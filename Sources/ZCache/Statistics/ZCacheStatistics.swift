@@ -88,6 +88,14 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var ephGets = 0, ephGetHits = 0, persGets = 0, persGetHits = 0
         /// Shrinker scans run.
         public var shrinkerScans = 0
+        /// Referenced persistent frames the zswap-policy shrinker rotated
+        /// instead of writing back (second chance).
+        public var shrinkerSecondChances = 0
+        /// Puts refused because the pool reached `maxPoolPercent` of host RAM
+        /// (zswap's `pool_limit_hit`).
+        public var poolLimitHit = 0
+        /// Swap-ins from the device the host reported (zswap's `nr_disk_swapins` events).
+        public var diskSwapIns = 0
 
         enum CodingKeys: String, CodingKey {
             case ephPageframes = "eph_pageframes", ephPageframesMax = "eph_pageframes_max"
@@ -129,6 +137,9 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
             case ephGets = "eph_gets", ephGetHits = "eph_get_hits"
             case persGets = "pers_gets", persGetHits = "pers_get_hits"
             case shrinkerScans = "shrinker_scans"
+            case shrinkerSecondChances = "shrinker_second_chances"
+            case poolLimitHit = "pool_limit_hit"
+            case diskSwapIns = "disk_swapins"
         }
     }
 
@@ -255,6 +266,9 @@ extension ZCacheCounters {
         s.zcache.persGets = persGets.value
         s.zcache.persGetHits = persGetHits.value
         s.zcache.shrinkerScans = shrinkerScans.value
+        s.zcache.shrinkerSecondChances = shrinkerSecondChances.value
+        s.zcache.poolLimitHit = poolLimitHit.value
+        s.zcache.diskSwapIns = diskSwapInsReported.value
 
         s.zbud.ephZBytes = ephemeral.zbytes
         s.zbud.ephCumulZBytes = ephemeral.cumulZbytes

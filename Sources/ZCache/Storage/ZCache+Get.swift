@@ -18,10 +18,7 @@ extension ZCache {
         _ key: TMemKey, into page: UnsafeMutableRawBufferPointer, ifHandle: ZPageHandle? = nil,
         forceRemove: Bool = false
     ) throws(ZCacheError) -> Bool {
-        guard page.count == pageSize else {
-            counters.badInputErrors.increment()
-            throw .pageNotOnePage(page.count)
-        }
+        guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         return try withUnsafeTemporaryAllocation(byteCount: ZBud.maxZPageSize, alignment: 16) {
             (scratch) throws(ZCacheError) -> Bool in
             let found: Found?
@@ -37,8 +34,7 @@ extension ZCache {
                     return size.map { .compressed($0) }
                 }
             } catch {
-                counters.badInputErrors.increment()
-                throw .tmem(error)
+                throw badInput(.tmem(error))
             }
             switch found {
             case nil:

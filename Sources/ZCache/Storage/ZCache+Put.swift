@@ -15,6 +15,9 @@ public enum PutRejection: String, Sendable, Equatable, Codable {
     case meanCompressPoor
     /// No pageframe could be had: the pool is empty and no ephemeral frame could be evicted.
     case noMemory
+    /// The pool reached `maxPoolPercent` of host RAM and has not yet fallen
+    /// below `acceptThresholdPercent` of it (counted in `pool_limit_hit`).
+    case poolLimit
 }
 
 /// What a put did.
@@ -38,10 +41,7 @@ extension ZCache {
     func putPage(
         _ key: TMemKey, kind: PoolKind, page: UnsafeRawBufferPointer, wasActive: Bool
     ) throws(ZCacheError) -> PutResult {
-        guard page.count == pageSize else {
-            counters.badInputErrors.increment()
-            throw .pageNotOnePage(page.count)
-        }
+        guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         let ignoreNonActive =
             kind == .ephemeral
             ? configuration.ignoreNonActiveEphemeralPuts
@@ -58,6 +58,7 @@ extension ZCache {
             counters.putToFlush.increment()
             return try decline(key, .frozen, kind: kind)
         }
+        if poolLimitRefusesPut() { return try decline(key, .poolLimit, kind: kind) }
         if isZeroFilled(page) {
             let tag = store.zeroFilledTags.wrappingAdd(1, ordering: .relaxed).newValue
             try insert(.zeroFilled(tag: tag), at: key)
@@ -96,8 +97,7 @@ extension ZCache {
             } catch {
                 // Never published: free the unfinished bud (zbud cancels it).
                 store.freeBud(ref, zbudClass)
-                counters.badInputErrors.increment()
-                throw .tmem(error)
+                throw badInput(.tmem(error))
             }
             // Counted once the key's old page is gone, so the maxima stay true
             // (a racing get may briefly take the level below the truth).
@@ -108,12 +108,7 @@ extension ZCache {
 
     /// Puts `handle` at `key`; errors for unknown pools.
     private func insert(_ handle: ZPageHandle, at key: TMemKey) throws(ZCacheError) {
-        do {
-            try tmem.put(key, handle: handle)
-        } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.put(key, handle: handle) }
     }
 
     /// A put that stores nothing flushes the key, so an older page stored
@@ -122,7 +117,7 @@ extension ZCache {
         throws(ZCacheError) -> PutResult
     {
         switch reason {
-        case .frozen, .nonActive: break
+        case .frozen, .nonActive, .poolLimit: break
         case .compressPoor, .meanCompressPoor, .noMemory:
             if kind == .ephemeral {
                 counters.failedEphPuts.increment()
@@ -130,12 +125,7 @@ extension ZCache {
                 counters.failedPersPuts.increment()
             }
         }
-        do {
-            try tmem.flushPage(key, counted: false)
-        } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        _ = try tmemCall { () throws(TMemError) in try tmem.flushPage(key, counted: false) }
         return .rejected(reason)
     }
 

@@ -124,26 +124,20 @@ public enum RegionWorkload {
         configuration.pageframes = options.zcacheFrames ?? pages
         let cache = ZCache(configuration: configuration)
 
-        let temporaryDirectory: String?
-        let swapPath: String
-        if let path = options.swapFile {
-            temporaryDirectory = nil
-            swapPath = path
-        } else {
-            let directory = FileManager.default.temporaryDirectory
-                .appendingPathComponent("zcache-region-\(getpid())").path
-            try? FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true)
-            temporaryDirectory = directory
-            swapPath = directory + "/swap"
-        }
-        defer {
-            if let directory = temporaryDirectory {
-                try? FileManager.default.removeItem(atPath: directory)
-            }
-        }
+        // An existing --swap-file is used as it is, a new one is created, and
+        // without one the file's name is gone as soon as it is open: nothing
+        // outlives the run.
         do {
-            let device = try SwapDevice.create(path: swapPath, pages: pages + 1, type: 0)
+            let device: SwapDevice
+            if let path = options.swapFile {
+                device =
+                    FileManager.default.fileExists(atPath: path)
+                    ? try SwapDevice.open(path: path)
+                    : try SwapDevice.create(path: path, pages: pages + 1, type: 0)
+            } else {
+                device = try SwapDevice.createTemporary(
+                    in: FileManager.default.temporaryDirectory.path, pages: pages + 1)
+            }
             try cache.attachSwapDevice(device)
         } catch {
             throw .swapDevice("\(error)")

@@ -237,7 +237,7 @@ public enum HTMLReport {
                 guard !points.isEmpty else { continue }
                 let d = "M " + points.joined(separator: " L ")
                 out +=
-                    "<path data-series=\"\(series.id)\" data-policy=\"\(run.result.policy.rawValue)\" d=\"\(d)\" fill=\"none\" stroke=\"\(series.color)\" stroke-width=\"1.6\""
+                    "<path data-series=\"\(series.id)\" data-policy=\"\(run.result.name)\" d=\"\(d)\" fill=\"none\" stroke=\"\(series.color)\" stroke-width=\"1.6\""
                     + (dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"") + "/>\n"
             }
         }
@@ -259,7 +259,7 @@ public enum HTMLReport {
         if runs.count > 1 {
             for (index, run) in runs.enumerated() {
                 legendLine(
-                    "#444", dashes[index % dashes.count], "policy \(run.result.policy.rawValue)")
+                    "#444", dashes[index % dashes.count], "policy \(run.result.name)")
             }
         }
         out += "</svg>\n"
@@ -294,7 +294,7 @@ public enum HTMLReport {
 
     static func counterTable(_ results: [SimulationResult]) -> String {
         var out = "<table class=\"counters\">\n<tr><th>statistic</th>"
-        for result in results { out += "<th>\(escape(result.policy.rawValue))</th>" }
+        for result in results { out += "<th>\(escape(result.name))</th>" }
         out += "</tr>\n"
         let sections: [(String, (SimulationResult) -> [(String, String)])] = [
             ("zcache", { Report.rows($0.statistics.zcache) }),

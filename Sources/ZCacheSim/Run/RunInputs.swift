@@ -48,6 +48,10 @@ extension SimulationOptions: Encodable {
         case writebackCap = "writeback_cap", zcacheFrames = "zcache_frames"
         case nonActiveFilter = "nonactive_filter", swapFile = "swap_file", corpus
         case contentSeed = "content_seed", allowSwapFull = "allow_swap_full"
+        case trace, traceFormat = "trace_format", ramFraction = "ram_fraction"
+        case includeZCacheOff = "include_zcache_off", deviceLatencyMicros = "device_latency_us"
+        case maxPoolPercent = "max_pool_percent"
+        case acceptThresholdPercent = "accept_threshold_percent"
     }
 
     /// Every option under a snake_case key; the pool size as it is used.
@@ -64,5 +68,12 @@ extension SimulationOptions: Encodable {
         try c.encode(corpus, forKey: .corpus)
         try c.encode(contentSeed, forKey: .contentSeed)
         try c.encode(allowSwapFull, forKey: .allowSwapFull)
+        try c.encodeIfPresent(trace, forKey: .trace)
+        try c.encodeIfPresent(traceFormat?.rawValue, forKey: .traceFormat)
+        try c.encodeIfPresent(ramFraction, forKey: .ramFraction)
+        try c.encode(includeZCacheOff, forKey: .includeZCacheOff)
+        try c.encode(deviceLatencyMicros, forKey: .deviceLatencyMicros)
+        try c.encode(maxPoolPercent, forKey: .maxPoolPercent)
+        try c.encode(acceptThresholdPercent, forKey: .acceptThresholdPercent)
     }
 }
