@@ -35,5 +35,6 @@ public protocol HostMemory: AnyObject, Sendable {
 }
 
 extension HostMemory {
+    /// A host that does not say its RAM size: the pool's size stands for it.
     public var ramPages: Int? { nil }
 }
