@@ -19,6 +19,14 @@ struct LocalCluster {
             .deletingLastPathComponent().appendingPathComponent("scripts/cluster").path
     }
 
+    /// A base port for this test process: six ports at `offset` within a block
+    /// of its own, so two test runs on one machine (two checkouts, say) do not
+    /// stop each other's clusters. Below 55,536: each node's cluster bus listens
+    /// on its port + 10,000.
+    static func basePort(offset: Int) -> Int {
+        20_000 + Int(getpid() % 3_000) * 10 + offset
+    }
+
     /// Starts the cluster; fails the test (with the script's words) if it cannot.
     static func start(basePort: Int) throws -> LocalCluster {
         let result = try run([script, "start", String(basePort)])

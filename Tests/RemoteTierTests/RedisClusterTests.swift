@@ -8,7 +8,7 @@ import ZCacheSupport
 /// replicas on loopback, started for this class by `scripts/cluster`).
 final class RedisClusterTests: XCTestCase {
     nonisolated(unsafe) static var cluster: LocalCluster?
-    static let basePort = 7410
+    static let basePort = LocalCluster.basePort(offset: 0)
 
     override class func setUp() {
         super.setUp()
@@ -31,12 +31,12 @@ final class RedisClusterTests: XCTestCase {
         try RedisCluster(configuration: .init(seeds: [cluster.seeds[0]]))
     }
 
-    func tier(_ cluster: RedisCluster, _ namespace: String, replicas: Int = 0) throws
-        -> RedisPageTier
-    {
+    func tier(
+        _ cluster: RedisCluster, _ namespace: String, replicas: Int = 0, waitMilliseconds: Int = 5000
+    ) throws -> RedisPageTier {
         var configuration = RedisPageTier.Configuration(namespace: namespace)
         configuration.replicas = replicas
-        configuration.waitMilliseconds = 300
+        configuration.waitMilliseconds = waitMilliseconds
         return try RedisPageTier(cluster: cluster, configuration: configuration)
     }
 
@@ -115,8 +115,9 @@ final class RedisClusterTests: XCTestCase {
         let keys = pages.indices.map { RemotePageKey(type: 3, offset: UInt64($0)) }
         let one = try tier(redis, "wait1", replicas: 1)
         XCTAssertTrue(one.put(Array(zip(keys, pages))).allSatisfy { (try? $0.get()) != nil })
-        // Each master has one replica: asking for two cannot be met.
-        let two = try tier(redis, "wait2", replicas: 2)
+        // Each master has one replica: asking for two cannot be met (and waits
+        // out its whole timeout, so a short one).
+        let two = try tier(redis, "wait2", replicas: 2, waitMilliseconds: 300)
         for result in two.put(Array(zip(keys, pages))) {
             guard case .failure(.notReplicated(_, let acknowledged, let required)) = result else {
                 return XCTFail("expected notReplicated, got \(result)")

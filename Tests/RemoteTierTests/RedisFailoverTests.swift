@@ -9,7 +9,7 @@ import ZCacheSupport
 /// and restarted and dropped connections lose nothing.
 final class RedisFailoverTests: XCTestCase {
     nonisolated(unsafe) static var cluster: LocalCluster?
-    static let basePort = 7430
+    static let basePort = LocalCluster.basePort(offset: 6)
 
     override class func setUp() {
         super.setUp()
