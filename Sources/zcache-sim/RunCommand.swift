@@ -51,6 +51,9 @@ struct Run: ParsableCommand {
             valueName: PolicyChoice.allValueStrings.joined(separator: "|")))
     var policy = PolicyChoice.one(.seed)
 
+    @Option(help: AllocatorChoice.help)
+    var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
     @Flag(inversion: .prefixedNo, help: "Write persistent pages back to the swap file.")
     var writeback = true
 
@@ -97,6 +100,7 @@ struct Run: ParsableCommand {
         o.host.seed = seed
         o.compressor = compressor
         o.policies = policy.policies
+        o.allocators = allocator.allocators
         o.writeback = writeback
         o.writebackCap = writebackCap
         o.zcacheFrames = zcacheFrames
@@ -130,12 +134,16 @@ struct Run: ParsableCommand {
                 + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
                 + "\(options.compressor), contents: \(content.name)")
         var results: [SimulationResult] = []
-        for policy in options.policies {
-            let bar = terminal ? ProgressBar(label: policy.rawValue) : nil
+        let runs = options.policies.flatMap { policy in
+            options.allocators.map { (policy, $0) }
+        }
+        for (policy, allocator) in runs {
+            let bar =
+                terminal ? ProgressBar(label: "\(policy.rawValue) \(allocator.rawValue)") : nil
             let result: SimulationResult
             do {
                 result = try Simulation.run(
-                    options, policy: policy, content: content,
+                    options, policy: policy, allocator: allocator, content: content,
                     progress: bar.map { b in { b.show($0, $1) } })
             } catch {
                 bar?.clear()
@@ -143,7 +151,7 @@ struct Run: ParsableCommand {
             }
             bar?.clear()
             results.append(result)
-            if options.policies.count == 1 {
+            if runs.count == 1 {
                 print(Report.table(result))
             }
         }

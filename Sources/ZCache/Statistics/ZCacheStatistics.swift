@@ -1,5 +1,6 @@
 import TMem
 import ZBud
+import ZCacheSupport
 
 /// A snapshot of every statistic zcache and zbud kept in debugfs
 /// (`/sys/kernel/debug/zcache/*`, `/sys/kernel/debug/zbud/*`), under the same
@@ -60,6 +61,15 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var ephGets = 0, ephGetHits = 0, persGets = 0, persGetHits = 0
         /// Shrinker scans run.
         public var shrinkerScans = 0
+        /// Pages stored as one repeated 8-byte word, with no memory (zram's
+        /// `same_pages`): zero pages included, so `zero_filled_pages` is the
+        /// part of it that is zero.
+        public var sameFilledPages = 0, sameFilledPagesMax = 0
+        /// Pages above the class's compress_poor bound stored anyway
+        /// (`storeIncompressible`, zsmalloc's huge class). Always 0 with zbud.
+        public var incompressibleStored = 0
+        /// Frames freed by compaction (zsmalloc's `pages_compacted`). Always 0 with zbud.
+        public var pagesCompacted = 0
 
         enum CodingKeys: String, CodingKey {
             case ephPageframes = "eph_pageframes", ephPageframesMax = "eph_pageframes_max"
@@ -101,6 +111,9 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
             case ephGets = "eph_gets", ephGetHits = "eph_get_hits"
             case persGets = "pers_gets", persGetHits = "pers_get_hits"
             case shrinkerScans = "shrinker_scans"
+            case sameFilledPages = "same_filled_pages", sameFilledPagesMax = "same_filled_pages_max"
+            case incompressibleStored = "incompressible_stored"
+            case pagesCompacted = "pages_compacted"
         }
     }
 
@@ -144,12 +157,40 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         }
     }
 
+    /// The allocator behind the seam (added here).
+    public struct AllocatorCounters: Sendable, Codable, Equatable {
+        /// Which allocator.
+        public var allocator: ZCacheAllocatorKind = .zbud
+        /// Frames both classes hold.
+        public var framesInUse = 0
+        /// Bytes of every per-entry structure outside the frames, from real
+        /// capacities: TMem's page maps and object tables, the allocators'
+        /// per-object and per-frame tables, the per-entry LRUs, the
+        /// same-filled word table.
+        public var metadataBytes = 0
+        /// `metadataBytes` per stored compressed page (0 when none).
+        public var metadataBytesPerPage = 0.0
+        /// Live stored bytes (key prefix included) / bytes of the frames in use.
+        public var poolUtilization = 0.0
+        /// Each class's allocator.
+        public var ephemeral = AllocatorStatistics()
+        public var persistent = AllocatorStatistics()
+
+        enum CodingKeys: String, CodingKey {
+            case allocator, framesInUse = "frames_in_use", metadataBytes = "metadata_bytes"
+            case metadataBytesPerPage = "metadata_bytes_per_page"
+            case poolUtilization = "pool_utilization", ephemeral, persistent
+        }
+    }
+
     public var zcache = ZCacheCounters()
+    /// zbud's own counters (all 0 with another allocator).
     public var zbud = ZBudCounters()
     public var framePool = FramePoolCounters()
+    public var allocator = AllocatorCounters()
 
     enum CodingKeys: String, CodingKey {
-        case zcache, zbud, framePool = "frame_pool"
+        case zcache, zbud, framePool = "frame_pool", allocator
     }
 
     public init() {}
@@ -157,13 +198,14 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
 
 extension ZCacheCounters {
     /// Reads every counter into the public value.
-    func snapshot(
-        tmem: TMemStats, ephemeral: ZBudStats, persistent: ZBudStats, pool: PageFramePool
-    ) -> ZCacheStatistics {
+    func snapshot(tmem: TMemStats, store: ZPageStore) -> ZCacheStatistics {
+        let pool = store.pool
+        let ephemeral = (store.ephemeral as? ZBudAllocator)?.zbud.stats ?? ZBudStats()
+        let persistent = (store.persistent as? ZBudAllocator)?.zbud.stats ?? ZBudStats()
         var s = ZCacheStatistics()
-        s.zcache.ephPageframes = ephPageframes.value
+        s.zcache.ephPageframes = store.ephemeral.framesInUse
         s.zcache.ephPageframesMax = ephPageframes.max
-        s.zcache.persPageframes = persPageframes.value
+        s.zcache.persPageframes = store.persistent.framesInUse
         s.zcache.persPageframesMax = persPageframes.max
         s.zcache.ephZPages = ephZPages.value
         s.zcache.ephZPagesMax = ephZPages.max
@@ -214,6 +256,10 @@ extension ZCacheCounters {
         s.zcache.persGets = persGets.value
         s.zcache.persGetHits = persGetHits.value
         s.zcache.shrinkerScans = shrinkerScans.value
+        s.zcache.sameFilledPages = sameFilledPages.value
+        s.zcache.sameFilledPagesMax = sameFilledPages.max
+        s.zcache.incompressibleStored = incompressibleStored.value
+        s.zcache.pagesCompacted = pagesCompacted.value
 
         s.zbud.ephZBytes = ephemeral.zbytes
         s.zbud.ephCumulZBytes = ephemeral.cumulZbytes
@@ -239,6 +285,17 @@ extension ZCacheCounters {
         s.framePool.freedTotal = pool.freedTotal
         s.framePool.invalidFrees = pool.invalidFrees
         s.framePool.writebackPagesHeld = writebackFramesHeld.value
+
+        s.allocator.allocator = store.kind
+        s.allocator.ephemeral = store.ephemeral.allocatorStatistics
+        s.allocator.persistent = store.persistent.allocatorStatistics
+        s.allocator.framesInUse = s.allocator.ephemeral.framesInUse + s.allocator.persistent.framesInUse
+        let frameBytes = s.allocator.framesInUse * pageSize
+        s.allocator.poolUtilization =
+            frameBytes == 0
+            ? 0
+            : Double(s.allocator.ephemeral.objectBytes + s.allocator.persistent.objectBytes)
+                / Double(frameBytes)
         return s
     }
 }

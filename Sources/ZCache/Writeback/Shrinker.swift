@@ -41,6 +41,8 @@ public struct ShrinkResult: Sendable, Equatable, Codable {
     /// `max(0, eph_pageframes - (active_file + inactive_file))` after the scan:
     /// what is still reclaimable (the shrinker's return value, sign bug fixed).
     public var remaining = 0
+    /// Frames freed by compacting the allocators after the scan (0 with zbud).
+    public var compacted = 0
     /// Another scan was running; this one did nothing.
     public var skippedBusy = false
 
@@ -81,8 +83,8 @@ extension ZCache {
 
         let fileLRU = counts.activeFile + counts.inactiveFile
         let anonLRU = counts.activeAnon + counts.inactiveAnon
-        result.evictTarget = max(0, counters.ephPageframes.value - fileLRU)
-        result.writebackTarget = max(0, counters.persPageframes.value - anonLRU)
+        result.evictTarget = max(0, store.ephemeral.framesInUse - fileLRU)
+        result.writebackTarget = max(0, store.persistent.framesInUse - anonLRU)
 
         switch configuration.shrinkerPolicy {
         case .seed:
@@ -94,7 +96,9 @@ extension ZCache {
             let shortfall = min(result.writebackTarget, wanted - result.evicted)
             result.writtenBack = writeback(pageframes: shortfall)
         }
-        result.remaining = max(0, counters.ephPageframes.value - fileLRU)
+        // Objects that can move are packed together again (zsmalloc).
+        result.compacted = compact()
+        result.remaining = max(0, store.ephemeral.framesInUse - fileLRU)
         return result
     }
 }

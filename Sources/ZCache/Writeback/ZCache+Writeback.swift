@@ -3,7 +3,8 @@
 //   1. reserve outstanding-writeback slots (hard cap), gather up to two free
 //      pages: the pool without forcing, else an evicted ephemeral frame, else
 //      the host "forcing"
-//   2. zombify the LRU persistent frame; its buds' data stays readable
+//   2. zombify the LRU persistent frame (zbud), or isolate the LRU persistent
+//      entries (per-entry LRU); their data stays readable
 //   3. per bud: unswizzle its key to a swap entry, then, as read_swap_cache_async:
 //        entry's page already in the swap cache -> that page is newer:
 //                                                  invalidate this zcache copy
@@ -113,12 +114,26 @@ extension ZCache {
             counters.outstandingWritebackPages.add(-(wanted - pages.count))
             return .noMemory
         }
-        let zombies = store.persistent.zombifyLRU()
-        guard !zombies.isEmpty else { return .nothingToWriteBack }
-        for (index, zombie) in zombies.prefix(pages.count).enumerated() {
-            used[index] = writebackBud(owner: zombie.owner, ref: zombie.ref, page: pages[index])
+        let victims = writebackVictims(upTo: pages.count)
+        guard !victims.isEmpty else { return .nothingToWriteBack }
+        for (index, victim) in victims.prefix(pages.count).enumerated() {
+            used[index] = writebackBud(key: victim.key, handle: victim.handle, page: pages[index])
         }
+        // Isolated LRU entries end here (freed if written, else back on the LRU).
+        for victim in victims { store.finishIsolation(victim.handle) }
         return .submitted(used.filter { $0 }.count)
+    }
+
+    /// The LRU persistent pages to write back (step 2), with their keys: the
+    /// buds of the LRU frame made a zombie (zbud), else the oldest `count`
+    /// entries of the per-entry LRU, isolated.
+    private func writebackVictims(upTo count: Int) -> [(key: TMemKey, handle: ZPageHandle)] {
+        guard let frames = store.persistent.frameLRU else {
+            return isolateOldest(.persistent, upTo: count)
+        }
+        return frames.zombifyLRUFrame().map {
+            (TMemKey($0.owner), ZPageHandle(allocation: $0.handle, class: .persistent))
+        }
     }
 
     /// Step 1's sources, in the seed's order.
@@ -128,7 +143,7 @@ extension ZCache {
             return .frame(frame)
         }
         counters.failedAlloc.increment()
-        if let frame = evictEphemeralFrame() {
+        if let frame = retryEvictingEphemeral({ store.pool.allocate() }) {
             counters.writebackFramesHeld.add(1)
             return .frame(frame)
         }
@@ -148,9 +163,9 @@ extension ZCache {
 
     /// Steps 3 to 5 for one zombie bud. Returns whether a write was submitted
     /// (which then owns `page` and one outstanding slot).
-    private func writebackBud(owner: BudOwner, ref: ZBudRef, page gathered: GatheredPage) -> Bool {
-        let key = TMemKey(owner)
-        let handle = ZPageHandle(ref, class: .persistent)
+    private func writebackBud(key: TMemKey, handle: ZPageHandle, page gathered: GatheredPage)
+        -> Bool
+    {
         // Only frontswap's pages have a swap entry; a user's persistent pool
         // keeps its zombie until the page is got or flushed.
         guard key.pool == frontswapPool else { return false }

@@ -19,6 +19,8 @@ public enum Report {
                 for key in dictionary.keys.sorted() {
                     walk(dictionary[key]!, path.isEmpty ? key : "\(path).\(key)")
                 }
+            } else if node is [Any] {
+                return  // per-class tables (zsmalloc's classes) are left to the JSON
             } else if let number = node as? NSNumber {
                 out.append((path, number.stringValue))
             } else {
@@ -34,12 +36,14 @@ public enum Report {
     public static func table(_ result: SimulationResult) -> String {
         var lines: [String] = []
         lines.append(
-            "policy \(result.policy.rawValue), compressor \(result.compressor.rawValue), "
+            "policy \(result.policy.rawValue), allocator \(result.allocator.rawValue), "
+                + "compressor \(result.compressor.rawValue), "
                 + String(format: "%.2f s", result.seconds))
         for (title, rows) in [
             ("zcache", rows(result.statistics.zcache)),
             ("zbud", rows(result.statistics.zbud)),
             ("frame pool", rows(result.statistics.framePool)),
+            ("allocator", rows(result.statistics.allocator)),
             ("host", rows(result.host)),
             ("swap device", rows(result.swapDevice)),
         ] {
@@ -71,7 +75,7 @@ public enum Report {
         }
     }
 
-    /// The policies side by side: what each did on the same scenario.
+    /// The runs (policies, allocators) side by side: what each did on the same scenario.
     public static func sideBySide(_ results: [SimulationResult]) -> String {
         let metrics: [(String, (SimulationResult) -> String)] = [
             ("writtenback_pages", { "\($0.statistics.zcache.writtenbackPages)" }),
@@ -83,6 +87,8 @@ public enum Report {
             ("pers_pageframes_max", { "\($0.statistics.zcache.persPageframesMax)" }),
             ("eph_pageframes_max", { "\($0.statistics.zcache.ephPageframesMax)" }),
             ("frames in use at end", { "\($0.statistics.framePool.framesInUse)" }),
+            ("same_filled_pages_max", { "\($0.statistics.zcache.sameFilledPagesMax)" }),
+            ("pages_compacted", { "\($0.statistics.zcache.pagesCompacted)" }),
             ("cleancache hits", { "\($0.host.cleancacheHits)" }),
             (
                 "outstanding_writeback_pages_max",
@@ -95,10 +101,11 @@ public enum Report {
             ("seconds", { String(format: "%.2f", $0.seconds) }),
         ]
         let nameWidth = metrics.map(\.0.count).max() ?? 0
-        let columnWidth = max(14, (results.map { $0.policy.rawValue.count }.max() ?? 0) + 2)
+        let labels = columnLabels(results)
+        let columnWidth = max(14, (labels.map(\.count).max() ?? 0) + 2)
         var lines = [
             "".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-                + results.map { leftPad($0.policy.rawValue, columnWidth) }.joined()
+                + labels.map { leftPad($0, columnWidth) }.joined()
         ]
         for (name, value) in metrics {
             lines.append(
@@ -106,6 +113,18 @@ public enum Report {
                     + results.map { leftPad(value($0), columnWidth) }.joined())
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A column per run, named by what differs between the runs: the policy,
+    /// the allocator, or both.
+    static func columnLabels(_ results: [SimulationResult]) -> [String] {
+        let allocators = Set(results.map(\.allocator))
+        let policies = Set(results.map(\.policy))
+        return results.map { result in
+            if allocators.count <= 1 { return result.policy.rawValue }
+            if policies.count <= 1 { return result.allocator.rawValue }
+            return "\(result.policy.rawValue)/\(result.allocator.rawValue)"
+        }
     }
 
     /// The JSON the `--json` file gets: one run's object, or `{"runs": [...]}`.

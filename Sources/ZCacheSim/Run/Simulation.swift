@@ -5,9 +5,10 @@ import Foundation
 import SwapDevice
 import ZCache
 
-/// What one run under one shrinker policy produced.
+/// What one run under one shrinker policy and one allocator produced.
 public struct SimulationResult: Sendable, Codable {
     public var policy: ShrinkerPolicy
+    public var allocator: ZCacheAllocatorKind
     public var compressor: CompressorKind
     public var seconds: Double
     public var host: HostCounters
@@ -25,7 +26,7 @@ public struct SimulationResult: Sendable, Codable {
     public var lostPages: Int { host.lostPages }
 
     enum CodingKeys: String, CodingKey {
-        case policy, compressor, seconds, host, statistics
+        case policy, allocator, compressor, seconds, host, statistics
         case swapDevice = "swap_device", shrinkerEvicted = "shrinker_evicted"
         case shrinkerWrittenBack = "shrinker_written_back"
         case forcedPagesMax = "forced_pages_max"
@@ -37,6 +38,7 @@ public struct SimulationResult: Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         policy = try c.decode(ShrinkerPolicy.self, forKey: .policy)
+        allocator = try c.decodeIfPresent(ZCacheAllocatorKind.self, forKey: .allocator) ?? .zbud
         compressor = try c.decode(CompressorKind.self, forKey: .compressor)
         seconds = try c.decode(Double.self, forKey: .seconds)
         host = try c.decode(HostCounters.self, forKey: .host)
@@ -53,6 +55,7 @@ public struct SimulationResult: Sendable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(policy, forKey: .policy)
+        try c.encode(allocator, forKey: .allocator)
         try c.encode(compressor, forKey: .compressor)
         try c.encode(seconds, forKey: .seconds)
         try c.encode(host, forKey: .host)
@@ -69,7 +72,7 @@ public struct SimulationResult: Sendable, Codable {
     }
 
     init(
-        policy: ShrinkerPolicy, compressor: CompressorKind, seconds: Double, host: HostCounters,
+        policy: ShrinkerPolicy, allocator: ZCacheAllocatorKind, compressor: CompressorKind, seconds: Double, host: HostCounters,
         statistics: ZCacheStatistics, swapDevice: SwapDeviceStats, shrinkerEvicted: Int,
         shrinkerWrittenBack: Int, forcedPagesMax: Int, frameAccountingHolds: Bool,
         swapSlotsInUse: Int, swapSlotBadFrees: Int
@@ -77,6 +80,7 @@ public struct SimulationResult: Sendable, Codable {
         self.swapSlotsInUse = swapSlotsInUse
         self.swapSlotBadFrees = swapSlotBadFrees
         self.policy = policy
+        self.allocator = allocator
         self.compressor = compressor
         self.seconds = seconds
         self.host = host
@@ -109,13 +113,15 @@ public enum Simulation {
         }
     }
 
-    /// Runs the scenario once under `policy`. `progress` sees (done, total).
+    /// Runs the scenario once under `policy` and `allocator`. `progress` sees (done, total).
     public static func run(
-        _ options: SimulationOptions, policy: ShrinkerPolicy, content: PageContentSource,
+        _ options: SimulationOptions, policy: ShrinkerPolicy,
+        allocator: ZCacheAllocatorKind = .zbud, content: PageContentSource,
         progress: ((Int, Int) -> Void)? = nil
     ) throws(SimulationError) -> SimulationResult {
         try options.validate()
-        let (device, temporaryPath) = try openSwapDevice(options, tag: policy.rawValue)
+        let (device, temporaryPath) = try openSwapDevice(
+            options, tag: "\(policy.rawValue)-\(allocator.rawValue)")
         defer {
             device.close()
             if let temporaryPath { unlink(temporaryPath) }
@@ -126,6 +132,7 @@ public enum Simulation {
         configuration.writebackEnabled = options.writeback
         configuration.maxOutstandingWritebackPages = options.writebackCap
         configuration.shrinkerPolicy = policy
+        configuration.allocator = allocator
         configuration.ignoreNonActiveEphemeralPuts = options.nonActiveFilter
         configuration.ignoreNonActivePersistentPuts = options.nonActiveFilter
         let ram = HostRAM(
@@ -143,7 +150,7 @@ public enum Simulation {
         let counters = host.run(progress: progress)
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         return SimulationResult(
-            policy: policy, compressor: options.compressor, seconds: seconds, host: counters,
+            policy: policy, allocator: allocator, compressor: options.compressor, seconds: seconds, host: counters,
             statistics: zcache.statistics, swapDevice: device.stats,
             shrinkerEvicted: paths.shrinkerEvicted, shrinkerWrittenBack: paths.shrinkerWrittenBack,
             forcedPagesMax: ram.forcedPagesMax,

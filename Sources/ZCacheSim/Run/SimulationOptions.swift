@@ -14,6 +14,8 @@ public struct SimulationOptions: Sendable {
     public var compressor = CompressorKind.lz4
     /// The shrinker policies to run the scenario under (one run each).
     public var policies: [ShrinkerPolicy] = [.seed]
+    /// The allocators to run the scenario under (one run each, per policy).
+    public var allocators: [ZCacheAllocatorKind] = [.zbud]
     /// Writeback of persistent frames to the swap device, and its cap.
     public var writeback = true
     public var writebackCap = 6400
@@ -67,6 +69,7 @@ public struct SimulationOptions: Sendable {
             throw .invalid("--swappiness must be in 0...200")
         }
         guard !policies.isEmpty else { throw .invalid("no shrinker policy") }
+        guard !allocators.isEmpty else { throw .invalid("no allocator") }
         guard writebackCap >= 1 else { throw .invalid("--writeback-cap must be at least 1") }
         let frames = effectiveZCacheFrames
         guard frames >= 1, frames <= h.ramPages - 4 * h.highWatermark else {
