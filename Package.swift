@@ -4,7 +4,9 @@
 //
 //   CLZ4, CZlib, CZstd   system codec libraries (liblz4-dev, zlib1g-dev, libzstd-dev)
 //   ZCacheSupport        the one lock type and page constants shared by every module
+//   PageFrames           the bounded pageframe pool (frames on demand) every allocator uses
 //   ZBud                 pageframes holding up to two compressed pages
+//   ZSmalloc             size-class allocator after mm/zsmalloc.c: zspages, handles, compaction
 //   TMem                 object store: clients, pools, objects, index -> opaque handle
 //   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
 //   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
@@ -12,6 +14,7 @@
 //   zcache-sim           the command-line tool: run the simulator, benchmark, demo
 //
 // ZBud, TMem and SwapDevice do not import each other; ZCache imports all three.
+// ZBud imports PageFrames (and re-exports it); ZSmalloc imports PageFrames.
 import PackageDescription
 
 /// Internal consistency checks (frame accounting, list membership, chunk counts)
@@ -43,15 +46,25 @@ let package = Package(
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
 
         .target(name: "ZCacheSupport", swiftSettings: checkedSettings),
-        .target(name: "ZBud", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "PageFrames", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(
+            name: "ZBud", dependencies: ["ZCacheSupport", "PageFrames"],
+            swiftSettings: checkedSettings),
+        .target(
+            name: "ZSmalloc", dependencies: ["ZCacheSupport", "PageFrames"],
+            swiftSettings: checkedSettings),
         .target(name: "TMem", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
         .target(
             name: "SwapDevice", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
         .target(
             name: "ZCache",
-            dependencies: ["ZCacheSupport", "ZBud", "TMem", "SwapDevice", "CLZ4", "CZlib", "CZstd"],
+            dependencies: [
+                "ZCacheSupport", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "CLZ4", "CZlib",
+                "CZstd",
+            ],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache", "ZBud", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
@@ -63,6 +76,9 @@ let package = Package(
         // else a seeded random driver.
         .executableTarget(name: "ZCacheFuzz", dependencies: ["ZCache"], path: "Fuzz/ZCacheFuzz"),
 
+        .testTarget(name: "PageFramesTests", dependencies: ["PageFrames", "ZCacheSupport"]),
+        .testTarget(
+            name: "ZSmallocTests", dependencies: ["ZSmalloc", "PageFrames", "ZCacheSupport"]),
         .testTarget(name: "ZBudTests", dependencies: ["ZBud", "ZCacheSupport"]),
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),

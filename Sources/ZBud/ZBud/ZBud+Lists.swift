@@ -1,4 +1,5 @@
-// Intrusive doubly linked lists of frames, by index, in preallocated arrays.
+// Intrusive doubly linked lists of frames, by index, in arrays reserved for
+// the pool's maximum but committed only where used.
 //
 // Nodes 0..<nodeCount are frames; node nodeCount + k is the sentinel head of
 // list k. A frame is on at most one list of a given `IndexLists` (ZBud keeps
@@ -6,34 +7,55 @@
 // Appending goes at the tail (the most recent end); `first` is the oldest.
 // Not thread-safe: ZBud uses them under its class lock.
 
+import PageFrames
+
 /// A set of intrusive doubly linked lists over node indices.
 struct IndexLists {
     static let none = UInt32.max
 
     let nodeCount: Int
     let listCount: Int
-    private let prev: UnsafeMutablePointer<UInt32>
-    private let next: UnsafeMutablePointer<UInt32>
+    /// The links live in a lazily committed region (zero bytes cost nothing
+    /// until written), stored complemented so that an all-zero link is `none`:
+    /// the untouched part of a large pool's arrays reads as "on no list".
+    private let region: ReservedRegion
+    private let prevLinks: UnsafeMutablePointer<UInt32>
+    private let nextLinks: UnsafeMutablePointer<UInt32>
 
     init(nodeCount: Int, listCount: Int) {
         self.nodeCount = nodeCount
         self.listCount = listCount
         let total = nodeCount + listCount
-        prev = .allocate(capacity: total)
-        next = .allocate(capacity: total)
-        prev.initialize(repeating: Self.none, count: nodeCount)
-        next.initialize(repeating: Self.none, count: nodeCount)
+        let (region, links) = ReservedRegion.array(of: UInt32.self, count: 2 * total)
+        self.region = region
+        prevLinks = links
+        nextLinks = links + total
         for k in 0..<listCount {
             let head = UInt32(nodeCount + k)
-            (prev + Int(head)).initialize(to: head)
-            (next + Int(head)).initialize(to: head)
+            prev[Int(head)] = head
+            next[Int(head)] = head
         }
     }
 
-    func deallocate() {
-        prev.deallocate()
-        next.deallocate()
+    /// The region is unmapped when the last copy of these lists goes away.
+    func deallocate() {}
+
+    /// Bytes of the links resident now (`mincore`).
+    var residentBytes: Int { region.residentBytes() }
+
+    /// Link accessors that hide the complemented storage.
+    struct Links {
+        let storage: UnsafeMutablePointer<UInt32>
+        @inline(__always)
+        subscript(node: Int) -> UInt32 {
+            get { ~storage[node] }
+            nonmutating set { storage[node] = ~newValue }
+        }
     }
+    @inline(__always)
+    private var prev: Links { Links(storage: prevLinks) }
+    @inline(__always)
+    private var next: Links { Links(storage: nextLinks) }
 
     @inline(__always)
     private func head(_ list: Int) -> Int { nodeCount + list }

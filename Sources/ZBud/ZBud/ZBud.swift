@@ -65,6 +65,7 @@
 //   TMem bucket lock -> ZBud class lock      (ZCache's copyOut/free under a bucket)
 //   ZBud and PageFramePool locks are never held together.
 
+import PageFrames
 import Synchronization
 import ZCacheSupport
 
@@ -113,6 +114,9 @@ public final class ZBud: @unchecked Sendable {
     /// would serialize stores. Set and read under `lock`; cleared by
     /// `finishCreate` without it.
     let busyBits: UnsafeMutablePointer<Atomic<UInt8>>
+    /// The lazily committed memory behind `frames` and `busyBits`.
+    private let framesRegion: ReservedRegion
+    private let busyBitsRegion: ReservedRegion
 
     static let buddiedList = 64
     static let lruList = 0
@@ -123,10 +127,11 @@ public final class ZBud: @unchecked Sendable {
         precondition(frameCount >= 0 && frameCount < 1 << 31, "frame count out of range")
         self.budClass = budClass
         self.frameCount = frameCount
-        frames = .allocate(capacity: max(1, frameCount))
-        frames.initialize(repeating: FrameState(), count: max(1, frameCount))
-        busyBits = .allocate(capacity: max(1, frameCount))
-        for index in 0..<max(1, frameCount) { (busyBits + index).initialize(to: Atomic(0)) }
+        // Per-frame arrays sized for the whole pool cost memory only where a
+        // frame has been used: all-zero bytes are an empty `FrameState` and a
+        // clear busy byte.
+        (framesRegion, frames) = ReservedRegion.array(of: FrameState.self, count: frameCount)
+        (busyBitsRegion, busyBits) = ReservedRegion.array(of: Atomic<UInt8>.self, count: frameCount)
         budLists = IndexLists(nodeCount: frameCount, listCount: Self.buddiedList + 1)
         lruLists = IndexLists(nodeCount: frameCount, listCount: 2)
         counters = .allocate(capacity: 1)
@@ -137,14 +142,18 @@ public final class ZBud: @unchecked Sendable {
         #endif
     }
 
+    /// Bytes of the per-frame metadata resident now, as the kernel reports them
+    /// (`mincore`): what the arrays sized for the whole pool really cost.
+    package var metadataResidentBytes: Int {
+        framesRegion.residentBytes() + busyBitsRegion.residentBytes() + budLists.residentBytes
+            + lruLists.residentBytes
+    }
+
     deinit {
         counters.deinitialize(count: 1)
         counters.deallocate()
         lruLists.deallocate()
         budLists.deallocate()
-        busyBits.deinitialize(count: max(1, frameCount))
-        busyBits.deallocate()
-        frames.deallocate()
     }
 
     /// The counters of this class, read at one instant.

@@ -1,19 +1,8 @@
-// The small values that name things in ZBud: a frame number, a bud reference,
-// the owner handle stored in front of each bud, and the class of a ZBud.
+// The small values that name things in ZBud: a bud reference, the owner handle
+// stored in front of each bud, and the class of a ZBud. (The frame number,
+// `PageFrameNumber`, lives in the PageFrames module.)
 
-/// The number of one 4096-byte frame in a `PageFramePool`.
-public struct PageFrameNumber: Hashable, Comparable, Sendable, CustomStringConvertible {
-    /// The frame's index in its pool, `0..<frameCount`.
-    public let rawValue: UInt32
-
-    /// Names frame `rawValue` (below 2^31, so that a `ZBudRef` can carry it).
-    @inline(__always)
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public var description: String { "frame \(rawValue)" }
-}
+import PageFrames
 
 /// A reference to one bud: a frame number and a bud bit, like the kernel's `zbudref`.
 ///

@@ -1,0 +1,396 @@
+// ZSmalloc: a size-class allocator for compressed pages, after the kernel's
+// mm/zsmalloc.c. Objects of 1...4096 bytes are packed into zspages without a
+// gap; an object may cross from one frame of its zspage into the next.
+//
+// SIZE CLASSES (ZSmalloc+Classes.swift). Slots of 32, 48, ..., 4096 bytes.
+// Each class chains 1...maxFramesPerZspage (default 4) frames into a zspage,
+// choosing the length that wastes least; lower classes that would get the same
+// frames and objects per zspage are merged into the class above them. A store
+// of n bytes takes a slot of the class serving n + 4 (the object header); a
+// class of one object in one frame is huge: its object takes the whole frame
+// with no header, so any page up to 4096 bytes can be stored.
+//
+// A ZSPAGE of class 208 (3 frames, 59 objects; the last 16 bytes unused):
+//
+//   frame A (head)            frame B                   frame C
+//   +----+----+-- ... --+--+  +--+----+-- ... --+----+  +--- ... ---+----+--+
+//   |o0  |o1  |         |o1|  |9 |o20 |         |o39 |  |           |o58 |  |
+//   +----+----+-- ... --+--+  +--+----+-- ... --+----+  +--- ... ---+----+--+
+//                          `- o19 crosses from A into B: read in two copies
+//
+//   every object slot starts with a 4-byte header:
+//     allocated: slot << 1 | 1     (its handle-table slot: compaction finds the handle)
+//     free:      (next free + 1) << 1   (0: last)  -- the zspage's free list
+//
+// PER-FRAME RECORDS (`ZspageFrame`, one per pool frame, in a lazily committed
+// array): every frame of a zspage names its head frame, its position and the
+// next frame (the kernel keeps these in struct page). The head frame's record
+// is the zspage's: objects in use, first free object, fullness group, class,
+// and the links of its fullness list.
+//
+// HANDLES (indirect, so objects can move). `ZsHandle` = class << 24 | slot;
+// slot s of the class's handle table holds where the object is now:
+//     1 << 31 | frame << 8 | offset-in-frame / 16
+// (objects start at multiples of 16 bytes). Free slots form a list through
+// the table; slots above the high-water mark were never used (not resident).
+//
+// FULLNESS GROUPS. Per class, zspages are on one of 11 lists by fraction in
+// use: 0-9 %, 10-19 %, ... 90-99 %, full (the kernel's ZS_INUSE_RATIO_*). A
+// store takes the first zspage of the fullest non-full list, and builds a new
+// zspage only when there is none, so partly used zspages fill up first. A
+// zspage whose last object is freed goes back to the pool at once.
+//
+// COMPACTION (ZSmalloc+Compaction.swift), per class, while the free slots add
+// up to at least one whole zspage: take the emptiest zspage (source) and the
+// fullest other one (destination), move the source's objects into the
+// destination (copying the slot, header included, and rewriting the handle's
+// table entry), and free the source's frames once it is empty. Only objects
+// and handle-table entries move; handles stay valid. Huge classes never
+// compact (a zspage of one object is never partly empty).
+//
+// LOCKING. One `Lock` per class guards its lists, its zspages' records, its
+// objects' bytes and its handle table. A read locks only the class its handle
+// names: there is no pool-wide lock on the read, store or free path. Frames
+// are taken from and given back to the `PageFramePool` with no class lock
+// held (a new zspage is built outside the lock, then published under it).
+// Lock order: a class lock, then nothing; the pool lock is a leaf.
+
+import PageFrames
+import Synchronization
+import ZCacheSupport
+
+/// The zsmalloc allocator over frames of a `PageFramePool`. Thread-safe.
+public final class ZSmalloc: @unchecked Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// The longest zspage, in frames (the kernel's ZS_MAX_PAGES_PER_ZSPAGE), 1...16.
+        public var maxFramesPerZspage = 4
+        public init() {}
+    }
+
+    /// The largest object: one page.
+    public static let maxObjectSize = pageSize
+    /// Bytes in front of each non-huge object: its handle-table slot.
+    static let headerSize = 4
+    /// Fullness groups: [0] unused (empty zspages are freed), 1...10 by tenths, 11 full.
+    static let fullnessGroups = 12
+    static let fullGroup = 11
+    /// Frame numbers must fit the handle-table entry's 23 bits.
+    public static let maxPoolFrames = 1 << 23
+
+    public let pool: PageFramePool
+    public let configuration: Configuration
+    /// For every slot index, the class serving it (merged indices share one).
+    let classes: [SizeClass]
+    /// The classes after merging, ascending by size.
+    let distinctClasses: [SizeClass]
+    /// One record per pool frame; a record is touched under the lock of the
+    /// class whose zspage holds the frame.
+    let frameRecords: UnsafeMutablePointer<ZspageFrame>
+    let frameRecordsRegion: ReservedRegion
+    let handleTablesRegion: ReservedRegion
+
+    let framesInUseCounter = Atomic<Int>(0)
+    let noMemoryCounter = Atomic<Int>(0)
+    let invalidFreeCounter = Atomic<Int>(0)
+    let trapsOnInvalidFree: Atomic<Bool>
+
+    /// An allocator taking its frames from `pool` (the pool may be shared with
+    /// other users; ZSmalloc frees exactly the frames it allocated).
+    public init(pool: PageFramePool, configuration: Configuration = .init()) {
+        precondition(
+            (1...16).contains(configuration.maxFramesPerZspage), "1...16 frames per zspage")
+        precondition(pool.frameCount <= Self.maxPoolFrames, "ZSmalloc: at most 2^23 frames")
+        self.pool = pool
+        self.configuration = configuration
+        (frameRecordsRegion, frameRecords) = ReservedRegion.array(
+            of: ZspageFrame.self, count: pool.frameCount)
+
+        let table = Self.buildClassTable(maxFramesPerZspage: configuration.maxFramesPerZspage)
+        // Each class's handle table can name every object its share of the
+        // pool could hold (up to 2^24), reserved lazily in one region; each
+        // table starts on its own cache line.
+        var offsets: [Int] = []
+        var capacities: [Int] = []
+        var bytes = 0
+        for info in table.classes {
+            let zspages = max(1, pool.frameCount / info.framesPerZspage)
+            let capacity = min(1 << ZsHandle.slotBits, zspages * info.objectsPerZspage)
+            offsets.append(bytes)
+            capacities.append(capacity)
+            bytes += (capacity * 4 + 63) & ~63
+        }
+        let handles: UnsafeMutablePointer<UInt32>
+        (handleTablesRegion, handles) = ReservedRegion.array(of: UInt32.self, count: bytes / 4)
+        var byIndex = [SizeClass?](repeating: nil, count: Self.classCount)
+        var distinct: [SizeClass] = []
+        for (k, info) in table.classes.enumerated() {
+            let sizeClass = SizeClass(
+                info: info, handles: handles + offsets[k] / 4, handleCapacity: capacities[k])
+            byIndex[info.index] = sizeClass
+            distinct.append(sizeClass)
+        }
+        classes = table.servingClass.map { byIndex[$0]! }
+        distinctClasses = distinct
+        #if ZCACHE_INTERNAL_CHECKS
+            trapsOnInvalidFree = Atomic(true)
+        #else
+            trapsOnInvalidFree = Atomic(false)
+        #endif
+    }
+
+    /// The class that stores objects of `count` bytes.
+    @inline(__always)
+    func sizeClass(forDataSize count: Int) -> SizeClass {
+        classes[Self.slotIndex(forBytes: count + Self.headerSize)]
+    }
+
+    /// The class a handle names, if it names one (a merged-away index does not).
+    @inline(__always)
+    func sizeClass(of handle: ZsHandle) -> SizeClass? {
+        let index = handle.classIndex
+        guard index < Self.classCount else { return nil }
+        let sizeClass = classes[index]
+        guard sizeClass.info.index == index, handle.slot < sizeClass.handleCapacity else {
+            return nil
+        }
+        return sizeClass
+    }
+
+    // MARK: - The interface (zs_malloc + write, read, free)
+
+    /// zs_malloc + write: stores `data` (1...maxObjectSize bytes) and returns its
+    /// handle; `.noMemory` when no frame can be had for a new zspage.
+    public func store(_ data: UnsafeRawBufferPointer) throws(ZSmallocError) -> ZsHandle {
+        let count = data.count
+        guard count > 0 else { throw .zeroSize }
+        guard count <= Self.maxObjectSize else { throw .tooLarge(count) }
+        let sizeClass = sizeClass(forDataSize: count)
+        var newZspage: Int? = nil
+        while true {
+            sizeClass.lock.lock()
+            let head: Int
+            if let built = newZspage {
+                head = built
+            } else if let partial = fullestPartialZspage(of: sizeClass, excluding: nil) {
+                head = partial
+            } else {
+                // Build a zspage with no lock held, then publish it.
+                sizeClass.lock.unlock()
+                guard let built = buildZspage(for: sizeClass) else {
+                    noMemoryCounter.add(1, ordering: .relaxed)
+                    throw .noMemory
+                }
+                newZspage = built
+                continue
+            }
+            if newZspage != nil { sizeClass.state.pointee.zspages += 1 }
+            guard let slot = sizeClass.allocateSlot() else {
+                var emptied: [PageFrameNumber] = []
+                if let built = newZspage { dropZspage(built, of: sizeClass, into: &emptied) }
+                sizeClass.lock.unlock()
+                freeFrames(emptied)
+                noMemoryCounter.add(1, ordering: .relaxed)
+                throw .noMemory
+            }
+            let location = allocateObject(in: head, of: sizeClass, slot: slot)
+            sizeClass.handles[slot] = location.entry
+            let header = sizeClass.info.isHuge ? 0 : Self.headerSize
+            copyIn(data, frame: location.frame, offset: location.offset + header)
+            sizeClass.state.pointee.objectsInUse += 1
+            sizeClass.state.pointee.objectsStoredTotal += 1
+            sizeClass.lock.unlock()
+            return ZsHandle(classIndex: sizeClass.info.index, slot: slot)
+        }
+    }
+
+    /// Copies the object's first `size` bytes into `buffer` under the class
+    /// lock; false for a handle that names no stored object, or a `size` larger
+    /// than the object's slot or the buffer.
+    public func read(_ handle: ZsHandle, size: Int, into buffer: UnsafeMutableRawBufferPointer)
+        -> Bool
+    {
+        guard let sizeClass = sizeClass(of: handle) else { return false }
+        sizeClass.lock.lock()
+        defer { sizeClass.lock.unlock() }
+        return copyOut(handle, of: sizeClass, size: size, into: buffer)
+    }
+
+    /// `read` and `free` under one hold of the class lock (zswap's load with
+    /// exclusive loads, writeback). False, and nothing freed, for a bad handle.
+    public func readAndFree(
+        _ handle: ZsHandle, size: Int, into buffer: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard let sizeClass = sizeClass(of: handle) else { return false }
+        var emptied: [PageFrameNumber] = []
+        sizeClass.lock.lock()
+        guard copyOut(handle, of: sizeClass, size: size, into: buffer) else {
+            sizeClass.lock.unlock()
+            return false
+        }
+        freeObject(handle, of: sizeClass, into: &emptied)
+        sizeClass.lock.unlock()
+        freeFrames(emptied)
+        return true
+    }
+
+    /// zs_free. A handle that names no stored object (a double free) is
+    /// counted in `invalidFrees`, and traps in checked builds.
+    public func free(_ handle: ZsHandle) {
+        var emptied: [PageFrameNumber] = []
+        var freed = false
+        if let sizeClass = sizeClass(of: handle) {
+            sizeClass.lock.lock()
+            if sizeClass.isStored(slot: handle.slot) {
+                freeObject(handle, of: sizeClass, into: &emptied)
+                freed = true
+            }
+            sizeClass.lock.unlock()
+        }
+        guard freed else {
+            invalidFreeCounter.add(1, ordering: .relaxed)
+            if trapsOnInvalidFree.load(ordering: .relaxed) {
+                preconditionFailure("ZSmalloc: free of \(handle), which names no object")
+            }
+            return
+        }
+        freeFrames(emptied)
+    }
+
+    /// Frames held by zspages now.
+    public var framesInUse: Int { framesInUseCounter.load(ordering: .relaxed) }
+
+    /// Whether a free of a bad handle traps (the default in checked builds).
+    package func setTrapsOnInvalidFree(_ traps: Bool) {
+        trapsOnInvalidFree.store(traps, ordering: .relaxed)
+    }
+
+    // MARK: - Under the class lock
+
+    /// Copies `size` data bytes of the object `handle` names into `buffer`.
+    @inline(__always)
+    private func copyOut(
+        _ handle: ZsHandle, of sizeClass: SizeClass, size: Int,
+        into buffer: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        let header = sizeClass.info.isHuge ? 0 : Self.headerSize
+        guard size >= 0, size <= buffer.count, size <= sizeClass.info.size - header,
+            sizeClass.isStored(slot: handle.slot), let destination = buffer.baseAddress
+        else { return false }
+        let entry = sizeClass.handles[handle.slot]
+        copyOut(
+            frame: HandleEntry.frame(entry), offset: HandleEntry.offset(entry) + header,
+            count: size, to: destination)
+        return true
+    }
+
+    /// Frees the stored object `handle` names (known valid).
+    @inline(__always)
+    private func freeObject(
+        _ handle: ZsHandle, of sizeClass: SizeClass, into emptied: inout [PageFrameNumber]
+    ) {
+        let entry = sizeClass.handles[handle.slot]
+        let frame = HandleEntry.frame(entry)
+        let head = Int(frameRecords[frame].headPlusOne) - 1
+        let object = objectIndex(frame: frame, offset: HandleEntry.offset(entry), of: sizeClass)
+        sizeClass.freeSlot(handle.slot)
+        sizeClass.state.pointee.objectsInUse -= 1
+        if releaseObject(object, in: head, of: sizeClass) {
+            dropZspage(head, of: sizeClass, into: &emptied)
+        }
+    }
+
+    /// Gives frames back to the pool, with no class lock held.
+    @inline(__always)
+    func freeFrames(_ frames: [PageFrameNumber]) {
+        guard !frames.isEmpty else { return }
+        for frame in frames { pool.free(frame) }
+        framesInUseCounter.subtract(frames.count, ordering: .relaxed)
+    }
+}
+
+/// One size class: its table entry, its lock, and the state the lock guards.
+final class SizeClass: @unchecked Sendable {
+    let info: ZSmallocClassInfo
+    let lock = Lock()
+    /// Guarded by `lock`: the handle table (see `HandleEntry`).
+    let handles: UnsafeMutablePointer<UInt32>
+    let handleCapacity: Int
+    /// Guarded by `lock`: the head frame (+1; 0: empty) of each fullness list.
+    let fullnessHeads: UnsafeMutablePointer<UInt32>
+    /// Guarded by `lock`: zspages on each fullness list.
+    let fullnessCounts: UnsafeMutablePointer<Int>
+    /// Guarded by `lock`.
+    let state: UnsafeMutablePointer<State>
+
+    struct State {
+        /// The first free handle slot (+1; 0: none below the high-water mark).
+        var freeSlotPlusOne: UInt32 = 0
+        /// Slots at and above this were never handed out.
+        var slotHighWater = 0
+        var zspages = 0
+        var objectsInUse = 0
+        var objectsStoredTotal = 0
+        var pagesCompacted = 0
+    }
+
+    init(info: ZSmallocClassInfo, handles: UnsafeMutablePointer<UInt32>, handleCapacity: Int) {
+        self.info = info
+        self.handles = handles
+        self.handleCapacity = handleCapacity
+        fullnessHeads = .allocate(capacity: ZSmalloc.fullnessGroups)
+        fullnessHeads.initialize(repeating: 0, count: ZSmalloc.fullnessGroups)
+        fullnessCounts = .allocate(capacity: ZSmalloc.fullnessGroups)
+        fullnessCounts.initialize(repeating: 0, count: ZSmalloc.fullnessGroups)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State())
+    }
+
+    deinit {
+        fullnessHeads.deallocate()
+        fullnessCounts.deallocate()
+        state.deallocate()
+    }
+
+    /// Takes a free handle slot (reusing freed ones first); nil when full.
+    @inline(__always)
+    func allocateSlot() -> Int? {
+        if state.pointee.freeSlotPlusOne != 0 {
+            let slot = Int(state.pointee.freeSlotPlusOne) - 1
+            state.pointee.freeSlotPlusOne = handles[slot]
+            return slot
+        }
+        guard state.pointee.slotHighWater < handleCapacity else { return nil }
+        state.pointee.slotHighWater += 1
+        return state.pointee.slotHighWater - 1
+    }
+
+    /// Puts `slot` on the free-slot list.
+    @inline(__always)
+    func freeSlot(_ slot: Int) {
+        handles[slot] = state.pointee.freeSlotPlusOne
+        state.pointee.freeSlotPlusOne = UInt32(slot + 1)
+    }
+
+    /// Whether `slot` holds a stored object's location.
+    @inline(__always)
+    func isStored(slot: Int) -> Bool {
+        slot < state.pointee.slotHighWater && HandleEntry.isStored(handles[slot])
+    }
+}
+
+/// A handle-table entry: `1 << 31 | frame << 8 | offset / 16` for a stored
+/// object; a free slot holds the next free slot + 1 (bit 31 clear).
+enum HandleEntry {
+    static let storedBit: UInt32 = 1 << 31
+
+    @inline(__always)
+    static func stored(frame: Int, offset: Int) -> UInt32 {
+        storedBit | UInt32(frame) << 8 | UInt32(offset >> 4)
+    }
+    @inline(__always)
+    static func isStored(_ entry: UInt32) -> Bool { entry & storedBit != 0 }
+    @inline(__always)
+    static func frame(_ entry: UInt32) -> Int { Int((entry & ~storedBit) >> 8) }
+    @inline(__always)
+    static func offset(_ entry: UInt32) -> Int { Int(entry & 0xFF) << 4 }
+}
