@@ -161,8 +161,8 @@ public final class ZCache: Sendable {
         return inUse == pool.framesInUse
             && inUse == store.ephemeral.framesInUse + store.persistent.framesInUse
                 + counters.writebackFramesHeld.value
-            && store.ephemeral.framesInUse == store.ephemeral.allocatorStatistics.framesInUse
-            && store.persistent.framesInUse == store.persistent.allocatorStatistics.framesInUse
+            && store.ephemeral.framesInUse == store.ephemeral.ownFrameCount
+            && store.persistent.framesInUse == store.persistent.ownFrameCount
     }
 
     /// Runs the allocators' and per-entry LRUs' internal invariant checks (a

@@ -356,6 +356,7 @@ struct FullStackParameters {
     var indicesPerFile = 32
     var seed: UInt64 = 0x5EED_2C0D
     var faults = FullStackFaultRates()
+    var allocator = ZCacheAllocatorKind.zbud
 
     /// `ZCACHE_FULLSTACK_OPS` and `ZCACHE_FULLSTACK_SEED` override the defaults.
     static func fromEnvironment(defaultOperations: Int, threads: Int) -> FullStackParameters {
@@ -465,6 +466,7 @@ final class FullStackRun: @unchecked Sendable {
         configuration.maxOutstandingWritebackPages = parameters.maxOutstandingWriteback
         configuration.ignoreNonActiveEphemeralPuts = true
         configuration.ignoreNonActivePersistentPuts = true
+        configuration.allocator = parameters.allocator
         host = FullStackHost(limit: 8)
         cache = ZCache(configuration: configuration, host: host)
         faults = FullStackFaults(rates: parameters.faults, seed: parameters.seed)

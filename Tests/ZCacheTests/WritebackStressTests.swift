@@ -7,6 +7,8 @@
 //   swapIn while the write is in flight: found in the swap cache
 //   several writers against the outstanding cap
 //   everything at once, each thread checking its own entries against a model
+//
+// Every test runs under each allocator (AllocatorTestCase).
 
 import Dispatch
 import Foundation
@@ -15,7 +17,7 @@ import ZCacheSupport
 
 @testable import ZCache
 
-final class WritebackStressTests: XCTestCase {
+final class WritebackStressTests: AllocatorTestCase {
     private struct Setup {
         let cache: ZCache
         let device: SwapDevice
@@ -30,6 +32,7 @@ final class WritebackStressTests: XCTestCase {
         var configuration = ZCacheConfiguration()
         configuration.pageframes = pageframes
         configuration.maxOutstandingWritebackPages = cap
+        configuration.allocator = allocator
         let cache = ZCache(configuration: configuration)
         let injector = FaultInjector(WriteFaultPlan(latencyMicroseconds: latency))
         let path = try scratchSwapPath(self)

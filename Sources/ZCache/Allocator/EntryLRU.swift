@@ -2,13 +2,16 @@
 // allocators): for allocators without a frame LRU, ZCache orders the stored
 // pages of a class itself, oldest first.
 //
-//   nodes, indexed by the allocator's handle (handles are small and dense):
+//   nodes, indexed by the allocator's handle h: table h >> 24, entry h & 0xFFFFFF
+//   (zsmalloc's handles are class << 24 | slot, slots dense per class; zbud's
+//   are frame << 1 | bud): one growable table per top byte.
 //
-//     prev[h], next[h]: UInt32   links, or a state in next[h]:
+//     prev[h], next[h]: UInt32   links (handles), or a state in next[h]:
 //                                  free              not tracked
 //                                  isolated          taken by an evictor/writeback
 //                                  isolatedReleased  ... and TMem let go of it
-//     size[h]: UInt16            stored bytes (what the allocator needs to read/free)
+//     (8 bytes per handle slot: the key and size live elsewhere, the key in
+//     front of the object, the size in TMem's handle)
 //
 //     oldest <-> ... <-> newest  (`oldest`, `newest`: `end` when empty)
 //
@@ -40,11 +43,15 @@ final class EntryLRU: @unchecked Sendable {
     /// Handles must stay below this.
     static let handleLimit: UInt32 = 0xFFFF_FFF0
 
+    /// The nodes whose handles share a top byte.
+    private struct NodeTable {
+        var prev: [UInt32] = []
+        var next: [UInt32] = []
+    }
+
     private let lock = Lock()
     // Guarded by `lock`.
-    private var prev: [UInt32] = []
-    private var next: [UInt32] = []
-    private var size: [UInt16] = []
+    private var tables = [NodeTable](repeating: NodeTable(), count: 256)
     private var oldest = EntryLRU.end
     private var newest = EntryLRU.end
     private var linked = 0
@@ -54,22 +61,59 @@ final class EntryLRU: @unchecked Sendable {
     /// Entries on the list (isolated ones excluded).
     var count: Int { lock.withLock { linked } }
 
-    /// Bytes of the node arrays, from their capacities.
+    /// Bytes of the node tables, from their capacities.
     var metadataBytes: Int {
         lock.withLock {
-            prev.capacity * MemoryLayout<UInt32>.stride + next.capacity
-                * MemoryLayout<UInt32>.stride + size.capacity * MemoryLayout<UInt16>.stride
+            tables.reduce(0) { total, table in
+                total + table.prev.capacity * MemoryLayout<UInt32>.stride
+                    + table.next.capacity * MemoryLayout<UInt32>.stride
+            }
         }
     }
 
-    /// Adds `handle`, `storedSize` bytes, at the newest end.
-    func link(_ handle: UInt32, storedSize: Int) {
+    @inline(__always)
+    private static func split(_ handle: UInt32) -> (table: Int, entry: Int) {
+        (Int(handle >> 24), Int(handle & 0xFF_FFFF))
+    }
+
+    @inline(__always)
+    private func next(_ handle: UInt32) -> UInt32 {
+        let (t, e) = Self.split(handle)
+        return tables[t].next[e]
+    }
+
+    @inline(__always)
+    private func setNext(_ handle: UInt32, _ value: UInt32) {
+        let (t, e) = Self.split(handle)
+        tables[t].next[e] = value
+    }
+
+    @inline(__always)
+    private func prev(_ handle: UInt32) -> UInt32 {
+        let (t, e) = Self.split(handle)
+        return tables[t].prev[e]
+    }
+
+    @inline(__always)
+    private func setPrev(_ handle: UInt32, _ value: UInt32) {
+        let (t, e) = Self.split(handle)
+        tables[t].prev[e] = value
+    }
+
+    /// Whether `handle` has a node (it was linked once).
+    @inline(__always)
+    private func hasNode(_ handle: UInt32) -> Bool {
+        let (t, e) = Self.split(handle)
+        return e < tables[t].next.count
+    }
+
+    /// Adds `handle` at the newest end.
+    func link(_ handle: UInt32) {
         precondition(handle < Self.handleLimit, "EntryLRU: handle \(handle) out of range")
-        let index = Int(handle)
+        let (t, e) = Self.split(handle)
         lock.lock()
-        if index >= next.count { grow(to: index + 1) }
-        precondition(next[index] == Self.free, "EntryLRU: handle \(handle) linked twice")
-        size[index] = UInt16(storedSize)
+        if e >= tables[t].next.count { grow(t, to: e + 1) }
+        precondition(tables[t].next[e] == Self.free, "EntryLRU: handle \(handle) linked twice")
         append(handle)
         lock.unlock()
     }
@@ -77,33 +121,33 @@ final class EntryLRU: @unchecked Sendable {
     /// TMem let go of `handle`. Returns true when the caller must free the
     /// object now, false when an isolator holds it (and will free it).
     func release(_ handle: UInt32) -> Bool {
-        let index = Int(handle)
         lock.lock()
         defer { lock.unlock() }
-        precondition(index < next.count && next[index] != Self.free, "EntryLRU: \(handle) not tracked")
-        switch next[index] {
+        precondition(
+            hasNode(handle) && next(handle) != Self.free, "EntryLRU: \(handle) not tracked")
+        switch next(handle) {
         case Self.isolated:
-            next[index] = Self.isolatedReleased
+            setNext(handle, Self.isolatedReleased)
             return false
         case Self.isolatedReleased:
             preconditionFailure("EntryLRU: \(handle) released twice")
         default:
             unlink(handle)
-            next[index] = Self.free
+            setNext(handle, Self.free)
             return true
         }
     }
 
     /// Takes up to `count` entries from the oldest end; each stays allocated
     /// until `finishIsolation`.
-    func isolateOldest(upTo count: Int) -> [(handle: UInt32, storedSize: Int)] {
-        var result: [(handle: UInt32, storedSize: Int)] = []
+    func isolateOldest(upTo count: Int) -> [UInt32] {
+        var result: [UInt32] = []
         lock.lock()
         while result.count < count, oldest != Self.end {
             let handle = oldest
             unlink(handle)
-            next[Int(handle)] = Self.isolated
-            result.append((handle, Int(size[Int(handle)])))
+            setNext(handle, Self.isolated)
+            result.append(handle)
         }
         lock.unlock()
         return result
@@ -113,12 +157,11 @@ final class EntryLRU: @unchecked Sendable {
     /// (the caller frees the object); otherwise the entry is linked again at
     /// the newest end and stays stored.
     func finishIsolation(_ handle: UInt32) -> Bool {
-        let index = Int(handle)
         lock.lock()
         defer { lock.unlock() }
-        switch next[index] {
+        switch next(handle) {
         case Self.isolatedReleased:
-            next[index] = Self.free
+            setNext(handle, Self.free)
             return true
         case Self.isolated:
             append(handle)
@@ -135,7 +178,7 @@ final class EntryLRU: @unchecked Sendable {
             var node = oldest
             while node != Self.end {
                 result.append(node)
-                node = next[Int(node)]
+                node = next(node)
             }
             return result
         }
@@ -148,11 +191,11 @@ final class EntryLRU: @unchecked Sendable {
             var previous = Self.end
             var node = oldest
             while node != Self.end {
-                precondition(prev[Int(node)] == previous, "EntryLRU: broken back link at \(node)")
+                precondition(prev(node) == previous, "EntryLRU: broken back link at \(node)")
                 seen += 1
                 precondition(seen <= linked, "EntryLRU: cycle")
                 previous = node
-                node = next[Int(node)]
+                node = next(node)
             }
             precondition(previous == newest, "EntryLRU: newest is not the last node")
             precondition(seen == linked, "EntryLRU: \(seen) linked, count says \(linked)")
@@ -161,33 +204,29 @@ final class EntryLRU: @unchecked Sendable {
 
     // MARK: Under the lock
 
-    private func grow(to needed: Int) {
-        let capacity = max(needed, next.count * 2, 64)
-        prev.reserveCapacity(capacity)
-        next.reserveCapacity(capacity)
-        size.reserveCapacity(capacity)
-        let added = capacity - next.count
-        prev.append(contentsOf: repeatElement(Self.end, count: added))
-        next.append(contentsOf: repeatElement(Self.free, count: added))
-        size.append(contentsOf: repeatElement(0, count: added))
+    private func grow(_ t: Int, to needed: Int) {
+        let capacity = max(needed, tables[t].next.count * 2, 64)
+        let added = capacity - tables[t].next.count
+        tables[t].prev.reserveCapacity(capacity)
+        tables[t].next.reserveCapacity(capacity)
+        tables[t].prev.append(contentsOf: repeatElement(Self.end, count: added))
+        tables[t].next.append(contentsOf: repeatElement(Self.free, count: added))
     }
 
     private func append(_ handle: UInt32) {
-        let index = Int(handle)
-        prev[index] = newest
-        next[index] = Self.end
-        if newest == Self.end { oldest = handle } else { next[Int(newest)] = handle }
+        setPrev(handle, newest)
+        setNext(handle, Self.end)
+        if newest == Self.end { oldest = handle } else { setNext(newest, handle) }
         newest = handle
         linked += 1
     }
 
     private func unlink(_ handle: UInt32) {
-        let index = Int(handle)
-        let before = prev[index]
-        let after = next[index]
-        if before == Self.end { oldest = after } else { next[Int(before)] = after }
-        if after == Self.end { newest = before } else { prev[Int(after)] = before }
-        prev[index] = Self.end
+        let before = prev(handle)
+        let after = next(handle)
+        if before == Self.end { oldest = after } else { setNext(before, after) }
+        if after == Self.end { newest = before } else { setPrev(after, before) }
+        setPrev(handle, Self.end)
         linked -= 1
     }
 }

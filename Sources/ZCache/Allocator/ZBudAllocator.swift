@@ -51,7 +51,7 @@ final class ZBudAllocator: ZPageAllocator, FrameLRU {
         return size
     }
 
-    func free(_ handle: UInt32, size: Int) {
+    func free(_ handle: UInt32) {
         if let emptied = zbud.free(ZBudRef(rawValue: handle)) { release(emptied) }
     }
 
@@ -66,6 +66,8 @@ final class ZBudAllocator: ZPageAllocator, FrameLRU {
     var framesInUse: Int {
         zbudClass == .ephemeral ? counters.ephPageframes.value : counters.persPageframes.value
     }
+
+    var ownFrameCount: Int { zbud.stats.pageframes }
 
     /// zbud cannot move buds: nothing to compact.
     func compact() -> Int { 0 }

@@ -27,6 +27,9 @@ import ZBud
 public enum ZCacheAllocatorKind: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
     /// Two compressed pages per frame at most, with a frame LRU (zcache's own).
     case zbud
+    /// Size classes every 16 bytes, objects packed into zspages of 1-4
+    /// frames, compaction (mm/zsmalloc.c); LRU kept per entry by ZCache.
+    case zsmalloc
 
     public var description: String { rawValue }
 }
@@ -49,19 +52,24 @@ protocol ZPageAllocator: AnyObject, Sendable {
     /// TMem has published the handle under its key (called under the bucket lock).
     func published(_ handle: UInt32)
 
-    /// Copies the `size` stored bytes of `handle` into `buffer`. Returns the
-    /// size, or nil when the object is being evicted whole (zbud's dying frame).
+    /// Copies the first `size` stored bytes of `handle` into `buffer` (zbud
+    /// copies all of them). Returns the size, or nil when the object is being
+    /// evicted whole (zbud's dying frame).
     func read(_ handle: UInt32, size: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int?
 
     /// `read` then `free`, under one acquisition of the allocator's lock.
     func readAndFree(_ handle: UInt32, size: Int, into buffer: UnsafeMutableRawBufferPointer)
         -> Int?
 
-    /// Frees `handle` (`size` stored bytes); frames it emptied go back to the pool.
-    func free(_ handle: UInt32, size: Int)
+    /// Frees `handle`; frames it emptied go back to the pool.
+    func free(_ handle: UInt32)
 
-    /// Frames this allocator holds from the pool.
+    /// Frames this allocator holds from the pool, as zcache counts them.
     var framesInUse: Int { get }
+
+    /// The allocator's own count of its frames (cheap): equal to
+    /// `framesInUse` at rest, which `ZCache.checkFrameAccounting` checks.
+    var ownFrameCount: Int { get }
 
     /// Moves objects to free frames; returns the frames given back to the pool.
     func compact() -> Int

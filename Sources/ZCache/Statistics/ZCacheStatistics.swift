@@ -163,6 +163,10 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var allocator: ZCacheAllocatorKind = .zbud
         /// Frames both classes hold.
         public var framesInUse = 0
+        /// Bytes of the pool's frames resident in memory now, as the kernel
+        /// reports them (`mincore`): tracks frames in use plus a small reserve
+        /// of recently freed frames.
+        public var residentBytes = 0
         /// Bytes of every per-entry structure outside the frames, from real
         /// capacities: TMem's page maps and object tables, the allocators'
         /// per-object and per-frame tables, the per-entry LRUs, the
@@ -177,7 +181,8 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var persistent = AllocatorStatistics()
 
         enum CodingKeys: String, CodingKey {
-            case allocator, framesInUse = "frames_in_use", metadataBytes = "metadata_bytes"
+            case allocator, framesInUse = "frames_in_use", residentBytes = "resident_bytes"
+            case metadataBytes = "metadata_bytes"
             case metadataBytesPerPage = "metadata_bytes_per_page"
             case poolUtilization = "pool_utilization", ephemeral, persistent
         }
@@ -289,7 +294,9 @@ extension ZCacheCounters {
         s.allocator.allocator = store.kind
         s.allocator.ephemeral = store.ephemeral.allocatorStatistics
         s.allocator.persistent = store.persistent.allocatorStatistics
-        s.allocator.framesInUse = s.allocator.ephemeral.framesInUse + s.allocator.persistent.framesInUse
+        s.allocator.framesInUse =
+            s.allocator.ephemeral.framesInUse + s.allocator.persistent.framesInUse
+        s.allocator.residentBytes = pool.residentBytes
         let frameBytes = s.allocator.framesInUse * pageSize
         s.allocator.poolUtilization =
             frameBytes == 0

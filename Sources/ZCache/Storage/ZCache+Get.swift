@@ -69,25 +69,26 @@ extension ZCache {
     /// frame goes back to the pool), else the oldest entry of the per-entry
     /// LRU (isolated, its key flushed, then freed). Keys are flushed only if
     /// they still map here: a newer put of the key lives elsewhere and must
-    /// survive. Returns the stored bytes evicted, or nil when nothing could be.
+    /// survive. Returns false when nothing could be evicted.
     @discardableResult
-    func evictEphemeral() -> Int? {
+    func evictEphemeral() -> Bool {
         if let frames = store.ephemeral.frameLRU {
             let evicted = frames.evictLRUFrame { owner, allocation in
                 counters.evictedEphZPages.increment()
                 _ = try? tmem.flushPage(
-                    TMemKey(owner), ifHandle: ZPageHandle(allocation: allocation, class: .ephemeral),
+                    TMemKey(owner),
+                    ifHandle: ZPageHandle(allocation: allocation, class: .ephemeral),
                     counted: false)
             }
-            guard evicted else { return nil }
+            guard evicted else { return false }
             counters.evictedEphPageframes.increment()
-            return pageSize
+            return true
         }
-        guard let victim = isolateOldest(.ephemeral, upTo: 1).first else { return nil }
+        guard let victim = isolateOldest(.ephemeral, upTo: 1).first else { return false }
         counters.evictedEphZPages.increment()
         _ = try? tmem.flushPage(victim.key, ifHandle: victim.handle, counted: false)
         store.finishIsolation(victim.handle)
-        return store.storedSize(victim.handle)
+        return true
     }
 
     /// Runs `attempt` again after each eviction of LRU ephemeral memory until
@@ -96,7 +97,7 @@ extension ZCache {
     /// frame: its neighbours in the zspage may live on). Returns its result.
     func retryEvictingEphemeral<T>(_ attempt: () -> T?) -> T? {
         for _ in 0..<ZCache.maxEvictionsPerAttempt {
-            guard evictEphemeral() != nil else { return nil }
+            guard evictEphemeral() else { return nil }
             if let value = attempt() { return value }
         }
         return nil
@@ -105,21 +106,22 @@ extension ZCache {
     /// Takes up to `count` of the oldest entries of the per-entry LRU of
     /// `zbudClass` (none with a frame LRU), with the key each is stored
     /// under, read from in front of its bytes. Each must be ended with
-    /// `store.finishIsolation`.
-    func isolateOldest(_ zbudClass: ZBudClass, upTo count: Int) -> [(key: TMemKey, handle: ZPageHandle)] {
+    /// `store.finishIsolation`. (The handles carry no size: TMem's do, and
+    /// only "does the key still map to this allocation" is asked with them.)
+    func isolateOldest(_ zbudClass: ZBudClass, upTo count: Int)
+        -> [(key: TMemKey, handle: ZPageHandle)]
+    {
         guard let lru = store.lru(zbudClass) else { return [] }
-        let prefix = store.ownerPrefix
         let allocator = store.allocator(zbudClass)
-        return lru.isolateOldest(upTo: count).map { victim in
-            let handle = ZPageHandle(
-                allocation: victim.handle, class: zbudClass, size: victim.storedSize - prefix)
-            let owner = withUnsafeTemporaryAllocation(byteCount: pageSize, alignment: 16) {
-                scratch in
+        return lru.isolateOldest(upTo: count).map { allocation in
+            var owner = BudOwner(w0: 0, w1: 0, w2: 0, w3: 0)
+            withUnsafeTemporaryAllocation(byteCount: BudOwner.storedSize, alignment: 8) { prefix in
                 // An isolated object stays allocated, so this read cannot miss.
-                _ = allocator.read(victim.handle, size: victim.storedSize, into: scratch)
-                return BudOwner(loadingFrom: UnsafeRawPointer(scratch.baseAddress!))
+                let read = allocator.read(allocation, size: BudOwner.storedSize, into: prefix)
+                precondition(read != nil, "an isolated entry could not be read")
+                owner = BudOwner(loadingFrom: UnsafeRawPointer(prefix.baseAddress!))
             }
-            return (TMemKey(owner), handle)
+            return (TMemKey(owner), ZPageHandle(allocation: allocation, class: zbudClass))
         }
     }
 
@@ -133,12 +135,18 @@ extension ZCache {
         guard count > 0 else { return 0 }
         if store.ephemeral.frameLRU != nil {
             var freed = 0
-            while freed < count, evictEphemeral() != nil { freed += 1 }
+            while freed < count, evictEphemeral() { freed += 1 }
             return freed
         }
         let before = store.ephemeral.framesInUse
-        var bytes = 0
-        while bytes < count * pageSize, let evicted = evictEphemeral() { bytes += evicted }
+        let bytesBefore = counters.ephZBytes.value
+        // Bounded: puts running meanwhile add bytes as we take them.
+        var budget = count * ZCache.maxEvictionsPerAttempt
+        while budget > 0, bytesBefore - counters.ephZBytes.value < count * pageSize,
+            evictEphemeral()
+        {
+            budget -= 1
+        }
         let compacted = store.ephemeral.compact()
         counters.pagesCompacted.increment(by: compacted)
         let freed = max(0, before - store.ephemeral.framesInUse)

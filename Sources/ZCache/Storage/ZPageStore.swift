@@ -42,6 +42,12 @@ final class ZPageStore: TMemStorage {
             ephemeralLRU = nil
             persistentLRU = nil
             ownerPrefix = 0
+        case .zsmalloc:
+            ephemeral = ZSmallocAllocator(class: .ephemeral, pool: pool, counters: counters)
+            persistent = ZSmallocAllocator(class: .persistent, pool: pool, counters: counters)
+            ephemeralLRU = EntryLRU()
+            persistentLRU = EntryLRU()
+            ownerPrefix = BudOwner.storedSize
         }
     }
 
@@ -76,7 +82,7 @@ final class ZPageStore: TMemStorage {
         let zbudClass = handle.zbudClass
         counters.addZPage(-1, bytes: -handle.size, zbudClass)
         if let lru = lru(zbudClass), !lru.release(handle.allocation) { return }
-        allocator(zbudClass).free(handle.allocation, size: storedSize(handle))
+        allocator(zbudClass).free(handle.allocation)
     }
 
     /// Copies a stored page's bytes (key prefix, then compressed bytes) into
@@ -89,7 +95,9 @@ final class ZPageStore: TMemStorage {
         let zbudClass = handle.zbudClass
         let allocator = allocator(zbudClass)
         let size = storedSize(handle)
-        guard release else { return allocator.read(handle.allocation, size: size, into: buffer) != nil }
+        guard release else {
+            return allocator.read(handle.allocation, size: size, into: buffer) != nil
+        }
         counters.addZPage(-1, bytes: -handle.size, zbudClass)
         if let lru = lru(zbudClass), !lru.release(handle.allocation) {
             // Isolated: still allocated; its isolator frees it.
@@ -104,19 +112,19 @@ final class ZPageStore: TMemStorage {
     func published(_ handle: ZPageHandle) {
         let zbudClass = handle.zbudClass
         allocator(zbudClass).published(handle.allocation)
-        lru(zbudClass)?.link(handle.allocation, storedSize: storedSize(handle))
+        lru(zbudClass)?.link(handle.allocation)
     }
 
     /// Frees a handle TMem never took (its put failed).
     func cancel(_ handle: ZPageHandle) {
-        allocator(handle.zbudClass).free(handle.allocation, size: storedSize(handle))
+        allocator(handle.zbudClass).free(handle.allocation)
     }
 
     /// Ends an isolation (see `EntryLRU`): frees the object if TMem let go of it.
     func finishIsolation(_ handle: ZPageHandle) {
         let zbudClass = handle.zbudClass
         guard let lru = lru(zbudClass), lru.finishIsolation(handle.allocation) else { return }
-        allocator(zbudClass).free(handle.allocation, size: storedSize(handle))
+        allocator(zbudClass).free(handle.allocation)
     }
 
     /// A sentinel for a page repeating `word`, or nil when the word table is full.

@@ -72,7 +72,8 @@ public struct SimulationResult: Sendable, Codable {
     }
 
     init(
-        policy: ShrinkerPolicy, allocator: ZCacheAllocatorKind, compressor: CompressorKind, seconds: Double, host: HostCounters,
+        policy: ShrinkerPolicy, allocator: ZCacheAllocatorKind, compressor: CompressorKind,
+        seconds: Double, host: HostCounters,
         statistics: ZCacheStatistics, swapDevice: SwapDeviceStats, shrinkerEvicted: Int,
         shrinkerWrittenBack: Int, forcedPagesMax: Int, frameAccountingHolds: Bool,
         swapSlotsInUse: Int, swapSlotBadFrees: Int
@@ -150,7 +151,8 @@ public enum Simulation {
         let counters = host.run(progress: progress)
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         return SimulationResult(
-            policy: policy, allocator: allocator, compressor: options.compressor, seconds: seconds, host: counters,
+            policy: policy, allocator: allocator, compressor: options.compressor, seconds: seconds,
+            host: counters,
             statistics: zcache.statistics, swapDevice: device.stats,
             shrinkerEvicted: paths.shrinkerEvicted, shrinkerWrittenBack: paths.shrinkerWrittenBack,
             forcedPagesMax: ram.forcedPagesMax,
