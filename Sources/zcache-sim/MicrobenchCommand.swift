@@ -16,12 +16,18 @@ struct Microbench: ParsableCommand {
         name: .long, parsing: .upToNextOption, help: "Page files for parts that use real pages.")
     var corpus: [String] = []
 
+    @Option(help: AllocatorChoice.help)
+    var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
     func run() throws {
         switch part {
         case "zbud": print(try ZBudMicrobenchmark.run(corpus: corpus))
         case "tmem": print(try TMemMicrobenchmark.run(corpus: corpus))
         case "swap": print(try SwapDeviceMicrobenchmark.run(corpus: corpus))
-        case "writeback": print(try WritebackMicrobenchmark.run(corpus: corpus))
+        case "writeback":
+            for kind in allocator.allocators {
+                print(try WritebackMicrobenchmark.run(corpus: corpus, allocator: kind))
+            }
         default:
             throw ValidationError("unknown part '\(part)': expected zbud, tmem, swap or writeback")
         }

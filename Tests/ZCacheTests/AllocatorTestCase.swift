@@ -1,6 +1,7 @@
-// Runs every test of a test case once per allocator behind the seam: the
-// tests read `allocator` when they build a cache, and a failure names the
-// allocator it happened under.
+// Runs a test's body under each allocator behind the seam: the body reads
+// `allocator` when it builds a cache, and a failure names the allocator it
+// happened under. (A loop rather than a subclass per allocator: XCTest on
+// Linux does not discover inherited test methods.)
 
 import XCTest
 
@@ -10,11 +11,13 @@ class AllocatorTestCase: XCTestCase {
     /// The allocator of the run in progress.
     private(set) var allocator = ZCacheAllocatorKind.zbud
 
-    override func invokeTest() {
+    /// Runs `body` once per allocator, `allocator` set to it.
+    func forEachAllocator(_ body: () throws -> Void) rethrows {
         for kind in ZCacheAllocatorKind.allCases {
             allocator = kind
-            super.invokeTest()
+            try body()
         }
+        allocator = .zbud
     }
 
     override func recordFailure(
