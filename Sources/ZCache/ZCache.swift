@@ -134,8 +134,15 @@ public final class ZCache: Sendable {
     /// Every statistic, named as in the kernel's debugfs.
     public var statistics: ZCacheStatistics {
         var s = counters.snapshot(tmem: tmem.stats, store: store)
-        s.allocator.metadataBytes = store.metadataBytes + tmem.metadataBytes
-        let stored = s.zcache.ephZPages + s.zcache.persZPages
+        s.allocator.metadataBytesTMem = tmem.metadataBytes
+        s.allocator.metadataBytesAllocators =
+            store.ephemeral.metadataBytes + store.persistent.metadataBytes
+        s.allocator.metadataBytesZCache = store.metadataBytes - s.allocator.metadataBytesAllocators
+        s.allocator.metadataBytes =
+            s.allocator.metadataBytesTMem + s.allocator.metadataBytesAllocators
+            + s.allocator.metadataBytesZCache
+        // Per page stored, compressed or same-filled (each has a TMem entry).
+        let stored = s.zcache.ephZPages + s.zcache.persZPages + s.zcache.sameFilledPages
         s.allocator.metadataBytesPerPage =
             stored == 0 ? 0 : Double(s.allocator.metadataBytes) / Double(stored)
         return s

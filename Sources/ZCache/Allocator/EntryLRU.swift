@@ -205,7 +205,8 @@ final class EntryLRU: @unchecked Sendable {
     // MARK: Under the lock
 
     private func grow(_ t: Int, to needed: Int) {
-        let capacity = max(needed, tables[t].next.count * 2, 64)
+        // Grows by half: the tables are per-entry memory, kept tight.
+        let capacity = max(needed, tables[t].next.count * 3 / 2, 16)
         let added = capacity - tables[t].next.count
         tables[t].prev.reserveCapacity(capacity)
         tables[t].next.reserveCapacity(capacity)

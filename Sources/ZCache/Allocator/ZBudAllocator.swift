@@ -72,9 +72,10 @@ final class ZBudAllocator: ZPageAllocator, FrameLRU {
     /// zbud cannot move buds: nothing to compact.
     func compact() -> Int { 0 }
 
-    /// zbud keeps per-frame state only (no per-object structure): its frame
-    /// table, reserved for the whole pool.
-    var metadataBytes: Int { zbud.metadataBytes }
+    /// zbud keeps per-frame state only (nothing per bud): its frame table,
+    /// busy bits and list links, reserved for the whole pool and committed as
+    /// frames are first used, so counted as resident (`mincore`).
+    var metadataBytes: Int { zbud.metadataResidentBytes }
 
     var allocatorStatistics: AllocatorStatistics {
         let stats = zbud.stats

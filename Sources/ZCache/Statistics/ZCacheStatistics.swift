@@ -172,7 +172,11 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         /// per-object and per-frame tables, the per-entry LRUs, the
         /// same-filled word table.
         public var metadataBytes = 0
-        /// `metadataBytes` per stored compressed page (0 when none).
+        /// Its parts: TMem's page maps and object tables; the allocators'
+        /// own structures (zbud's frame table, zsmalloc's handle tables and
+        /// zspage records); ZCache's (per-entry LRUs, same-filled words).
+        public var metadataBytesTMem = 0, metadataBytesAllocators = 0, metadataBytesZCache = 0
+        /// `metadataBytes` per stored page, compressed or same-filled (0 when none).
         public var metadataBytesPerPage = 0.0
         /// Live stored bytes (key prefix included) / bytes of the frames in use.
         public var poolUtilization = 0.0
@@ -184,6 +188,9 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
             case allocator, framesInUse = "frames_in_use", residentBytes = "resident_bytes"
             case metadataBytes = "metadata_bytes"
             case metadataBytesPerPage = "metadata_bytes_per_page"
+            case metadataBytesTMem = "metadata_bytes_tmem"
+            case metadataBytesAllocators = "metadata_bytes_allocators"
+            case metadataBytesZCache = "metadata_bytes_zcache"
             case poolUtilization = "pool_utilization", ephemeral, persistent
         }
     }

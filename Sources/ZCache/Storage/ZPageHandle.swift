@@ -7,10 +7,17 @@ import ZBud
 ///
 ///     same-filled sentinel             stored in an allocator
 ///     bit  63     1                    bit  63     0
-///     bits 40-62  word slot            bit  62     persistent class
+///     bit  61     1 (never null)       bit  62     persistent class
+///     bits 40-60  word slot            bit  61     1 (never null)
 ///                 (0: the zero page)   bits 48-60  compressed size (0...4096)
 ///     bits 0-39   tag                  bits 0-31   allocator handle
 ///                                                  (ZBudRef or ZsHandle)
+///
+/// The 64 bits are kept as a never-null pointer bit pattern (never
+/// dereferenced): Swift then stores `ZPageHandle?` in 8 bytes, using the null
+/// pattern for nil, so each slot of TMem's page maps is 16 bytes instead of
+/// 24, a third of the per-page metadata. Bit 61 keeps every pattern far from
+/// null and the low addresses Swift also reserves.
 ///
 /// Two stored handles are equal when they name the same allocation; the size
 /// rides along and is not compared, so an evictor, which knows only the
@@ -21,12 +28,17 @@ import ZBud
 /// one and `zero_filled_pages` / `same_filled_pages` stay exact (equal
 /// sentinels would make TMem keep the old one and free nothing, while the put
 /// counted one more page).
-struct ZPageHandle: Equatable, Sendable {
-    private let raw: UInt64
+struct ZPageHandle: Equatable, @unchecked Sendable {
+    /// The bits (a plain value: never dereferenced, hence Sendable).
+    private let bits: UnsafeRawPointer
+
+    @inline(__always)
+    private var raw: UInt64 { UInt64(UInt(bitPattern: bits)) }
 
     private static let sameFilledBit: UInt64 = 1 << 63
+    private static let nonNullBit: UInt64 = 1 << 61
     private static let slotShift: UInt64 = 40
-    private static let slotMask: UInt64 = (1 << 23) - 1
+    private static let slotMask: UInt64 = (1 << 21) - 1
     private static let tagMask: UInt64 = (1 << 40) - 1
     private static let persistentBit: UInt64 = 1 << 62
     private static let sizeShift: UInt64 = 48
@@ -42,14 +54,18 @@ struct ZPageHandle: Equatable, Sendable {
             raw: sameFilledBit | (UInt64(slot) & slotMask) << slotShift | (tag & tagMask))
     }
 
-    private init(raw: UInt64) { self.raw = raw }
+    @inline(__always)
+    private init(raw: UInt64) {
+        // Never nil: bit 61 is set.
+        bits = UnsafeRawPointer(bitPattern: UInt(raw | Self.nonNullBit))!
+    }
 
     /// A page stored as `handle` by the allocator of `zbudClass`, `size` bytes compressed.
     init(allocation handle: UInt32, class zbudClass: ZBudClass, size: Int = 0) {
-        raw =
-            UInt64(handle)
-            | (zbudClass == .persistent ? Self.persistentBit : 0)
-            | (UInt64(size) & Self.sizeMask) << Self.sizeShift
+        self.init(
+            raw: UInt64(handle)
+                | (zbudClass == .persistent ? Self.persistentBit : 0)
+                | (UInt64(size) & Self.sizeMask) << Self.sizeShift)
     }
 
     var isSameFilled: Bool { raw & Self.sameFilledBit != 0 }

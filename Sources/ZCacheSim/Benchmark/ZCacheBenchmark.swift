@@ -51,6 +51,10 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var poolUtilization = 0.0
     /// Bytes of per-entry structures (TMem, allocator, LRU) per stored page.
     public var metadataBytesPerPage = 0.0
+    /// Its parts per stored page: TMem, the allocators, ZCache's own (LRU).
+    public var metadataTMemPerPage = 0.0
+    public var metadataAllocatorsPerPage = 0.0
+    public var metadataZCachePerPage = 0.0
     public var rawCompressionRatio = 0.0
     public var verifiedPages = 0
     public var mismatchedPages = 0
@@ -68,6 +72,9 @@ public struct BenchReport: Sendable, Codable, Equatable {
         case densityVsOptimal = "density_vs_optimal", pagesPerFrame = "pages_per_frame"
         case sameFilledPages = "same_filled_pages", framesInUse = "frames_in_use"
         case poolUtilization = "pool_utilization", metadataBytesPerPage = "metadata_bytes_per_page"
+        case metadataTMemPerPage = "metadata_tmem_per_page"
+        case metadataAllocatorsPerPage = "metadata_allocators_per_page"
+        case metadataZCachePerPage = "metadata_zcache_per_page"
         case rawCompressionRatio = "raw_compression_ratio"
         case verifiedPages = "verified_pages", mismatchedPages = "mismatched_pages"
     }
@@ -239,7 +246,13 @@ public enum ZCacheBenchmark {
                 report.sameFilledPages = statistics.zcache.sameFilledPages
                 report.framesInUse = statistics.allocator.framesInUse
                 report.poolUtilization = statistics.allocator.poolUtilization
-                report.metadataBytesPerPage = statistics.allocator.metadataBytesPerPage
+                let a = statistics.allocator
+                report.metadataBytesPerPage = a.metadataBytesPerPage
+                let perPage =
+                    a.metadataBytes == 0 ? 0 : a.metadataBytesPerPage / Double(a.metadataBytes)
+                report.metadataTMemPerPage = Double(a.metadataBytesTMem) * perPage
+                report.metadataAllocatorsPerPage = Double(a.metadataBytesAllocators) * perPage
+                report.metadataZCachePerPage = Double(a.metadataBytesZCache) * perPage
             }
             for i in 0..<n {
                 stored[i] = results[i] == 1 || results[i] == 2
@@ -380,7 +393,13 @@ extension ZCacheBenchmark {
             ("same-filled pages", "\(r.sameFilledPages)"),
             ("frames in use", "\(r.framesInUse)"),
             ("pool utilization", String(format: "%.3f", r.poolUtilization)),
-            ("metadata bytes per page", String(format: "%.1f", r.metadataBytesPerPage)),
+            (
+                "metadata bytes per page",
+                String(
+                    format: "%.1f (tmem %.1f, allocators %.1f, zcache %.1f)",
+                    r.metadataBytesPerPage, r.metadataTMemPerPage, r.metadataAllocatorsPerPage,
+                    r.metadataZCachePerPage)
+            ),
             ("bare compression ratio", String(format: "%.2fx", r.rawCompressionRatio)),
             ("verified / mismatched", "\(r.verifiedPages) / \(r.mismatchedPages)"),
         ]
