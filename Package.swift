@@ -9,6 +9,7 @@
 //   ZSmalloc             size-class allocator after mm/zsmalloc.c: zspages, handles, compaction
 //   TMem                 object store: clients, pools, objects, index -> opaque handle
 //   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
+//   CHiredis, RemoteTier the remote tier: compressed pages in Redis Cluster (libhiredis-dev)
 //   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
 //   ZCacheSim            a simulated host (RAM, LRU lists, reclaim, faults) driving ZCache
 //   zcache-sim           the command-line tool: run the simulator, benchmark, demo
@@ -44,6 +45,11 @@ let package = Package(
         .systemLibrary(
             name: "CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses with a warning; the header and library are on the default paths.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]),
 
         .target(name: "ZCacheSupport", swiftSettings: checkedSettings),
         .target(
@@ -63,6 +69,9 @@ let package = Package(
                 "ZCacheSupport", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "CLZ4", "CZlib",
                 "CZstd",
             ],
+            swiftSettings: checkedSettings),
+        .target(
+            name: "RemoteTier", dependencies: ["CHiredis", "CZlib", "ZCacheSupport"],
             swiftSettings: checkedSettings),
         .target(name: "ZCacheSim", dependencies: ["ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
         .executableTarget(
@@ -84,6 +93,7 @@ let package = Package(
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
         .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
         .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+        .testTarget(name: "RemoteTierTests", dependencies: ["RemoteTier", "ZCacheSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,7 +5,9 @@
 // other zspage; a source left empty is freed. Each move copies the object's
 // slot (header included) through a buffer, since either end may cross a frame
 // boundary, and points the object's handle-table entry at the new place, so
-// handles stay valid. The class lock is dropped every few zspages to free the
+// handles stay valid. A destination may attach a frame to take an object
+// (zspages attach frames as objects reach them); those count against the
+// frames freed, so `compact()` and `pagesCompacted` are net. The class lock is dropped every few zspages to free the
 // collected frames and let readers in; nothing is isolated between steps, so
 // the next step starts again from the lists.
 
@@ -22,7 +24,8 @@ extension ZSmalloc {
         return wastedZspages * info.framesPerZspage
     }
 
-    /// Compacts every class; returns the frames given back to the pool.
+    /// Compacts every class; returns the frames given back to the pool (net of
+    /// the frames destinations attached to take the moved objects).
     public func compact() -> Int {
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: pageSize, alignment: 16)
         defer { scratch.deallocate() }
@@ -49,12 +52,18 @@ extension ZSmalloc {
                     done = true
                     break
                 }
-                guard migrate(from: source, of: sizeClass, scratch: scratch) else {
-                    done = true  // no room elsewhere (cannot happen while freeable > 0)
+                var attached = 0
+                let moved = migrate(
+                    from: source, of: sizeClass, scratch: scratch, framesAttached: &attached)
+                sizeClass.state.pointee.pagesCompacted -= attached
+                freed -= attached
+                guard moved else {
+                    done = true  // no room, or no frame, elsewhere
                     break
                 }
+                let emptiedBefore = emptied.count
                 dropZspage(source, of: sizeClass, into: &emptied)
-                sizeClass.state.pointee.pagesCompacted += sizeClass.info.framesPerZspage
+                sizeClass.state.pointee.pagesCompacted += emptied.count - emptiedBefore
             }
             sizeClass.lock.unlock()
             freeFrames(emptied)
@@ -65,14 +74,14 @@ extension ZSmalloc {
 
     /// Moves the objects of zspage `source` into the fullest other zspages,
     /// until it is empty (returns true: the caller drops it) or no other
-    /// zspage has room (false). Under the class lock.
+    /// zspage has room (false); counts the frames destinations attached.
+    /// Under the class lock.
     private func migrate(
-        from source: Int, of sizeClass: SizeClass, scratch: UnsafeMutableRawPointer
-    )
-        -> Bool
-    {
+        from source: Int, of sizeClass: SizeClass, scratch: UnsafeMutableRawPointer,
+        framesAttached: inout Int
+    ) -> Bool {
         let info = sizeClass.info
-        for object in 0..<info.objectsPerZspage {
+        for object in 0..<Int(frameRecords[source].neverUsed) {
             let (frame, offset) = location(ofObject: object, in: source, of: sizeClass)
             let slotHeader = header(frame: frame, offset: offset).pointee
             guard slotHeader & 1 != 0 else { continue }  // a free slot
@@ -81,7 +90,11 @@ extension ZSmalloc {
             }
             let slot = Int(slotHeader >> 1)
             copyOut(frame: frame, offset: offset, count: info.size, to: scratch)
-            let moved = allocateObject(in: destination, of: sizeClass, slot: slot)
+            let attachedBefore = frameRecords[destination].attachedFrames
+            guard let moved = allocateObject(in: destination, of: sizeClass, slot: slot) else {
+                return false  // no frame to extend the destination: stop here
+            }
+            framesAttached += Int(frameRecords[destination].attachedFrames - attachedBefore)
             copyIn(scratch, count: info.size, frame: moved.frame, offset: moved.offset)
             sizeClass.handles[slot] = moved.entry
             if releaseObject(object, in: source, of: sizeClass) { return true }

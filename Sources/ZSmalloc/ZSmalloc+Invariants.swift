@@ -1,6 +1,8 @@
 // Internal consistency checks, compiled in under ZCACHE_INTERNAL_CHECKS (debug
 // builds, which `swift test` builds), like ZBud's.
 
+import ZCacheSupport
+
 extension ZSmalloc {
     /// Checks every class (each under its lock) and the frame count.
     package func checkInvariants() {
@@ -39,6 +41,7 @@ extension ZSmalloc {
             let info = sizeClass.info
             let state = sizeClass.state.pointee
             var zspages = 0
+            var frames = 0
             var objects = 0
             var storedAt = Set<UInt32>()  // handle-table entries the headers imply
             for group in 1..<Self.fullnessGroups {
@@ -59,9 +62,19 @@ extension ZSmalloc {
                     precondition(
                         Self.fullnessGroup(inUse: inUse, capacity: info.objectsPerZspage) == group,
                         "zsmalloc: \(inUse)/\(info.objectsPerZspage) objects in group \(group)")
-                    // The frame chain.
+                    // The frame chain: the frames the used objects reach (at
+                    // least the head; one more if attaching the next failed).
+                    let neverUsed = Int(record.neverUsed)
+                    let attached = Int(record.attachedFrames)
+                    let reached = max(1, (neverUsed * info.size + pageSize - 1) / pageSize)
+                    let reachedNext = max(
+                        1, ((neverUsed + 1) * info.size + pageSize - 1) / pageSize)
+                    precondition(neverUsed <= info.objectsPerZspage, "zsmalloc: never-used mark")
+                    precondition(
+                        attached >= reached && attached <= min(reachedNext, info.framesPerZspage),
+                        "zsmalloc: \(attached) frames attached for \(neverUsed) objects used")
                     var frame = head
-                    for position in 0..<info.framesPerZspage {
+                    for position in 0..<attached {
                         precondition(
                             frame >= 0 && frame < pool.frameCount, "zsmalloc: chain leaves the pool"
                         )
@@ -73,23 +86,21 @@ extension ZSmalloc {
                             "zsmalloc: bad frame position")
                         let nextFrame = Int(frameRecords[frame].nextFramePlusOne) - 1
                         precondition(
-                            (nextFrame < 0) == (position == info.framesPerZspage - 1),
-                            "zsmalloc: chain length")
+                            (nextFrame < 0) == (position == attached - 1), "zsmalloc: chain length")
                         frame = nextFrame
                     }
+                    frames += attached
                     // The free list and the headers of stored objects.
                     if info.isHuge {
                         precondition(
-                            inUse == 1 && record.firstFreePlusOne == 0,
+                            inUse == 1 && neverUsed == 1 && record.firstFreePlusOne == 0,
                             "zsmalloc: huge zspage state")
                         storedAt.insert(HandleEntry.stored(frame: head, offset: 0))
                     } else {
                         var free = Set<Int>()
                         var cursor = Int(record.firstFreePlusOne) - 1
                         while cursor >= 0 {
-                            precondition(
-                                cursor < info.objectsPerZspage, "zsmalloc: free object out of range"
-                            )
+                            precondition(cursor < neverUsed, "zsmalloc: free object out of range")
                             precondition(
                                 free.insert(cursor).inserted, "zsmalloc: cycle in a free list")
                             let (f, o) = location(ofObject: cursor, in: head, of: sizeClass)
@@ -97,9 +108,8 @@ extension ZSmalloc {
                             precondition(value & 1 == 0, "zsmalloc: stored object on the free list")
                             cursor = Int(value >> 1) - 1
                         }
-                        precondition(
-                            free.count == info.objectsPerZspage - inUse, "zsmalloc: free count")
-                        for object in 0..<info.objectsPerZspage where !free.contains(object) {
+                        precondition(free.count == neverUsed - inUse, "zsmalloc: free count")
+                        for object in 0..<neverUsed where !free.contains(object) {
                             let (f, o) = location(ofObject: object, in: head, of: sizeClass)
                             let value = header(frame: f, offset: o).pointee
                             precondition(value & 1 == 1, "zsmalloc: object neither free nor stored")
@@ -149,7 +159,10 @@ extension ZSmalloc {
                 slot = Int(sizeClass.handles[slot]) - 1
             }
             precondition(freeSlots + stored == state.slotHighWater, "zsmalloc: slots lost")
-            return zspages * info.framesPerZspage
+            precondition(
+                frames == state.frames,
+                "zsmalloc: \(frames) frames attached, \(state.frames) counted")
+            return frames
         }
     #endif
 }

@@ -20,7 +20,7 @@ extension ZSmalloc {
                     zspagesByFullness: (0..<Self.fullnessGroups).map {
                         sizeClass.fullnessCounts[$0]
                     },
-                    frames: state.zspages * info.framesPerZspage,
+                    frames: state.frames,
                     freeableFrames: freeableFrames(of: sizeClass),
                     pagesCompacted: state.pagesCompacted,
                     objectsStoredTotal: state.objectsStoredTotal)

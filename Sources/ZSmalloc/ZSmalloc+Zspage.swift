@@ -1,5 +1,6 @@
-// Zspages: building one from pool frames, placing objects in it, the
-// fullness lists, and copying object bytes across a frame boundary.
+// Zspages: starting one from a pool frame and attaching more as objects
+// reach them, placing objects, the fullness lists, and copying object bytes
+// across a frame boundary.
 
 import PageFrames
 import ZCacheSupport
@@ -16,8 +17,12 @@ struct ZspageFrame {
     var listNextPlusOne: UInt32 = 0
     /// Head: objects stored in the zspage.
     var inUse: UInt16 = 0
-    /// Head: the first free object + 1 (0: none).
+    /// Head: the first free object + 1 (0: none) of the objects already used once.
     var firstFreePlusOne: UInt16 = 0
+    /// Head: objects from this index on were never used (their frames may not be attached yet).
+    var neverUsed: UInt16 = 0
+    /// Head: frames attached to the zspage so far.
+    var attachedFrames: UInt8 = 0
     /// The frame's position in its zspage.
     var position: UInt8 = 0
     /// Head: the fullness group (0: on no list).
@@ -27,41 +32,44 @@ struct ZspageFrame {
 extension ZSmalloc {
     // MARK: Building and dropping zspages
 
-    /// Takes `framesPerZspage` frames from the pool and lays out an empty
-    /// zspage in them (records, free list); returns its head frame, or nil
-    /// when the pool has no frame. Called with no lock held: the zspage is
-    /// private until `store` publishes it under the class lock.
+    /// Takes a frame from the pool as the head of a new, empty zspage of
+    /// `sizeClass`; nil when the pool has none. Further frames are attached as
+    /// objects reach them (`allocateObject`), so a young zspage costs only the
+    /// frames its objects use. Called with no lock held: the zspage is private
+    /// until `store` publishes it under the class lock.
     func buildZspage(for sizeClass: SizeClass) -> Int? {
-        let info = sizeClass.info
-        var frames: [Int] = []
-        frames.reserveCapacity(info.framesPerZspage)
-        for _ in 0..<info.framesPerZspage {
-            guard let frame = pool.allocate() else {
-                for taken in frames { pool.free(PageFrameNumber(rawValue: UInt32(taken))) }
-                return nil
-            }
-            frames.append(Int(frame.rawValue))
+        guard let frame = pool.allocate() else { return nil }
+        framesInUseCounter.add(1, ordering: .relaxed)
+        let head = Int(frame.rawValue)
+        var record = ZspageFrame()
+        record.headPlusOne = UInt32(head + 1)
+        record.attachedFrames = 1
+        frameRecords[head] = record
+        return head
+    }
+
+    /// Attaches pool frames to zspage `head` until it has `count`; false when
+    /// the pool refuses one (the frames attached so far stay attached).
+    private func attachFrames(to head: Int, upTo count: Int, of sizeClass: SizeClass) -> Bool {
+        guard Int(frameRecords[head].attachedFrames) < count else { return true }
+        var last = head
+        while frameRecords[last].nextFramePlusOne != 0 {
+            last = Int(frameRecords[last].nextFramePlusOne) - 1
         }
-        framesInUseCounter.add(frames.count, ordering: .relaxed)
-        let head = frames[0]
-        for (position, frame) in frames.enumerated() {
+        while Int(frameRecords[head].attachedFrames) < count {
+            guard let frame = pool.allocate() else { return false }
+            let next = Int(frame.rawValue)
             var record = ZspageFrame()
             record.headPlusOne = UInt32(head + 1)
-            record.nextFramePlusOne =
-                position + 1 < frames.count ? UInt32(frames[position + 1] + 1) : 0
-            record.position = UInt8(position)
-            frameRecords[frame] = record
+            record.position = frameRecords[head].attachedFrames
+            frameRecords[next] = record
+            frameRecords[last].nextFramePlusOne = UInt32(next + 1)
+            frameRecords[head].attachedFrames += 1
+            sizeClass.state.pointee.frames += 1
+            framesInUseCounter.add(1, ordering: .relaxed)
+            last = next
         }
-        frameRecords[head].firstFreePlusOne = 1
-        if !info.isHuge {
-            // Chain every object slot into the free list through its header.
-            for object in 0..<info.objectsPerZspage {
-                let (frame, offset) = location(ofObject: object, in: head, of: sizeClass)
-                let next = object + 1 < info.objectsPerZspage ? object + 2 : 0
-                header(frame: frame, offset: offset).pointee = UInt32(next) << 1
-            }
-        }
-        return head
+        return true
     }
 
     /// Takes an empty (or never used) zspage off its list and collects its
@@ -69,6 +77,7 @@ extension ZSmalloc {
     func dropZspage(_ head: Int, of sizeClass: SizeClass, into frames: inout [PageFrameNumber]) {
         if frameRecords[head].fullness != 0 { unlink(head, of: sizeClass) }
         sizeClass.state.pointee.zspages -= 1
+        sizeClass.state.pointee.frames -= Int(frameRecords[head].attachedFrames)
         var frame = head
         while true {
             let next = Int(frameRecords[frame].nextFramePlusOne) - 1
@@ -81,20 +90,32 @@ extension ZSmalloc {
 
     // MARK: Objects
 
-    /// Takes the first free object of zspage `head` for handle slot `slot`,
-    /// writes its header, regroups the zspage; returns where the object is.
+    /// Takes a free object of zspage `head` for handle slot `slot` (a freed
+    /// one first, else the next never used, attaching the frames it reaches),
+    /// writes its header and regroups the zspage; returns where the object is,
+    /// or nil when a frame it needs cannot be had.
     @inline(__always)
     func allocateObject(in head: Int, of sizeClass: SizeClass, slot: Int) -> (
         frame: Int, offset: Int, entry: UInt32
-    ) {
-        let object = Int(frameRecords[head].firstFreePlusOne) - 1
-        let (frame, offset) = location(ofObject: object, in: head, of: sizeClass)
-        if sizeClass.info.isHuge {
-            frameRecords[head].firstFreePlusOne = 0
+    )? {
+        let object: Int
+        if frameRecords[head].firstFreePlusOne != 0 {
+            object = Int(frameRecords[head].firstFreePlusOne) - 1
         } else {
-            let slotHeader = header(frame: frame, offset: offset)
-            frameRecords[head].firstFreePlusOne = UInt16(slotHeader.pointee >> 1)
-            slotHeader.pointee = UInt32(slot) << 1 | 1
+            object = Int(frameRecords[head].neverUsed)
+            let end = (object + 1) * sizeClass.info.size
+            guard attachFrames(to: head, upTo: (end + pageSize - 1) >> pageShift, of: sizeClass)
+            else { return nil }
+            frameRecords[head].neverUsed += 1
+        }
+        let (frame, offset) = location(ofObject: object, in: head, of: sizeClass)
+        if frameRecords[head].firstFreePlusOne != 0 {
+            // A freed object: its header links the rest of the free list.
+            let freeHeader = header(frame: frame, offset: offset).pointee
+            frameRecords[head].firstFreePlusOne = UInt16(freeHeader >> 1)
+        }
+        if !sizeClass.info.isHuge {
+            header(frame: frame, offset: offset).pointee = UInt32(slot) << 1 | 1
         }
         frameRecords[head].inUse += 1
         regroup(head, of: sizeClass)
@@ -105,12 +126,15 @@ extension ZSmalloc {
     /// zspage; returns true when the zspage is now empty (the caller drops it).
     @inline(__always)
     func releaseObject(_ object: Int, in head: Int, of sizeClass: SizeClass) -> Bool {
-        if !sizeClass.info.isHuge {
+        if sizeClass.info.isHuge {
+            // The only object: the zspage is now empty and will be dropped.
+            frameRecords[head].firstFreePlusOne = 0
+        } else {
             let (frame, offset) = location(ofObject: object, in: head, of: sizeClass)
             header(frame: frame, offset: offset).pointee =
                 UInt32(frameRecords[head].firstFreePlusOne) << 1
+            frameRecords[head].firstFreePlusOne = UInt16(object + 1)
         }
-        frameRecords[head].firstFreePlusOne = UInt16(object + 1)
         frameRecords[head].inUse -= 1
         if frameRecords[head].inUse == 0 { return true }
         regroup(head, of: sizeClass)

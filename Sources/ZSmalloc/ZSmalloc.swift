@@ -18,15 +18,22 @@
 //   +----+----+-- ... --+--+  +--+----+-- ... --+----+  +--- ... ---+----+--+
 //                          `- o19 crosses from A into B: read in two copies
 //
-//   every object slot starts with a 4-byte header:
+//   every used object slot starts with a 4-byte header:
 //     allocated: slot << 1 | 1     (its handle-table slot: compaction finds the handle)
 //     free:      (next free + 1) << 1   (0: last)  -- the zspage's free list
+//
+// FRAMES ON DEMAND. Unlike the kernel, which allocates a zspage's frames at
+// once, a zspage starts with its head frame and attaches the next frame when
+// the first object reaching it is stored (objects never used lie past the
+// `neverUsed` mark, off the free list). So the last, partly filled zspage of
+// each class costs only the frames its objects use: with ~60 classes in use,
+// that is worth about 3 % of a small pool.
 //
 // PER-FRAME RECORDS (`ZspageFrame`, one per pool frame, in a lazily committed
 // array): every frame of a zspage names its head frame, its position and the
 // next frame (the kernel keeps these in struct page). The head frame's record
-// is the zspage's: objects in use, first free object, fullness group, class,
-// and the links of its fullness list.
+// is the zspage's: objects in use, first free object, never-used mark, frames
+// attached, fullness group, and the links of its fullness list.
 //
 // HANDLES (indirect, so objects can move). `ZsHandle` = class << 24 | slot;
 // slot s of the class's handle table holds where the object is now:
@@ -50,10 +57,12 @@
 //
 // LOCKING. One `Lock` per class guards its lists, its zspages' records, its
 // objects' bytes and its handle table. A read locks only the class its handle
-// names: there is no pool-wide lock on the read, store or free path. Frames
-// are taken from and given back to the `PageFramePool` with no class lock
-// held (a new zspage is built outside the lock, then published under it).
-// Lock order: a class lock, then nothing; the pool lock is a leaf.
+// names: there is no pool-wide lock on the read, store or free path. A new
+// zspage's head frame is taken with no class lock held, then published under
+// it; frames attached later are taken under the class lock (the pool lock is
+// a leaf, and `allocate` makes no system call); frames are given back to the
+// pool (which may madvise) only after the class lock is dropped.
+// Lock order: a class lock, then the pool lock.
 
 import PageFrames
 import Synchronization
@@ -113,8 +122,9 @@ public final class ZSmalloc: @unchecked Sendable {
         var capacities: [Int] = []
         var bytes = 0
         for info in table.classes {
-            let zspages = max(1, pool.frameCount / info.framesPerZspage)
-            let capacity = min(1 << ZsHandle.slotBits, zspages * info.objectsPerZspage)
+            // Each frame starts at most 4096 / size + 1 objects.
+            let most = max(1, pool.frameCount) * (pageSize / info.size + 1)
+            let capacity = min(1 << ZsHandle.slotBits, most)
             offsets.append(bytes)
             capacities.append(capacity)
             bytes += (capacity * 4 + 63) & ~63
@@ -183,16 +193,22 @@ public final class ZSmalloc: @unchecked Sendable {
                 newZspage = built
                 continue
             }
-            if newZspage != nil { sizeClass.state.pointee.zspages += 1 }
-            guard let slot = sizeClass.allocateSlot() else {
+            if newZspage != nil {
+                sizeClass.state.pointee.zspages += 1
+                sizeClass.state.pointee.frames += 1
+            }
+            let slot = sizeClass.allocateSlot()
+            let location = slot.flatMap { allocateObject(in: head, of: sizeClass, slot: $0) }
+            guard let slot, let location else {
+                // No handle slot, or no frame for the object: undo, keep nothing.
+                if let slot { sizeClass.freeSlot(slot) }
                 var emptied: [PageFrameNumber] = []
-                if let built = newZspage { dropZspage(built, of: sizeClass, into: &emptied) }
+                if frameRecords[head].inUse == 0 { dropZspage(head, of: sizeClass, into: &emptied) }
                 sizeClass.lock.unlock()
                 freeFrames(emptied)
                 noMemoryCounter.add(1, ordering: .relaxed)
                 throw .noMemory
             }
-            let location = allocateObject(in: head, of: sizeClass, slot: slot)
             sizeClass.handles[slot] = location.entry
             let header = sizeClass.info.isHuge ? 0 : Self.headerSize
             copyIn(data, frame: location.frame, offset: location.offset + header)
@@ -328,6 +344,8 @@ final class SizeClass: @unchecked Sendable {
         /// Slots at and above this were never handed out.
         var slotHighWater = 0
         var zspages = 0
+        /// Frames attached to the class's zspages.
+        var frames = 0
         var objectsInUse = 0
         var objectsStoredTotal = 0
         var pagesCompacted = 0

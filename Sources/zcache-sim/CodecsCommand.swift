@@ -24,11 +24,11 @@ struct Codecs: ParsableCommand {
         for row in CodecDemo.run(pages: pages) {
             print(
                 row.compressor.padding(toLength: 6, withPad: " ", startingAt: 0),
-                String(row.pages).leftPad(6), String(row.compressedPages).leftPad(7),
-                String(format: "%5.2fx", row.ratio).leftPad(7),
-                String(format: "%.0f", row.compressPagesPerSecond).leftPad(14),
-                String(format: "%.0f", row.decompressPagesPerSecond).leftPad(15),
-                String(row.verified).leftPad(9))
+                String(row.pages).leftPadded(6), String(row.compressedPages).leftPadded(7),
+                String(format: "%5.2fx", row.ratio).leftPadded(7),
+                String(format: "%.0f", row.compressPagesPerSecond).leftPadded(14),
+                String(format: "%.0f", row.decompressPagesPerSecond).leftPadded(15),
+                String(row.verified).leftPadded(9))
         }
     }
 }

@@ -7,9 +7,9 @@ import ZCacheSim
 
 struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure one part on its own (zbud, tmem, swap, writeback).")
+        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback).")
 
-    @Argument(help: "zbud, tmem, swap or writeback")
+    @Argument(help: "zbud, zsmalloc, tmem, swap or writeback")
     var part: String
 
     @Option(
@@ -22,6 +22,7 @@ struct Microbench: ParsableCommand {
     func run() throws {
         switch part {
         case "zbud": print(try ZBudMicrobenchmark.run(corpus: corpus))
+        case "zsmalloc": print(try ZSmallocMicrobenchmark.run(corpus: corpus))
         case "tmem": print(try TMemMicrobenchmark.run(corpus: corpus))
         case "swap": print(try SwapDeviceMicrobenchmark.run(corpus: corpus))
         case "writeback":
@@ -29,7 +30,7 @@ struct Microbench: ParsableCommand {
                 print(try WritebackMicrobenchmark.run(corpus: corpus, allocator: kind))
             }
         default:
-            throw ValidationError("unknown part '\(part)': expected zbud, tmem, swap or writeback")
+            throw ValidationError("unknown part '\(part)': expected zbud, zsmalloc, tmem, swap or writeback")
         }
     }
 }

@@ -25,9 +25,3 @@ final class ProgressBar {
         fflush(nil)
     }
 }
-
-extension String {
-    func leftPad(_ width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self
-    }
-}

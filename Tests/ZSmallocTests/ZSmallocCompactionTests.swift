@@ -8,7 +8,8 @@ import ZCacheSupport
 /// ideal repacking of the surviving objects into their classes would.
 final class ZSmallocCompactionTests: XCTestCase {
     /// Frames an ideal repacking needs: per class, the surviving objects in
-    /// as few whole zspages as possible (computed from the class table).
+    /// as few zspages as possible, the last with only the frames its objects
+    /// reach (computed from the class table).
     func idealFrames(dataSizes: [Int], maxFrames: Int) -> Int {
         let table = ZSmalloc.classTable(maxFramesPerZspage: maxFrames)
         var perClass: [Int: Int] = [:]
@@ -19,8 +20,10 @@ final class ZSmallocCompactionTests: XCTestCase {
         }
         return perClass.reduce(0) { total, entry in
             let info = table.first { $0.index == entry.key }!
-            let zspages = (entry.value + info.objectsPerZspage - 1) / info.objectsPerZspage
-            return total + zspages * info.framesPerZspage
+            // Whole zspages, then a last one with only the frames its objects reach.
+            let full = entry.value / info.objectsPerZspage
+            let rest = entry.value % info.objectsPerZspage
+            return total + full * info.framesPerZspage + (rest * info.size + 4095) / 4096
         }
     }
 

@@ -151,7 +151,10 @@ final class ZSmallocObjectTests: XCTestCase {
             handles.append(try zs.store(objectBytes(id: UInt64(id), count: 1000 + id % 2000)))
         }
         let full = pool.residentBytes
-        XCTAssertEqual(full, zs.framesInUse * pageSize, "every zspage frame is resident")
+        // Every attached frame holds object bytes (a frame is attached only when
+        // an object slot reaches it, and the data almost always does too).
+        XCTAssertLessThanOrEqual(full, zs.framesInUse * pageSize)
+        XCTAssertGreaterThanOrEqual(Double(full), 0.95 * Double(zs.framesInUse * pageSize))
         for handle in handles { zs.free(handle) }
         XCTAssertEqual(zs.framesInUse, 0)
         // Read from the kernel: only the pool's small free reserve stays.

@@ -14,6 +14,8 @@
 //      the same accepted sizes: at most two per frame by zbud's chunk rule
 //      (zbud), or every byte packed without a gap (other allocators); and the
 //      allocator's figures: frames in use, pool utilization, metadata per page
+//   4. density against a Dictionary of compressed arrays and against the
+//      packing limit, with the bench's codec and with zstd (DensityBenchmark)
 //
 // With N threads the pages are split into N contiguous slices, one per
 // thread, for every timed phase; the clock runs from releasing all threads
@@ -58,6 +60,12 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var rawCompressionRatio = 0.0
     public var verifiedPages = 0
     public var mismatchedPages = 0
+    /// Density against a Dictionary of compressed arrays and the packing limit:
+    /// the bench's codec first, then zstd (`DensityBenchmark`).
+    public var density: [DensityReport] = []
+    /// `density[0]`'s two ratios, at the top level for scripts.
+    public var densityVsDictionary = 0.0
+    public var densityVsLimit = 0.0
 
     public init() {}
 
@@ -77,6 +85,8 @@ public struct BenchReport: Sendable, Codable, Equatable {
         case metadataZCachePerPage = "metadata_zcache_per_page"
         case rawCompressionRatio = "raw_compression_ratio"
         case verifiedPages = "verified_pages", mismatchedPages = "mismatched_pages"
+        case density, densityVsDictionary = "density_vs_dictionary"
+        case densityVsLimit = "density_vs_limit"
     }
 }
 
@@ -310,6 +320,17 @@ public enum ZCacheBenchmark {
             ? 1 : Double(report.optimalPageframes) / Double(report.pageframes)
         report.pagesPerFrame =
             report.pageframes == 0 ? 0 : Double(chunks.count) / Double(report.pageframes)
+
+        // 4. Density against what a user would write instead, with this codec
+        // and with zstd.
+        for codec in [kind] + (kind == .zstd ? [] : [.zstd]) {
+            var densityConfiguration = configuration
+            densityConfiguration.compressor = codec
+            report.density.append(
+                try DensityBenchmark.run(pages: bytes, configuration: densityConfiguration))
+        }
+        report.densityVsDictionary = report.density[0].densityVsDictionary
+        report.densityVsLimit = report.density[0].densityVsLimit
         return report
     }
 
@@ -405,6 +426,6 @@ extension ZCacheBenchmark {
         ]
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 }
-            .joined(separator: "\n")
+            .joined(separator: "\n") + "\n\ndensity\n" + DensityBenchmark.table(r.density)
     }
 }

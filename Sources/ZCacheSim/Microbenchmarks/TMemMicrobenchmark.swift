@@ -45,7 +45,7 @@ public enum TMemMicrobenchmark {
             lines.append(
                 name.padding(toLength: 8, withPad: " ", startingAt: 0)
                     + zip(medians, [10, 14, 11, 13, 12, 13]).map { value, width in
-                        leftPadded(String(format: "%.1f", value), width)
+                        String(format: "%.1f", value).leftPadded(width)
                     }.joined())
         }
         return lines.joined(separator: "\n")
@@ -122,8 +122,4 @@ public enum TMemMicrobenchmark {
 
     /// A seeded generator, so the key sets are the same on every run.
     typealias Generator = SplitMix64
-
-    private static func leftPadded(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-    }
 }

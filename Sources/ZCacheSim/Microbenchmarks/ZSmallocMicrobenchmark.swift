@@ -1,0 +1,281 @@
+// Microbenchmark of the ZSmalloc module, run by `zcache-sim microbench zsmalloc`.
+//
+// 1. Density: every page is LZ4-compressed (all-zero pages, which ZCache
+//    stores without a frame, are left out; a page that does not compress to
+//    4096 bytes is stored as its 4096 raw bytes, in the huge class); the
+//    objects are stored in order. Pool utilization is object bytes / frame
+//    bytes; the limit is every object packed without a gap.
+// 2. Compaction: free a random half, compact, and compare the frames given
+//    back with an ideal repacking of the survivors into their classes.
+// 3. Memory really given back: the pool's resident bytes (from the kernel's
+//    mincore) full, and after everything is freed.
+// 4. Cost: nanoseconds per store, read and free (the object copy included),
+//    and reads by two threads against one.
+
+import Dispatch
+import PageFrames
+import ZCache
+import ZCacheSupport
+import ZSmalloc
+
+/// Measures the ZSmalloc module on its own and returns a printable report.
+public enum ZSmallocMicrobenchmark {
+    public static func run(corpus: [String]) throws -> String {
+        let pages =
+            corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
+        let objects = Objects(pages: pages)
+        guard !objects.sizes.isEmpty else { return "ZSmalloc microbenchmark: no non-zero pages" }
+        let source =
+            corpus.isEmpty ? "system binaries and libraries" : corpus.joined(separator: ", ")
+        let count = objects.sizes.count
+        let objectBytes = objects.sizes.reduce(0, +)
+        let limitFrames = (objectBytes + pageSize - 1) / pageSize
+
+        // Density and residency, in one allocator.
+        let pool = PageFramePool(frameCount: count + 1024)
+        let zs = ZSmalloc(pool: pool)
+        let handles = objects.storeAll(in: zs)
+        let frames = zs.framesInUse
+        let residentFull = pool.residentBytes
+        let stats = zs.stats
+        var rng = SplitMix64(seed: 0x2B0B)
+        var order = Array(0..<count)
+        order.shuffle(using: &rng)
+        let survivors = Array(order[..<(count / 2)])
+        for k in order[(count / 2)...] { zs.free(handles[k]) }
+        let beforeCompaction = zs.framesInUse
+        let ideal = idealFrames(survivors.map { objects.sizes[$0] })
+        let compactStart = monotonicNanoseconds()
+        let freed = zs.compact()
+        let compactNanoseconds = monotonicNanoseconds() - compactStart
+        let intact = survivors.allSatisfy { objects.matches(zs, handles[$0], $0) }
+        for k in survivors { zs.free(handles[k]) }
+        let residentEmpty = pool.residentBytes
+
+        var lines: [String] = [
+            "ZSmalloc microbenchmark (\(source))",
+            "pages: \(pages.count / pageSize), all-zero (no frame): \(objects.zeroPages), "
+                + "stored: \(count) (\(objects.rawPages) raw, in the huge class), "
+                + "mean object \(objectBytes / count) bytes",
+            "",
+            "density (classes every 16 bytes, zspages of up to 4 frames (the default), 4-byte header):",
+            "  frames used:                     \(frames)  (\(format(Double(count) / Double(frames))) pages/frame)",
+            "  limit (objects without a gap):   \(limitFrames)",
+            "  pool utilization (bytes/frames): \(format(Double(objectBytes) / Double(frames * pageSize)))",
+            "  frames vs limit:                 \(format(Double(limitFrames) / Double(frames)))",
+            "  metadata bytes per object:       \(format(Double(stats.metadataBytes) / Double(count))) "
+                + "(handle table + per-frame zspage records)",
+            "  classes used:                    \(stats.classes.count), huge objects: \(stats.hugeObjectsInUse)",
+        ]
+        for maxFrames in [1, 2, 8, 16] {
+            var configuration = ZSmalloc.Configuration()
+            configuration.maxFramesPerZspage = maxFrames
+            let other = ZSmalloc(
+                pool: PageFramePool(frameCount: count + 1024), configuration: configuration)
+            for handle in objects.storeAll(in: other) { _ = handle }
+            lines.append(
+                "  with zspages of up to \(maxFrames) frame(s): \(other.framesInUse) frames, utilization "
+                    + format(Double(objectBytes) / Double(other.framesInUse * pageSize)))
+        }
+        lines += [
+            "",
+            "compaction after freeing a random half:",
+            "  frames before:                   \(beforeCompaction)",
+            "  ideal repacking into classes:    \(ideal)  (would free \(beforeCompaction - ideal))",
+            "  freed by compact():              \(freed)  "
+                + "(\(format(Double(freed) / Double(max(1, beforeCompaction - ideal)))) of ideal, "
+                + "\(compactNanoseconds / 1_000_000) ms, survivors intact: \(intact))",
+            "",
+            "resident frame memory (mincore):",
+            "  all stored:                      \(residentFull / 1024) KiB for \(frames) frames",
+            "  all freed:                       \(residentEmpty / 1024) KiB "
+                + "(reserve: \(PageFramePool.residentFreeReserve) frames + a batch of "
+                + "\(PageFramePool.releaseBatch)), given back to the OS: \(pool.framesReturnedToOS) frames",
+            "",
+            "cost per object (median of 5 runs, object copy included):",
+        ]
+        for (name, nanoseconds) in Cost.measure(objects) {
+            lines.append(
+                "  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(nanoseconds)"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Frames an ideal repacking of objects of these sizes into their classes takes.
+    static func idealFrames(_ sizes: [Int]) -> Int {
+        let table = ZSmalloc.classTable(
+            maxFramesPerZspage: ZSmalloc.Configuration().maxFramesPerZspage)
+        var perClass = [Int](repeating: 0, count: table.count)
+        for size in sizes {
+            perClass[table.firstIndex { $0.size >= size + 4 } ?? table.count - 1] += 1
+        }
+        return zip(table, perClass).reduce(0) { total, pair in
+            let (info, objects) = pair
+            // Whole zspages, then one with only the frames its objects reach.
+            let full = objects / info.objectsPerZspage * info.framesPerZspage
+            return total + full + (objects % info.objectsPerZspage * info.size + pageSize - 1)
+                / pageSize
+        }
+    }
+
+    static func format(_ value: Double) -> String { "\((value * 1000).rounded() / 1000)" }
+}
+
+/// The objects of a page set: LZ4 output, or the raw page when it does not fit.
+private struct Objects {
+    var bytes: [UInt8] = []
+    var offsets: [Int] = []
+    var sizes: [Int] = []
+    var zeroPages = 0
+    var rawPages = 0
+
+    init(pages: [UInt8]) {
+        let compressor = Compressor(.lz4)
+        var scratch = [UInt8](repeating: 0, count: Compressor.maxCompressedSize)
+        pages.withUnsafeBytes { all in
+            for start in stride(from: 0, to: all.count, by: pageSize) {
+                let page = UnsafeRawBufferPointer(rebasing: all[start..<start + pageSize])
+                if page.allSatisfy({ $0 == 0 }) {
+                    zeroPages += 1
+                    continue
+                }
+                offsets.append(bytes.count)
+                if let size = scratch.withUnsafeMutableBytes({
+                    compressor.compress(page, into: $0, bound: ZSmalloc.maxObjectSize)
+                }) {
+                    sizes.append(size)
+                    bytes.append(contentsOf: scratch[0..<size])
+                } else {
+                    rawPages += 1
+                    sizes.append(pageSize)
+                    bytes.append(contentsOf: page)
+                }
+            }
+        }
+    }
+
+    func withObject<T>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        bytes.withUnsafeBytes {
+            body(UnsafeRawBufferPointer(rebasing: $0[offsets[i]..<offsets[i] + sizes[i]]))
+        }
+    }
+
+    func storeAll(in zs: ZSmalloc) -> [ZsHandle] {
+        (0..<sizes.count).map { i in
+            withObject(i) { data in
+                do throws(ZSmallocError) {
+                    return try zs.store(data)
+                } catch {
+                    preconditionFailure("pool sized for one frame per object: \(error)")
+                }
+            }
+        }
+    }
+
+    func matches(_ zs: ZSmalloc, _ handle: ZsHandle, _ i: Int) -> Bool {
+        var copy = [UInt8](repeating: 0, count: sizes[i])
+        let read = copy.withUnsafeMutableBytes { zs.read(handle, size: sizes[i], into: $0) }
+        return read && withObject(i) { $0.elementsEqual(copy) }
+    }
+}
+
+/// Nanoseconds per operation, and the two-thread read rate.
+private enum Cost {
+    static func measure(_ objects: Objects) -> [(String, String)] {
+        var store: [Double] = []
+        var read: [Double] = []
+        var free: [Double] = []
+        var speedup: [Double] = []
+        var churn: [Double] = []
+        for _ in 0..<5 {
+            let run = once(objects)
+            store.append(run.store)
+            read.append(run.read)
+            free.append(run.free)
+            speedup.append(run.twoThreadReadSpeedup)
+            churn.append(steadyChurn(objects, iterations: 200_000))
+        }
+        return [
+            (
+                "store into a fresh pool (page faults)",
+                "\(ZSmallocMicrobenchmark.format(median(store))) ns"
+            ),
+            ("read (copy out, random order)", "\(ZSmallocMicrobenchmark.format(median(read))) ns"),
+            (
+                "free all (frames go back: madvise)",
+                "\(ZSmallocMicrobenchmark.format(median(free))) ns"
+            ),
+            (
+                "churn: free one + store one, all live",
+                "\(ZSmallocMicrobenchmark.format(median(churn))) ns"
+            ),
+            ("reads, 2 threads / 1 thread", "\(ZSmallocMicrobenchmark.format(median(speedup)))x"),
+        ]
+    }
+
+    private static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// Steady state: every object stored; each step frees a random one and
+    /// stores it again (frames come from the pool's resident reserve).
+    private static func steadyChurn(_ objects: Objects, iterations: Int) -> Double {
+        let count = objects.sizes.count
+        let zs = ZSmalloc(pool: PageFramePool(frameCount: count + 1024))
+        var handles = objects.storeAll(in: zs)
+        var rng = SplitMix64(seed: 5)
+        let start = monotonicNanoseconds()
+        for _ in 0..<iterations {
+            let k = Int(rng.next() % UInt64(count))
+            zs.free(handles[k])
+            handles[k] = objects.withObject(k) { data in
+                do throws(ZSmallocError) {
+                    return try zs.store(data)
+                } catch {
+                    preconditionFailure("pool sized for one frame per object: \(error)")
+                }
+            }
+        }
+        return Double(monotonicNanoseconds() - start) / Double(iterations)
+    }
+
+    private static func once(_ objects: Objects) -> (
+        store: Double, read: Double, free: Double, twoThreadReadSpeedup: Double
+    ) {
+        let count = objects.sizes.count
+        let pool = PageFramePool(frameCount: count + 1024)
+        let zs = ZSmalloc(pool: pool)
+        var start = monotonicNanoseconds()
+        let handles = objects.storeAll(in: zs)
+        let store = Double(monotonicNanoseconds() - start) / Double(count)
+
+        var order = Array(0..<count)
+        var rng = SplitMix64(seed: 99)
+        order.shuffle(using: &rng)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
+        defer { buffer.deallocate() }
+        start = monotonicNanoseconds()
+        for i in order where !zs.read(handles[i], size: objects.sizes[i], into: buffer) {
+            preconditionFailure("a stored object did not read")
+        }
+        let read = Double(monotonicNanoseconds() - start) / Double(count)
+
+        // The same reads split over two threads, each with its own buffer.
+        let sizes = objects.sizes
+        let readOrder = order
+        start = monotonicNanoseconds()
+        DispatchQueue.concurrentPerform(iterations: 2) { half in
+            let own = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
+            defer { own.deallocate() }
+            for k in stride(from: half, to: count, by: 2) {
+                let i = readOrder[k]
+                _ = zs.read(handles[i], size: sizes[i], into: own)
+            }
+        }
+        let twoThreads = Double(monotonicNanoseconds() - start) / Double(count)
+
+        start = monotonicNanoseconds()
+        for i in order { zs.free(handles[i]) }
+        let free = Double(monotonicNanoseconds() - start) / Double(count)
+        return (store, read, free, read / twoThreads)
+    }
+}

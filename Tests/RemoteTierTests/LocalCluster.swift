@@ -1,0 +1,76 @@
+import Foundation
+import RemoteTier
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A local Redis Cluster (3 masters + 3 replicas on loopback) for one test
+/// class, started and stopped with the project's `scripts/cluster`.
+struct LocalCluster {
+    let basePort: Int
+    var seeds: [RedisNodeAddress] {
+        (0..<6).map { RedisNodeAddress(host: "127.0.0.1", port: basePort + $0) }
+    }
+
+    static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/cluster").path
+    }
+
+    /// Starts the cluster; fails the test (with the script's words) if it cannot.
+    static func start(basePort: Int) throws -> LocalCluster {
+        let result = try run([script, "start", String(basePort)])
+        guard result.status == 0 else {
+            throw ClusterError(
+                message: "scripts/cluster start \(basePort) failed: \(result.output)")
+        }
+        return LocalCluster(basePort: basePort)
+    }
+
+    func stop() {
+        _ = try? Self.run([Self.script, "stop", String(basePort)])
+    }
+
+    /// Runs `redis-cli -p PORT args...` and returns its output.
+    func cli(port: Int, _ arguments: [String]) throws -> String {
+        try Self.run(["redis-cli", "-p", String(port)] + arguments).output
+    }
+
+    struct ClusterError: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    /// Runs a command to its end, its output (and errors) going to a temporary
+    /// file. Not Foundation's `Process`: it learns of the child's exit through
+    /// a descriptor that a daemonized redis-server inherits and keeps open, so
+    /// it would wait for ever.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let outputPath =
+            NSTemporaryDirectory()
+            + "zcache-cluster-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).out"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(
+            &actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
+        guard spawned == 0 else {
+            throw ClusterError(
+                message: "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = status & 0x7f == 0
+        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+    }
+}
