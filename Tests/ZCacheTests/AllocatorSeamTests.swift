@@ -69,13 +69,12 @@ final class AllocatorSeamTests: AllocatorTestCase {
                 XCTAssertEqual(freed, 0)
             } else {
                 // The ideal repacking within zsmalloc's classes: each class
-                // keeps only the zspages its live objects fill.
+                // keeps only the whole zspages its live objects fill.
                 var ideal = 0
                 for row in before.allocator.persistent.classes where row.pagesUsed > 0 {
-                    let zspages = row.pagesUsed / row.pagesPerZspage
-                    let perZspage = row.objectsAllocated / zspages
-                    let needed = (row.objectsUsed + perZspage - 1) / perZspage
-                    ideal += row.pagesUsed - needed * row.pagesPerZspage
+                    let perZspage = row.pagesPerZspage * pageSize / row.size
+                    let zspages = (row.objectsUsed + perZspage - 1) / perZspage
+                    ideal += max(0, row.pagesUsed - zspages * row.pagesPerZspage)
                 }
                 XCTAssertGreaterThan(freed, 0)
                 XCTAssertGreaterThanOrEqual(
