@@ -13,6 +13,8 @@
 //   slot N lives at byte N * 4096; slot 0 is never handed out; slotCount is
 //   lastPage + 1. `create` makes a sparse file with a fresh UUID; `open` takes size,
 //   UUID and label from the header and rejects a bad one with a typed error.
+//   Both first claim the file for this device alone (an exclusive flock held
+//   until close; an area in /proc/swaps is refused): SwapDevice+Exclusive.swift.
 //
 // The objects and how a page moves between them:
 //
@@ -66,6 +68,11 @@ public final class SwapDevice: @unchecked Sendable {
         public var queueDepth = 1024
         /// The system calls for page I/O (tests inject failures here).
         public var syscalls: SwapSyscalls = .system
+        /// The kernel's list of active swap areas; a file it lists is refused.
+        public var systemSwapAreasPath = "/proc/swaps"
+        /// The kernel's list of file locks, read to name the process that holds
+        /// a swap file this device cannot claim.
+        public var systemLocksPath = "/proc/locks"
 
         public init() {}
     }
@@ -102,29 +109,89 @@ public final class SwapDevice: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Creates (or truncates and re-creates) the swap file at `path`: `pages` pages
-    /// including the header page, sparse, with a fresh UUID and `label`, then opens it.
+    /// Creates (or re-creates) the swap file at `path`: `pages` pages including
+    /// the header page, sparse, with a fresh UUID and `label`, then opens it. An
+    /// existing file is claimed (see SwapDevice+Exclusive.swift) before it is
+    /// truncated, so a file in use keeps its contents.
     ///
     /// - Throws: `.invalidType`, `.labelTooLong`, `.tooSmall` (fewer than 2 pages),
-    ///   `.tooLarge`, or `.io` naming the system call that failed (the file is then
-    ///   removed).
+    ///   `.tooLarge`, `.inUse`, `.activeSystemSwapArea`, or `.io` naming the system
+    ///   call that failed (the file is then removed).
     public static func create(
         path: String, pages: Int, label: String? = nil, type: Int = 0,
         configuration: Configuration = .init()
     ) throws(SwapDeviceError) -> SwapDevice {
+        let header = try newHeader(pages: pages, label: label, type: type)
+        // No O_TRUNC: the file is not ours to change until it is claimed.
+        let fd = systemOpen(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .io(op: "open", errno: errno) }
+        do throws(SwapDeviceError) {
+            try claimExclusively(fd: fd, configuration: configuration)
+        } catch {
+            _ = closeFileDescriptor(fd)
+            throw error
+        }
+        return try format(
+            fd: fd, path: path, header: header, type: type, configuration: configuration,
+            removeOnFailure: true)
+    }
+
+    /// Creates a swap file of `pages` pages in `directory` whose name is removed
+    /// as soon as it is open: nothing is left behind however the process ends
+    /// (a crash, a signal, a kill). `path` then names what the file was called.
+    ///
+    /// - Throws: as `create`.
+    public static func createTemporary(
+        in directory: String, pages: Int, label: String? = nil, type: Int = 0,
+        configuration: Configuration = .init()
+    ) throws(SwapDeviceError) -> SwapDevice {
+        let header = try newHeader(pages: pages, label: label, type: type)
+        let base = directory.hasSuffix("/") ? directory : directory + "/"
+        var fd: Int32 = -1
+        var path = ""
+        while fd < 0 {
+            path = base + "zcache-swap-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).swap"
+            fd = systemOpen(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                if errno == EEXIST { continue }
+                throw .io(op: "open", errno: errno)
+            }
+        }
+        unlink(path)
+        do throws(SwapDeviceError) {
+            try claimExclusively(fd: fd, configuration: configuration)
+        } catch {
+            _ = closeFileDescriptor(fd)
+            throw error
+        }
+        return try format(
+            fd: fd, path: path, header: header, type: type, configuration: configuration,
+            removeOnFailure: false)
+    }
+
+    private static func newHeader(pages: Int, label: String?, type: Int) throws(SwapDeviceError)
+        -> SwapHeader
+    {
         guard (0..<SwapEntry.maxSwapFiles).contains(type) else { throw .invalidType(type) }
         guard pages >= 2 else { throw .tooSmall }
         guard pages - 1 <= Int(UInt32.max) else { throw .tooLarge }
-        let header = try SwapHeader(lastPage: UInt32(pages - 1), label: label ?? "")
+        return try SwapHeader(lastPage: UInt32(pages - 1), label: label ?? "")
+    }
 
-        let fd = systemOpen(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .io(op: "open", errno: errno) }
+    /// Sizes the claimed file `fd` to the header's pages (sparse), writes the
+    /// header and syncs it, then starts the device.
+    private static func format(
+        fd: Int32, path: String, header: SwapHeader, type: Int, configuration: Configuration,
+        removeOnFailure: Bool
+    ) throws(SwapDeviceError) -> SwapDevice {
         func fail(_ op: String, _ code: Int32) -> SwapDeviceError {
+            if removeOnFailure { _ = unlink(path) }
             _ = closeFileDescriptor(fd)
-            _ = unlink(path)
             return .io(op: op, errno: code)
         }
-        guard ftruncate(fd, off_t(pages) * off_t(pageSize)) == 0 else {
+        let pages = off_t(header.lastPage) + 1
+        // Truncating to 0 first drops the old contents, so the new file is sparse.
+        guard ftruncate(fd, 0) == 0, ftruncate(fd, pages * off_t(pageSize)) == 0 else {
             throw fail("ftruncate", errno)
         }
         let page = PageBuffer()
@@ -144,7 +211,11 @@ public final class SwapDevice: @unchecked Sendable {
     /// Opens an existing swap file (made by `mkswap` or by `create`), taking its
     /// size, UUID and label from the header.
     ///
-    /// - Throws: `.invalidType`; for the file: `.tooSmall`, `.noSwapMagic`,
+    /// The file is claimed first (see SwapDevice+Exclusive.swift): a file another
+    /// device holds, or that the kernel uses as swap, is refused as it is.
+    ///
+    /// - Throws: `.invalidType`; `.inUse`, `.activeSystemSwapArea`; for the
+    ///   header: `.tooSmall`, `.noSwapMagic`,
     ///   `.foreignMagic`, `.unsupportedVersion`, `.lastPageBeyondEnd`,
     ///   `.badPagesListed`; or `.io` naming the system call that failed.
     public static func open(
@@ -154,6 +225,7 @@ public final class SwapDevice: @unchecked Sendable {
         let fd = systemOpen(path, O_RDWR | O_CLOEXEC, 0)
         guard fd >= 0 else { throw .io(op: "open", errno: errno) }
         do throws(SwapDeviceError) {
+            try claimExclusively(fd: fd, configuration: configuration)
             var status = stat()
             guard fstat(fd, &status) == 0 else {
                 throw SwapDeviceError.io(op: "fstat", errno: errno)

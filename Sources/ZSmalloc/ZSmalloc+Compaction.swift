@@ -97,7 +97,9 @@ extension ZSmalloc {
             framesAttached += Int(frameRecords[destination].attachedFrames - attachedBefore)
             copyIn(scratch, count: info.size, frame: moved.frame, offset: moved.offset)
             sizeClass.handles[slot] = moved.entry
-            if releaseObject(object, in: source, of: sizeClass) { return true }
+            if releaseObject(object, at: frame, offset: offset, in: source, of: sizeClass) {
+                return true
+            }
         }
         preconditionFailure("ZSmalloc: zspage \(source) counted objects it does not hold")
     }

@@ -124,13 +124,16 @@ extension ZSmalloc {
 
     /// Puts `object` of zspage `head` on its free list and regroups the
     /// zspage; returns true when the zspage is now empty (the caller drops it).
+    /// The caller passes where the object starts (it knows from the handle or
+    /// its scan), so no walk along the zspage's frames is needed.
     @inline(__always)
-    func releaseObject(_ object: Int, in head: Int, of sizeClass: SizeClass) -> Bool {
+    func releaseObject(
+        _ object: Int, at frame: Int, offset: Int, in head: Int, of sizeClass: SizeClass
+    ) -> Bool {
         if sizeClass.info.isHuge {
             // The only object: the zspage is now empty and will be dropped.
             frameRecords[head].firstFreePlusOne = 0
         } else {
-            let (frame, offset) = location(ofObject: object, in: head, of: sizeClass)
             header(frame: frame, offset: offset).pointee =
                 UInt32(frameRecords[head].firstFreePlusOne) << 1
             frameRecords[head].firstFreePlusOne = UInt16(object + 1)

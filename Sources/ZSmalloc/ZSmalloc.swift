@@ -307,10 +307,11 @@ public final class ZSmalloc: @unchecked Sendable {
         let entry = sizeClass.handles[handle.slot]
         let frame = HandleEntry.frame(entry)
         let head = Int(frameRecords[frame].headPlusOne) - 1
-        let object = objectIndex(frame: frame, offset: HandleEntry.offset(entry), of: sizeClass)
+        let offset = HandleEntry.offset(entry)
+        let object = objectIndex(frame: frame, offset: offset, of: sizeClass)
         sizeClass.freeSlot(handle.slot)
         sizeClass.state.pointee.objectsInUse -= 1
-        if releaseObject(object, in: head, of: sizeClass) {
+        if releaseObject(object, at: frame, offset: offset, in: head, of: sizeClass) {
             dropZspage(head, of: sizeClass, into: &emptied)
         }
     }

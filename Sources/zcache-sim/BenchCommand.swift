@@ -27,15 +27,9 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         guard !corpus.isEmpty else { throw ValidationError("bench needs --corpus FILE...") }
-        guard (1...256).contains(threads) else {
-            throw ValidationError("--threads must be between 1 and 256, got \(threads)")
-        }
-        for path in corpus {
-            do {
-                _ = try BenchmarkPages.load(corpus: [path])
-            } catch {
-                throw ValidationError("corpus: \(error)")
-            }
+        try UsageChecks.check {
+            try OptionChecks.bounded(threads, 1...256, option: "--threads")
+            try OptionChecks.corpus(corpus)
         }
     }
 

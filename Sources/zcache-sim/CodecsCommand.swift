@@ -14,6 +14,10 @@ struct Codecs: ParsableCommand {
         help: "Page files (4096-byte pages, concatenated); default: pages of system binaries.")
     var corpus: [String] = []
 
+    func validate() throws {
+        try UsageChecks.check { try OptionChecks.corpus(corpus) }
+    }
+
     func run() throws {
         let pages =
             corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)

@@ -1,4 +1,5 @@
-// `zcache-sim microbench PART`: one layer on its own.
+// `zcache-sim microbench PART`: one layer on its own, one subcommand per part
+// (each with its own --help).
 
 import ArgumentParser
 import Foundation
@@ -7,30 +8,78 @@ import ZCacheSim
 
 struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback).")
+        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback).",
+        subcommands: [
+            ZBudPart.self, ZSmallocPart.self, TMemPart.self, SwapPart.self, WritebackPart.self,
+        ])
+}
 
-    @Argument(help: "zbud, zsmalloc, tmem, swap or writeback")
-    var part: String
-
+/// The page files of the parts that use real pages.
+struct MicrobenchCorpus: ParsableArguments {
     @Option(
-        name: .long, parsing: .upToNextOption, help: "Page files for parts that use real pages.")
+        name: .long, parsing: .upToNextOption,
+        help: "Page files (4096-byte pages, concatenated); default: pages of system binaries.")
     var corpus: [String] = []
 
-    @Option(help: AllocatorChoice.help)
-    var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+    func validate() throws {
+        try UsageChecks.check { try OptionChecks.corpus(corpus) }
+    }
+}
 
-    func run() throws {
-        switch part {
-        case "zbud": print(try ZBudMicrobenchmark.run(corpus: corpus))
-        case "zsmalloc": print(try ZSmallocMicrobenchmark.run(corpus: corpus))
-        case "tmem": print(try TMemMicrobenchmark.run(corpus: corpus))
-        case "swap": print(try SwapDeviceMicrobenchmark.run(corpus: corpus))
-        case "writeback":
+extension Microbench {
+    struct ZBudPart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "zbud",
+            abstract: "zbud packing against the offline optimum, and bud allocate+free cost.")
+
+        @OptionGroup var pages: MicrobenchCorpus
+
+        func run() throws { print(try ZBudMicrobenchmark.run(corpus: pages.corpus)) }
+    }
+
+    struct ZSmallocPart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "zsmalloc",
+            abstract:
+                "zsmalloc pool utilization against the packing limit, zspage lengths, compaction, costs.")
+
+        @OptionGroup var pages: MicrobenchCorpus
+
+        func run() throws { print(try ZSmallocMicrobenchmark.run(corpus: pages.corpus)) }
+    }
+
+    struct TMemPart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tmem",
+            abstract: "TMem put, get and flush cost for dense and frontswap-swizzled keys.")
+
+        func run() throws { print(try TMemMicrobenchmark.run(corpus: [])) }
+    }
+
+    struct SwapPart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "swap",
+            abstract: "Swap device write throughput (async path) against a plain pwrite loop.")
+
+        @OptionGroup var pages: MicrobenchCorpus
+
+        func run() throws { print(try SwapDeviceMicrobenchmark.run(corpus: pages.corpus)) }
+    }
+
+    struct WritebackPart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "writeback",
+            abstract: "zcache writeback throughput against bare device writes of the same pages.")
+
+        @OptionGroup var pages: MicrobenchCorpus
+
+        @Option(help: AllocatorChoice.help)
+        var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
+        func run() throws {
             for kind in allocator.allocators {
-                print(try WritebackMicrobenchmark.run(corpus: corpus, allocator: kind))
+                print(try WritebackMicrobenchmark.run(corpus: pages.corpus, allocator: kind))
             }
-        default:
-            throw ValidationError("unknown part '\(part)': expected zbud, zsmalloc, tmem, swap or writeback")
         }
     }
 }

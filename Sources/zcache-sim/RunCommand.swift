@@ -14,7 +14,8 @@ struct Run: ParsableCommand {
         abstract: "Simulate a host under memory pressure over zcache and a swap file (the default)."
     )
 
-    @Option(help: "RAM in 4 KiB pages (zcache's pageframes come out of it).")
+    @Option(
+        help: "RAM in 4 KiB pages (zcache's pageframes come out of it); at most the machine's.")
     var ram = HostConfiguration().ramPages
 
     @Option(help: "Processes sharing the anonymous working set.")
@@ -85,6 +86,12 @@ struct Run: ParsableCommand {
     @Option(help: "Write the statistics, verified_pages and lost_pages as JSON to this file.")
     var json: String?
 
+    @Flag(
+        help:
+            "Run even if the swap file is too small for the working set (most swap-outs then fail); exit 0 if nothing is lost."
+    )
+    var allowSwapFull = false
+
     var options: SimulationOptions {
         var o = SimulationOptions()
         o.host.ramPages = ram
@@ -108,14 +115,26 @@ struct Run: ParsableCommand {
         o.swapFile = swapFile
         o.corpus = corpus
         o.contentSeed = seed
+        o.allowSwapFull = allowSwapFull
         return o
     }
 
+    /// Everything is checked before any work: the raw numbers here (the mapping
+    /// onto processes and files would hide a negative or a remainder), the rest
+    /// by `SimulationOptions.validate`, an existing swap file by opening it.
     func validate() throws {
-        do {
+        try UsageChecks.check {
+            let maximum = SimulationOptions.maximumPages
+            try OptionChecks.bounded(
+                workingSet, 1...maximum, option: "--working-set", unit: "pages")
+            try OptionChecks.bounded(
+                processes, 1...max(1, workingSet), option: "--processes",
+                limit: "--working-set, at least one page per process")
+            try OptionChecks.bounded(filePages, 0...maximum, option: "--file-pages", unit: "pages")
+            if let json { try OptionChecks.outputPath(json, option: "--json") }
+            let options = options
             try options.validate()
-        } catch {
-            throw ValidationError(error.description)
+            try Simulation.checkSwapFile(options)
         }
     }
 
@@ -128,41 +147,68 @@ struct Run: ParsableCommand {
             throw ValidationError(error.description)
         }
         let terminal = isatty(STDOUT_FILENO) == 1
-        print(
-            "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
-                + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
-                + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
-                + "\(options.compressor), contents: \(content.name)")
+        // Printed once the first run has its swap file open, so a reader of
+        // this line knows the file is claimed.
+        var headerPrinted = false
+        let printHeader = {
+            guard !headerPrinted else { return }
+            headerPrinted = true
+            print(
+                "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
+                    + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
+                    + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
+                    + "\(options.compressor), contents: \(content.name)")
+            fflush(nil)
+        }
         var results: [SimulationResult] = []
+        var failure: SimulationError?
         let runs = options.policies.flatMap { policy in
             options.allocators.map { (policy, $0) }
         }
         for (policy, allocator) in runs {
             let bar =
                 terminal ? ProgressBar(label: "\(policy.rawValue) \(allocator.rawValue)") : nil
-            let result: SimulationResult
             do {
-                result = try Simulation.run(
+                let result = try Simulation.run(
                     options, policy: policy, allocator: allocator, content: content,
-                    progress: bar.map { b in { b.show($0, $1) } })
+                    started: printHeader, progress: bar.map { b in { b.show($0, $1) } })
+                bar?.clear()
+                results.append(result)
+                if runs.count == 1 { print(Report.table(result)) }
             } catch {
                 bar?.clear()
-                throw error
-            }
-            bar?.clear()
-            results.append(result)
-            if runs.count == 1 {
-                print(Report.table(result))
+                failure = error
+                break
             }
         }
         if results.count > 1 {
             print(Report.sideBySide(results))
         }
-        if let json {
-            try Report.json(results).write(to: URL(fileURLWithPath: json))
+        // The summary line is the last line of standard output whatever fails
+        // after the runs; failures follow it on standard error.
+        var jsonFailure: String?
+        if let json, !results.isEmpty {
+            do {
+                try OptionChecks.write(try Report.json(results), to: json, option: "--json")
+            } catch {
+                jsonFailure = String(describing: error)
+            }
         }
-        print(Report.lastLine(results))
+        if !results.isEmpty { print(Report.lastLine(results)) }
+        fflush(nil)
+        if let failure { throw UsageChecks.fail(failure.description, status: 1) }
+        if let jsonFailure { throw UsageChecks.fail(jsonFailure, status: 1) }
         if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
+        if !allowSwapFull, let full = results.first(where: \.swapDeviceWasFull) {
+            let stopped = full.stoppedAtStep.map {
+                "stopped at step \($0) of \(options.host.steps): "
+            }
+            throw UsageChecks.fail(
+                "the swap file is too small for this run: \(stopped ?? "")"
+                    + "\(full.host.swapOutFailures) swap-outs failed for want of a slot, "
+                    + "\(full.host.swapOuts) succeeded; use a larger --swap-file, or --allow-swap-full",
+                status: 2)
+        }
     }
 }
 

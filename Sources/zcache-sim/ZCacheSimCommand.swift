@@ -2,19 +2,46 @@
 // over ZCache, `bench` measures ZCache against the bare codec, `codecs` and
 // `microbench` look at one layer. All the work lives in the ZCacheSim library;
 // the files here map flags onto it and print, one file per subcommand.
+//
+// Misuse is refused before any work, in one line that names the option or the
+// file (UsageChecks.swift has the helpers every subcommand uses). Exit status:
+//   0   success
+//   1   pages lost, or a failure during the work (the message says which)
+//   2   the swap file turned out too small: most swap-outs failed
+//       (run without --allow-swap-full)
+//   64  refused before any work: a bad option, input or output file, or a swap
+//       file in use, active as system swap, or too small for the working set
 
 import ArgumentParser
 import Foundation
 import ZCache
 import ZCacheSim
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @main
 struct ZCacheSimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zcache-sim",
         abstract: "Run the zcache compressed swap cache under simulated memory pressure.",
+        version: ZCacheSimVersion.current,
         subcommands: [Run.self, Bench.self, Codecs.self, Microbench.self],
         defaultSubcommand: Run.self)
+
+    /// ArgumentParser's own entry point, with two changes: a negative number
+    /// after an option is that option's value (`--ram -1` as `--ram=-1`), so it
+    /// reaches the option's bounds check; and every error is one line.
+    static func main() {
+        let arguments = UsageChecks.attachNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            UsageChecks.exit(with: error, of: Self.self)
+        }
+    }
 }
 
 extension CompressorKind: ExpressibleByArgument {}

@@ -68,6 +68,8 @@ final class SwapFaultInjectionTests: XCTestCase {
         for slot in UInt64(1)...50 {
             XCTAssertEqual(reads[Int(slot)], pageContents(slot: slot, version: 3))
         }
+        // One device per file: this one lets go before the file is reopened.
+        device.close()
         XCTAssertEqual(try SwapDevice.open(path: device.path).header, device.header)
     }
 
@@ -89,8 +91,9 @@ final class SwapFaultInjectionTests: XCTestCase {
 
     func testWriteThatMakesNoProgressIsShortIO() throws {
         let device = try makeDevice(self, pages: 16)
-        // Swap in a zero-returning pwrite only for the slots: build a second device
-        // on the same file with it.
+        // Swap in a zero-returning pwrite only for the slots: reopen the file
+        // with it (one device per file, so the first one closes).
+        device.close()
         let stuck = syscalls(pwrite: { _, _, _ in 0 })
         let reopened = try SwapDevice.open(
             path: device.path, configuration: configuration(syscalls: stuck))
@@ -131,6 +134,7 @@ final class SwapFaultInjectionTests: XCTestCase {
             // Everything else arrives 512 bytes at a time.
             return realRead(fd, UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(512)), offset)
         }
+        device.close()  // one device per file
         let flaky = try SwapDevice.open(
             path: device.path, configuration: configuration(syscalls: calls))
         defer { flaky.close() }

@@ -53,7 +53,7 @@ final class CommandLineTests: XCTestCase {
     func testUnreadableSwapFileIsRejected() throws {
         let (status, output) = try run(["run", "--swap-file", "/proc/self"])
         XCTAssertNotEqual(status, 0)
-        XCTAssertTrue(output.contains("swap file /proc/self"), output)
+        XCTAssertTrue(output.contains("--swap-file /proc/self"), output)
     }
 
     func testRAMBelowMinimumIsRejected() throws {

@@ -38,9 +38,7 @@ final class SimulatedHostTests: XCTestCase {
         XCTAssertEqual(counters.swapIns, counters.swapOuts)
         // RAM never overcommitted beyond the watermarks' slack.
         XCTAssertGreaterThanOrEqual(ram.freePages, 0)
-        #if ZCACHE_INTERNAL_CHECKS
-            XCTAssertTrue(host.lru.checkInvariants())
-        #endif
+        XCTAssertTrue(host.lru.checkInvariants())
     }
 
     /// A stand-in that returns the wrong bytes once: the host must notice.
@@ -100,8 +98,6 @@ final class SimulatedHostTests: XCTestCase {
                 XCTAssertEqual(lists.tail(l), model[Int(l.rawValue)].last)
             }
         }
-        #if ZCACHE_INTERNAL_CHECKS
-            XCTAssertTrue(lists.checkInvariants())
-        #endif
+        XCTAssertTrue(lists.checkInvariants())
     }
 }

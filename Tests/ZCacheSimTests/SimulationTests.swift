@@ -76,6 +76,43 @@ final class SimulationTests: XCTestCase {
         XCTAssertNoThrow(try SimulationOptions().validate())
     }
 
+    /// Library callers can set any number: products and sums that would
+    /// overflow are errors, not traps; memory-sized values are bounded by the
+    /// machine.
+    func testValidationNeverOverflows() {
+        let extremes = [Int.min, -1, 0, Int(Int32.max), Int.max / 2, Int.max]
+        for processes in extremes {
+            for perProcess in extremes {
+                for pagesPerFile in extremes {
+                    var o = SimulationOptions()
+                    o.host.processes = processes
+                    o.host.anonPagesPerProcess = perProcess
+                    o.host.pagesPerFile = pagesPerFile
+                    if (try? o.validate()) != nil {
+                        XCTAssertLessThanOrEqual(
+                            o.host.anonPages + o.host.filePages, SimulationOptions.maximumPages)
+                    }
+                }
+            }
+        }
+        var o = SimulationOptions()
+        o.host.ramPages = Int.max
+        XCTAssertThrowsError(try o.validate()) {
+            XCTAssertTrue("\($0)".contains("physical memory"), "\($0)")
+        }
+        o = SimulationOptions()
+        o.host.writeRatio = .nan
+        XCTAssertThrowsError(try o.validate()) {
+            XCTAssertTrue("\($0)".contains("--write-ratio"), "\($0)")
+        }
+        o = SimulationOptions()
+        o.zcacheFrames = Int.min
+        XCTAssertThrowsError(try o.validate())
+        o = SimulationOptions()
+        o.writebackCap = Int.max
+        XCTAssertThrowsError(try o.validate())
+    }
+
     /// A file that is not a swap file is refused with the device's error, not
     /// overwritten.
     func testAForeignSwapFileIsRefusedAndLeftAlone() throws {

@@ -108,3 +108,20 @@ final class ZSmallocClassTableTests: XCTestCase {
         zs.checkInvariants()
     }
 }
+
+/// Figures the kernel's authors published: "With zspage chain size of 8 we
+/// have ... higher huge size class watermark (3632 bytes)" (commit "zsmalloc:
+/// set default zspage chain size to 8"); with the earlier 4-frame zspages the
+/// watermark was 3264. zs_create_pool's watermark is the largest class that
+/// is not one object in one frame (less the handle it adds, which ZSmalloc
+/// adds as its 4-byte header before the class lookup).
+final class ZSmallocKernelFiguresTests: XCTestCase {
+    func testHugeWatermarks() {
+        for (maxFrames, watermark) in [(4, 3264), (8, 3632)] {
+            let table = ZSmalloc.classTable(maxFramesPerZspage: maxFrames)
+            XCTAssertEqual(table.filter { !$0.isHuge }.map(\.size).max(), watermark)
+            // Above it, every size is served by the one huge class of 4096.
+            XCTAssertEqual(table.filter(\.isHuge).map(\.size), [4096])
+        }
+    }
+}

@@ -1,5 +1,13 @@
 // Why a swap device could not be created or opened.
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A swap file that cannot be used, or a system call that failed while creating or
 /// opening one. Each bad-header case names what was wrong.
 public enum SwapDeviceError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -23,8 +31,14 @@ public enum SwapDeviceError: Error, Sendable, Equatable, CustomStringConvertible
     case labelTooLong
     /// A swap type outside `0..<32`.
     case invalidType(Int)
-    /// A system call failed: `op` names it (`open`, `ftruncate`, `fstat`, `pread`,
-    /// `pwrite`, `fsync`), `errno` says why.
+    /// Another `SwapDevice` (in this process or another) holds the file's
+    /// exclusive lock; `holder` is its process ID where the system names it.
+    /// The kernel's `swapon` answers EBUSY in the same case.
+    case inUse(holder: Int32?)
+    /// The kernel itself uses the file as swap (it is listed in /proc/swaps).
+    case activeSystemSwapArea
+    /// A system call failed: `op` names it (`open`, `ftruncate`, `fstat`, `flock`,
+    /// `pread`, `pwrite`, `fsync`), `errno` says why.
     case io(op: String, errno: Int32)
 
     public var description: String {
@@ -38,7 +52,14 @@ public enum SwapDeviceError: Error, Sendable, Equatable, CustomStringConvertible
         case .badPagesListed(let count): "swap header lists \(count) bad pages"
         case .labelTooLong: "swap label longer than 16 bytes"
         case .invalidType(let type): "swap type \(type) outside 0..<32"
-        case .io(let op, let errno): "\(op) failed: errno \(errno)"
+        case .inUse(let holder?) where holder == getpid():
+            "swap file is in use by another SwapDevice in this process (pid \(holder))"
+        case .inUse(let holder?): "swap file is in use by process \(holder)"
+        case .inUse(nil): "swap file is in use by another process"
+        case .activeSystemSwapArea:
+            "swap file is an active system swap area (listed in /proc/swaps)"
+        case .io(let op, let errno):
+            "\(op) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         }
     }
 }

@@ -18,7 +18,9 @@ struct IndexLists {
     /// The links live in a lazily committed region (zero bytes cost nothing
     /// until written), stored complemented so that an all-zero link is `none`:
     /// the untouched part of a large pool's arrays reads as "on no list".
-    private let region: ReservedRegion
+    /// Held unmanaged, so that copying the lists costs no reference counting;
+    /// released by `deallocate`.
+    private let region: Unmanaged<ReservedRegion>
     private let prevLinks: UnsafeMutablePointer<UInt32>
     private let nextLinks: UnsafeMutablePointer<UInt32>
 
@@ -27,7 +29,7 @@ struct IndexLists {
         self.listCount = listCount
         let total = nodeCount + listCount
         let (region, links) = ReservedRegion.array(of: UInt32.self, count: 2 * total)
-        self.region = region
+        self.region = .passRetained(region)
         prevLinks = links
         nextLinks = links + total
         for k in 0..<listCount {
@@ -37,11 +39,11 @@ struct IndexLists {
         }
     }
 
-    /// The region is unmapped when the last copy of these lists goes away.
-    func deallocate() {}
+    /// Unmaps the links; the owner calls it once, from its deinit.
+    func deallocate() { region.release() }
 
     /// Bytes of the links resident now (`mincore`).
-    var residentBytes: Int { region.residentBytes() }
+    var residentBytes: Int { region.takeUnretainedValue().residentBytes() }
 
     /// Link accessors that hide the complemented storage.
     struct Links {

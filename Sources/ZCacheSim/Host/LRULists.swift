@@ -77,28 +77,27 @@ struct LRULists {
         return t >= 0 ? Int(t) : nil
     }
 
-    #if ZCACHE_INTERNAL_CHECKS
-        /// Walks every list and checks links, membership and counts.
-        func checkInvariants() -> Bool {
-            var seen = 0
-            for list in LRUList.allCases {
-                var n = 0
-                var page = heads[Int(list.rawValue)]
-                var last: Int32 = -1
-                while page >= 0 {
-                    guard membership[Int(page)] == list.rawValue, prev[Int(page)] == last else {
-                        return false
-                    }
-                    last = page
-                    page = next[Int(page)]
-                    n += 1
-                }
-                guard n == counts[Int(list.rawValue)], last == tails[Int(list.rawValue)] else {
+    /// Walks every list and checks links, membership and counts. In every
+    /// build, so that tests can call it whatever the build flags.
+    func checkInvariants() -> Bool {
+        var seen = 0
+        for list in LRUList.allCases {
+            var n = 0
+            var page = heads[Int(list.rawValue)]
+            var last: Int32 = -1
+            while page >= 0 {
+                guard membership[Int(page)] == list.rawValue, prev[Int(page)] == last else {
                     return false
                 }
-                seen += n
+                last = page
+                page = next[Int(page)]
+                n += 1
             }
-            return seen == membership.lazy.filter { $0 != Self.notOnList }.count
+            guard n == counts[Int(list.rawValue)], last == tails[Int(list.rawValue)] else {
+                return false
+            }
+            seen += n
         }
-    #endif
+        return seen == membership.lazy.filter { $0 != Self.notOnList }.count
+    }
 }

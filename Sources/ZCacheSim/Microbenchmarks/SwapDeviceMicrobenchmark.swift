@@ -53,17 +53,15 @@ public enum SwapDeviceMicrobenchmark {
             return buffer
         }
 
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("zcache-swap-bench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(
-            atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-
+        // Both files are unnamed as soon as they are open: nothing is left
+        // behind however the benchmark ends.
+        let directory = FileManager.default.temporaryDirectory.path
         var plainRates: [Double] = []
         var asyncRates: [Double] = []
         for round in 0..<rounds {
-            plainRates.append(try plainLoop(pages, path: directory + "/plain-\(round)"))
-            asyncRates.append(try asyncPath(pages, path: directory + "/swap-\(round)"))
+            plainRates.append(
+                try plainLoop(pages, path: directory + "/zcache-plain-\(getpid())-\(round)"))
+            asyncRates.append(try asyncPath(pages, directory: directory))
         }
         let plain = median(plainRates)
         let async = median(asyncRates)
@@ -86,10 +84,8 @@ public enum SwapDeviceMicrobenchmark {
     private static func plainLoop(_ pages: [PageBuffer], path: String) throws -> Double {
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BenchmarkError.system("open", errno) }
-        defer {
-            close(fd)
-            unlink(path)
-        }
+        unlink(path)
+        defer { close(fd) }
         guard ftruncate(fd, off_t(pages.count + 1) * off_t(pageSize)) == 0 else {
             throw BenchmarkError.system("ftruncate", errno)
         }
@@ -109,17 +105,14 @@ public enum SwapDeviceMicrobenchmark {
     }
 
     /// The async path: submitWrite of each page at slot i + 1, then drain.
-    private static func asyncPath(_ pages: [PageBuffer], path: String) throws -> Double {
+    private static func asyncPath(_ pages: [PageBuffer], directory: String) throws -> Double {
         let device: SwapDevice
         do {
-            device = try SwapDevice.create(path: path, pages: pages.count + 1)
+            device = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
         } catch {
             throw BenchmarkError.device(error)
         }
-        defer {
-            device.close()
-            unlink(path)
-        }
+        defer { device.close() }
         let firstError = LockedValue<SwapIOError?>(nil)
         let start = DispatchTime.now()
         for (index, page) in pages.enumerated() {

@@ -40,20 +40,16 @@ public enum WritebackMicrobenchmark {
         }
         guard !pages.isEmpty else { throw SwapDeviceMicrobenchmark.BenchmarkError.noPages }
 
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("zcache-writeback-bench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(
-            atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Swap files unnamed as soon as they are open: nothing is left behind.
+        let directory = FileManager.default.temporaryDirectory.path
 
         var bare: [Double] = []
         var writeback: [Double] = []
         var written = 0
         var peak = 0
-        for round in 0..<rounds {
+        for _ in 0..<rounds {
             // (a) Bare device writes.
-            let barePath = directory + "/bare-\(round).swap"
-            let device = try SwapDevice.create(path: barePath, pages: pages.count + 1)
+            let device = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
             let start = monotonicNanoseconds()
             for (slot, page) in pages.enumerated() {
                 guard let entry = SwapEntry(type: 0, offset: UInt64(slot + 1)) else { continue }
@@ -62,15 +58,13 @@ public enum WritebackMicrobenchmark {
             device.drain()
             bare.append(Double(monotonicNanoseconds() - start) / 1e9)
             device.close()
-            unlink(barePath)
 
             // (b) ZCache writeback of the same pages.
             var configuration = ZCacheConfiguration()
             configuration.pageframes = pages.count + 64
             configuration.allocator = allocator
             let cache = ZCache(configuration: configuration)
-            let path = directory + "/zcache-\(round).swap"
-            let swap = try SwapDevice.create(path: path, pages: pages.count + 1)
+            let swap = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
             try cache.attachSwapDevice(swap)
             for page in pages {
                 _ = try cache.swapOut(page: UnsafeRawBufferPointer(page.bytes), type: 0)
@@ -86,7 +80,6 @@ public enum WritebackMicrobenchmark {
             written = stats.writtenbackPages - before
             peak = max(peak, stats.outstandingWritebackPagesMax)
             swap.close()
-            unlink(path)
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let barePagesPerSecond = Double(pages.count) / median(bare)

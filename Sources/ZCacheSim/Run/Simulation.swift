@@ -22,8 +22,16 @@ public struct SimulationResult: Sendable, Codable {
     /// and frees of slots that were not in use (0: nothing freed twice).
     public var swapSlotsInUse: Int
     public var swapSlotBadFrees: Int
+    /// The step the run stopped at because most swap-outs failed (see
+    /// `Simulation.runSteps`); nil when it ran every step.
+    public var stoppedAtStep: Int?
     public var verifiedPages: Int { host.verifiedPages }
     public var lostPages: Int { host.lostPages }
+    /// Most swap-outs failed for want of a slot: the swap device was too small
+    /// for the run to say much about zcache.
+    public var swapDeviceWasFull: Bool {
+        stoppedAtStep != nil || host.swapOutFailures > host.swapOuts
+    }
 
     enum CodingKeys: String, CodingKey {
         case policy, allocator, compressor, seconds, host, statistics
@@ -33,6 +41,7 @@ public struct SimulationResult: Sendable, Codable {
         case frameAccountingHolds = "frame_accounting_holds"
         case swapSlotsInUse = "swap_slots_in_use", swapSlotBadFrees = "swap_slot_bad_frees"
         case verifiedPages = "verified_pages", lostPages = "lost_pages"
+        case stoppedAtStep = "stopped_at_step"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -50,6 +59,7 @@ public struct SimulationResult: Sendable, Codable {
         frameAccountingHolds = try c.decode(Bool.self, forKey: .frameAccountingHolds)
         swapSlotsInUse = try c.decode(Int.self, forKey: .swapSlotsInUse)
         swapSlotBadFrees = try c.decode(Int.self, forKey: .swapSlotBadFrees)
+        stoppedAtStep = try c.decodeIfPresent(Int.self, forKey: .stoppedAtStep)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -69,6 +79,7 @@ public struct SimulationResult: Sendable, Codable {
         try c.encode(swapSlotBadFrees, forKey: .swapSlotBadFrees)
         try c.encode(verifiedPages, forKey: .verifiedPages)
         try c.encode(lostPages, forKey: .lostPages)
+        try c.encodeIfPresent(stoppedAtStep, forKey: .stoppedAtStep)
     }
 
     init(
@@ -76,8 +87,9 @@ public struct SimulationResult: Sendable, Codable {
         seconds: Double, host: HostCounters,
         statistics: ZCacheStatistics, swapDevice: SwapDeviceStats, shrinkerEvicted: Int,
         shrinkerWrittenBack: Int, forcedPagesMax: Int, frameAccountingHolds: Bool,
-        swapSlotsInUse: Int, swapSlotBadFrees: Int
+        swapSlotsInUse: Int, swapSlotBadFrees: Int, stoppedAtStep: Int?
     ) {
+        self.stoppedAtStep = stoppedAtStep
         self.swapSlotsInUse = swapSlotsInUse
         self.swapSlotBadFrees = swapSlotBadFrees
         self.policy = policy
@@ -114,19 +126,17 @@ public enum Simulation {
         }
     }
 
-    /// Runs the scenario once under `policy` and `allocator`. `progress` sees (done, total).
+    /// Runs the scenario once under `policy` and `allocator`. `started` runs once everything
+    /// is set up (the swap file is open and claimed) and before the first
+    /// step; `progress` sees (done, total).
     public static func run(
         _ options: SimulationOptions, policy: ShrinkerPolicy,
         allocator: ZCacheAllocatorKind = .zbud, content: PageContentSource,
-        progress: ((Int, Int) -> Void)? = nil
+        started: (() -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws(SimulationError) -> SimulationResult {
         try options.validate()
-        let (device, temporaryPath) = try openSwapDevice(
-            options, tag: "\(policy.rawValue)-\(allocator.rawValue)")
-        defer {
-            device.close()
-            if let temporaryPath { unlink(temporaryPath) }
-        }
+        let device = try openSwapDevice(options)
+        defer { device.close() }
         var configuration = ZCacheConfiguration()
         configuration.compressor = options.compressor
         configuration.pageframes = options.effectiveZCacheFrames
@@ -147,8 +157,11 @@ public enum Simulation {
         }
         let host = SimulatedHost(
             configuration: options.host, content: content, paths: paths, ram: ram)
+        started?()
         let start = monotonicNanoseconds()
-        let counters = host.run(progress: progress)
+        let stoppedAtStep = runSteps(of: host, options, progress: progress)
+        host.finish()
+        let counters = host.counters
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         return SimulationResult(
             policy: policy, allocator: allocator, compressor: options.compressor, seconds: seconds,
@@ -157,32 +170,79 @@ public enum Simulation {
             shrinkerEvicted: paths.shrinkerEvicted, shrinkerWrittenBack: paths.shrinkerWrittenBack,
             forcedPagesMax: ram.forcedPagesMax,
             frameAccountingHolds: zcache.checkFrameAccounting(),
-            swapSlotsInUse: device.slots.usedSlots, swapSlotBadFrees: device.slots.badFrees)
+            swapSlotsInUse: device.slots.usedSlots, swapSlotBadFrees: device.slots.badFrees,
+            stoppedAtStep: stoppedAtStep)
     }
 
-    /// Opens `--swap-file` when it exists (as it is), creates it when it does
-    /// not, or creates a temporary one (returned path to remove).
-    static func openSwapDevice(_ options: SimulationOptions, tag: String) throws(SimulationError)
-        -> (SwapDevice, String?)
-    {
-        if let path = options.swapFile {
-            do {
-                if FileManager.default.fileExists(atPath: path) {
-                    return (try SwapDevice.open(path: path), nil)
+    /// Swap-out failures after which a run whose swap-outs mostly fail stops.
+    static let swapFullStopFailures = 10_000
+
+    /// Runs the configured steps (as `SimulatedHost.run` does, without its
+    /// `finish`). Unless `allowSwapFull`, stops early once most swap-outs have
+    /// failed (and at least `swapFullStopFailures` did): the swap device is
+    /// too small for the rest to mean anything, and each failure costs a
+    /// reclaim pass, so such a run would otherwise take many times as long.
+    /// Returns the step it stopped at, or nil if it ran them all.
+    static func runSteps<Paths: SwapPaths>(
+        of host: SimulatedHost<Paths>, _ options: SimulationOptions,
+        progress: ((Int, Int) -> Void)?
+    ) -> Int? {
+        let total = options.host.steps
+        let tick = max(1, total / 200)
+        for step in 0..<total {
+            host.step()
+            if step % tick == 0 {
+                progress?(step, total)
+                let c = host.counters
+                if !options.allowSwapFull, c.swapOutFailures >= swapFullStopFailures,
+                    c.swapOutFailures > c.swapOuts
+                {
+                    return step + 1
                 }
-                return (try SwapDevice.create(path: path, pages: options.createdSwapFilePages), nil)
-            } catch {
-                throw .swapDevice(path, error)
             }
         }
-        let path =
-            FileManager.default.temporaryDirectory.appendingPathComponent(
-                "zcache-sim-\(getpid())-\(tag).swap"
-            ).path
+        progress?(total, total)
+        return nil
+    }
+
+    /// Checks before any work that an existing `--swap-file` can be used: it
+    /// opens (a valid header, not in use, not active system swap) and has room
+    /// for the working set. The run opens it again for itself.
+    public static func checkSwapFile(_ options: SimulationOptions) throws(SimulationError) {
+        guard let path = options.swapFile, FileManager.default.fileExists(atPath: path) else {
+            return
+        }
+        try openSwapDevice(options).close()
+    }
+
+    /// Opens `--swap-file` when it exists (as it is, if it has room for the
+    /// working set), creates it when it does not, or creates a temporary one
+    /// whose name is gone as soon as it is open (nothing outlives the run).
+    static func openSwapDevice(_ options: SimulationOptions) throws(SimulationError) -> SwapDevice {
+        guard let path = options.swapFile else {
+            let directory = FileManager.default.temporaryDirectory.path
+            do {
+                return try SwapDevice.createTemporary(
+                    in: directory, pages: options.createdSwapFilePages)
+            } catch {
+                throw .temporarySwapFile(directory, error)
+            }
+        }
+        let device: SwapDevice
         do {
-            return (try SwapDevice.create(path: path, pages: options.createdSwapFilePages), path)
+            if FileManager.default.fileExists(atPath: path) {
+                device = try SwapDevice.open(path: path)
+            } else {
+                device = try SwapDevice.create(path: path, pages: options.createdSwapFilePages)
+            }
         } catch {
             throw .swapDevice(path, error)
         }
+        let slots = device.slotCount - 1
+        if !options.allowSwapFull, slots < options.minimumSwapSlots {
+            device.close()
+            throw .swapFileTooSmall(path, slots: slots, needed: options.minimumSwapSlots)
+        }
+        return device
     }
 }

@@ -30,12 +30,24 @@ public struct SimulationOptions: Sendable {
     public var corpus: [String] = []
     /// Seed of the built-in generator (and of the corpus page choice).
     public var contentSeed: UInt64 = 1
+    /// Run even when the swap file is too small for the workload (most
+    /// swap-outs then fail); without it such a run is refused or reported.
+    public var allowSwapFull = false
 
     public init() {}
 
     /// The smallest RAM the host model works with: its watermarks and a few
     /// reclaim batches must fit.
     public static let minimumRAMPages = 256
+
+    /// The most pages (anonymous plus file) a host can have: its LRU lists link
+    /// pages by 32-bit numbers, with -1 for "none".
+    public static let maximumPages = Int(Int32.max) - 1
+
+    /// Real memory a run takes per simulated page besides zcache's frames: LRU
+    /// links and list (9 bytes), version (4), swap entry (16), flags (2), the
+    /// access pattern's weight (8), tmem index and swap slot state (about 25).
+    public static let hostBytesPerPage = 64
 
     /// The pool size used.
     public var effectiveZCacheFrames: Int { zcacheFrames ?? host.ramPages / 2 }
@@ -44,41 +56,102 @@ public struct SimulationOptions: Sendable {
     /// pages whose old slot is still being written.
     public var createdSwapFilePages: Int { host.anonPages + host.anonPages / 8 + 64 }
 
+    /// Swap slots the workload cannot do without: anonymous pages that do not
+    /// fit in RAM must each have a slot (zcache's frontswap keys are swap
+    /// entries, so a compressed page holds one too). A file this small can
+    /// never hold the working set; a somewhat larger one may still starve,
+    /// which the run notices (`SimulationResult.swapDeviceWasFull`).
+    public var minimumSwapSlots: Int { max(0, host.anonPages - host.ramPages) }
+
     /// Checks every option; the error says what is wrong and with what value.
     public func validate() throws(SimulationError) {
-        let h = host
-        guard h.ramPages >= Self.minimumRAMPages else {
-            throw .ramTooSmall(h.ramPages, minimum: Self.minimumRAMPages)
+        guard host.ramPages >= Self.minimumRAMPages else {
+            throw .ramTooSmall(host.ramPages, minimum: Self.minimumRAMPages)
         }
-        guard h.processes >= 1 else { throw .invalid("--processes must be at least 1") }
-        guard h.anonPagesPerProcess >= 1 else {
-            throw .invalid("--working-set must give each process at least one page")
-        }
-        guard h.files >= 0, h.pagesPerFile >= 1 || h.files == 0 else {
-            throw .invalid("--file-pages must be at least 0")
-        }
-        guard h.anonPages + h.filePages < Int(Int32.max) else {
-            throw .invalid("working set too large")
-        }
-        guard h.steps >= 0 else { throw .invalid("--steps must be at least 0") }
-        guard (0...1).contains(h.writeRatio) else {
-            throw .invalid("--write-ratio must be in 0...1")
-        }
-        guard (0...1).contains(h.fileShare) else { throw .invalid("--file-share must be in 0...1") }
-        guard (0...200).contains(h.swappiness) else {
-            throw .invalid("--swappiness must be in 0...200")
-        }
-        guard !policies.isEmpty else { throw .invalid("no shrinker policy") }
-        guard !allocators.isEmpty else { throw .invalid("no allocator") }
-        guard writebackCap >= 1 else { throw .invalid("--writeback-cap must be at least 1") }
-        let frames = effectiveZCacheFrames
-        guard frames >= 1, frames <= h.ramPages - 4 * h.highWatermark else {
-            throw .invalid(
-                "--zcache-frames must be between 1 and \(h.ramPages - 4 * h.highWatermark) "
-                    + "(RAM less four times the high watermark), got \(frames)")
+        do {
+            try checkBounds()
+        } catch {
+            throw .invalid(error.message)
         }
         if let path = swapFile { try Self.checkSwapFile(path) }
-        for path in corpus { try Self.checkCorpusFile(path) }
+        for path in corpus {
+            do {
+                try BenchmarkPages.check(path)
+            } catch {
+                throw .corpus(error)
+            }
+        }
+        let createsSwapFile = swapFile.map { !FileManager.default.fileExists(atPath: $0) } ?? true
+        if createsSwapFile { try checkRoomForCreatedSwapFile() }
+    }
+
+    /// Every number within what the host model, the arithmetic and the machine
+    /// allow. Products and sums are computed with overflow checks, so any input
+    /// gets an answer rather than a trap.
+    private func checkBounds() throws(OptionError) {
+        let h = host
+        let physicalPages = Machine.physicalMemoryPages
+        let physicalBytes = physicalPages.multipliedReportingOverflow(by: pageSize)
+        let memory =
+            "this machine's physical memory, \(Machine.describe(bytes: physicalBytes.partialValue))"
+        try OptionChecks.bounded(
+            h.ramPages, Self.minimumRAMPages...max(Self.minimumRAMPages, physicalPages),
+            option: "--ram", unit: "pages", limit: memory)
+        try OptionChecks.bounded(h.processes, 1...Self.maximumPages, option: "--processes")
+        try OptionChecks.bounded(
+            h.anonPagesPerProcess, 1...Self.maximumPages, option: "--working-set",
+            unit: "pages per process")
+        try OptionChecks.bounded(
+            h.files, 0...Self.maximumPages, option: "--file-pages", unit: "files")
+        if h.files > 0 {
+            try OptionChecks.bounded(
+                h.pagesPerFile, 1...Self.maximumPages, option: "--file-pages",
+                unit: "pages per file")
+        }
+        let anon = h.processes.multipliedReportingOverflow(by: h.anonPagesPerProcess)
+        let file = h.files.multipliedReportingOverflow(by: h.pagesPerFile)
+        guard !anon.overflow, !file.overflow,
+            anon.partialValue + file.partialValue <= Self.maximumPages
+        else {
+            throw OptionError(
+                "--working-set plus --file-pages must be at most \(Self.maximumPages) pages")
+        }
+        try OptionChecks.bounded(h.steps, 0...Int.max, option: "--steps")
+        try OptionChecks.bounded(h.phaseLength, 1...Int.max, option: "phase length")
+        try OptionChecks.fraction(h.writeRatio, option: "--write-ratio")
+        try OptionChecks.fraction(h.fileShare, option: "--file-share")
+        try OptionChecks.bounded(h.swappiness, 0...200, option: "--swappiness")
+        guard !policies.isEmpty else { throw OptionError("--policy: no shrinker policy") }
+        guard !allocators.isEmpty else { throw OptionError("--allocator: no allocator") }
+        try OptionChecks.bounded(
+            writebackCap, 1...Int(Int32.max), option: "--writeback-cap", unit: "pages")
+        try OptionChecks.bounded(
+            effectiveZCacheFrames, 1...max(1, h.ramPages - 4 * h.highWatermark),
+            option: "--zcache-frames", unit: "frames",
+            limit: "RAM less four times the high watermark")
+        // The frames are real memory (the pool reserves them up front), and so
+        // is the host's bookkeeping for every page.
+        let frameBytes = effectiveZCacheFrames * pageSize
+        let bookkeeping = (anon.partialValue + file.partialValue) * Self.hostBytesPerPage
+        if !physicalBytes.overflow, frameBytes + bookkeeping > physicalBytes.partialValue {
+            throw OptionError(
+                "--zcache-frames \(effectiveZCacheFrames) with --working-set and --file-pages of "
+                    + "\(anon.partialValue + file.partialValue) pages need about "
+                    + "\(Machine.describe(bytes: frameBytes + bookkeeping)), more than \(memory)")
+        }
+    }
+
+    /// A swap file the run creates is sparse, but every page the run writes
+    /// to it takes disk space: refuse one that could not be filled.
+    private func checkRoomForCreatedSwapFile() throws(SimulationError) {
+        let path = swapFile ?? FileManager.default.temporaryDirectory.path
+        let bytes = createdSwapFilePages * pageSize
+        if let free = Machine.freeBytes(near: path), bytes > free {
+            throw .invalid(
+                "the swap file for --working-set \(host.anonPages) needs "
+                    + "\(Machine.describe(bytes: bytes)), but \(path) has only "
+                    + "\(Machine.describe(bytes: free)) free")
+        }
     }
 
     /// A swap file path must be a readable, writable regular file, or not exist
@@ -99,15 +172,6 @@ public struct SimulationOptions: Sendable {
             }
         }
     }
-
-    static func checkCorpusFile(_ path: String) throws(SimulationError) {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-            let size = (attributes[.size] as? NSNumber)?.intValue,
-            FileManager.default.isReadableFile(atPath: path),
-            attributes[.type] as? FileAttributeType == .typeRegular
-        else { throw .corpus(.unreadable(path)) }
-        guard size > 0, size % pageSize == 0 else { throw .corpus(.notWholePages(path, size)) }
-    }
 }
 
 /// Why a simulation could not run.
@@ -117,6 +181,10 @@ public enum SimulationError: Error, Sendable, CustomStringConvertible {
     case corpus(BenchmarkPages.LoadError)
     case swapFileUnusable(String, String)
     case swapDevice(String, SwapDeviceError)
+    /// The temporary swap file (in this directory) could not be created.
+    case temporarySwapFile(String, SwapDeviceError)
+    /// The swap file has fewer slots than the working set needs.
+    case swapFileTooSmall(String, slots: Int, needed: Int)
     case zcache(ZCacheError)
 
     public var description: String {
@@ -124,9 +192,14 @@ public enum SimulationError: Error, Sendable, CustomStringConvertible {
         case .ramTooSmall(let pages, let minimum):
             "--ram \(pages) pages is below the minimum of \(minimum) pages"
         case .invalid(let message): message
-        case .corpus(let error): "corpus: \(error)"
-        case .swapFileUnusable(let path, let why): "swap file \(path) \(why)"
-        case .swapDevice(let path, let error): "swap file \(path): \(error)"
+        case .corpus(let error): "--corpus \(error)"
+        case .swapFileUnusable(let path, let why): "--swap-file \(path) \(why)"
+        case .swapDevice(let path, let error): "--swap-file \(path): \(error)"
+        case .temporarySwapFile(let directory, let error):
+            "temporary swap file in \(directory): \(error)"
+        case .swapFileTooSmall(let path, let slots, let needed):
+            "--swap-file \(path) has \(slots) slots, but the working set needs at least \(needed) "
+                + "(anonymous pages less RAM); use a larger swap file, or --allow-swap-full"
         case .zcache(let error): "zcache: \(error)"
         }
     }
