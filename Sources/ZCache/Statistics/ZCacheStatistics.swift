@@ -17,8 +17,14 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var persZPages = 0, persZPagesMax = 0
         public var ephZBytes = 0, ephZBytesMax = 0
         public var persZBytes = 0, persZBytesMax = 0
+        /// Ephemeral pages evicted (any allocator).
         public var evictedEphZPages = 0
+        /// zbud: whole ephemeral frames evicted. zsmalloc (no frame LRU):
+        /// frames `evictEphemeralPageframes` (the shrinker) gave back by
+        /// evicting entries and compacting; entries a put evicts are not counted.
         public var evictedEphPageframes = 0
+        /// Puts that found the pool empty and succeeded after evicting LRU
+        /// ephemeral memory (a zbud frame, or up to 64 zsmalloc entries), or failed.
         public var ephAteTail = 0, ephAteTailFailed = 0
         public var persAteEph = 0, persAteEphFailed = 0
         public var compressPoor = 0
@@ -117,7 +123,7 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         }
     }
 
-    /// The `zbud` directory.
+    /// The `zbud` directory (zbud only: all 0 with another allocator).
     public struct ZBudCounters: Sendable, Codable, Equatable {
         public var ephZBytes = 0, ephCumulZBytes = 0, ephCumulZPages = 0
         public var ephEvictedPageframes = 0, ephZPages = 0, ephPageframes = 0
