@@ -11,6 +11,8 @@
 //   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
 //   CHiredis, RemoteTier the remote tier: compressed pages in Redis Cluster (libhiredis-dev)
 //   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
+//   CUserfaultfd         static-inline wrappers for Linux userfaultfd's ioctls
+//   ZCacheRegion         a program's own memory as a front end (userfaultfd, Linux)
 //   ZCacheSim            a simulated host (RAM, LRU lists, reclaim, faults) driving ZCache
 //   zcache-sim           the command-line tool: run the simulator, benchmark, demo
 //
@@ -30,6 +32,7 @@ let package = Package(
     products: [
         .library(name: "ZCache", targets: ["ZCache"]),
         .library(name: "ZCacheSim", targets: ["ZCacheSim"]),
+        .library(name: "ZCacheRegion", targets: ["ZCacheRegion"]),
         .executable(name: "zcache-sim", targets: ["zcache-sim"]),
     ],
     dependencies: [
@@ -73,11 +76,15 @@ let package = Package(
         .target(
             name: "RemoteTier", dependencies: ["CHiredis", "CZlib", "ZCacheSupport"],
             swiftSettings: checkedSettings),
-        .target(name: "ZCacheSim", dependencies: ["ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport"], swiftSettings: checkedSettings),
+        .systemLibrary(name: "CUserfaultfd"),
+        .target(
+            name: "ZCacheRegion", dependencies: ["ZCache", "ZCacheSupport", "CUserfaultfd"],
+            swiftSettings: checkedSettings),
+        .target(name: "ZCacheSim", dependencies: ["ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport", "ZCacheRegion", "CZlib"], swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
-                "ZCacheSim", "ZCache",
+                "ZCacheSim", "ZCache", "ZCacheRegion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -92,8 +99,10 @@ let package = Package(
         .testTarget(name: "TMemTests", dependencies: ["TMem", "ZCacheSupport"]),
         .testTarget(name: "SwapDeviceTests", dependencies: ["SwapDevice", "ZCacheSupport"]),
         .testTarget(name: "ZCacheTests", dependencies: ["ZCache", "ZCacheSupport"]),
-        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache"]),
+        .testTarget(name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion", "CZlib"]),
         .testTarget(name: "RemoteTierTests", dependencies: ["RemoteTier", "ZCacheSupport"]),
+        .testTarget(
+            name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,28 +23,37 @@
 //   SwapIOQueue   bounded ring -> I/O worker threads        IO/SwapIOQueue.swift
 //
 //   writeback (ZCache):  swapcachePrepare(e) == .prepared
-//                        -> page = SwapCachePage(e); cache.add(page); fill; upToDate
-//                        -> submitWriteback(page): writeback + reclaim, +1 ref
+//                        -> page = cache.addLockedPage(for: e); fill; upToDate; unlock
+//                        -> submitWritebacks([page, ...]): writeback + reclaim, +1 ref
+//                           each, one queue lock for the batch
 //                        -> caller page.release()
 //                        -> I/O done: writeback cleared, I/O's ref released; the last
 //                           reference drops the page from the cache + swapcacheFree(e).
 //                           On error: stays cached, dirty, not writeback, not reclaim.
 //   swap-in:             cache.find(e) (takes a ref) else submitRead(into:at:)
 //
+// Waiting: a thread that finds an entry busy (its has-cache bit held by
+// someone still preparing it, its page locked, or under writeback) sleeps in
+// `SwapEntryWaitTable` until the holder's change wakes it. Nothing polls.
+//
 // Locks, in order (a lock further down may be taken while holding one above it,
 // never the reverse; none is held across I/O or a completion):
 //
-//   1. SwapCache.lock          the entry -> page table
-//   2. SwapCachePage.owner     the page's back pointer to its cache
-//   3. SwapSlotMap.lock        the slot states (never taken under 1 or 2 either,
-//                              but it takes no other lock, so any order is safe)
-//   IOMonitor (SwapIOQueue)    the request ring and in-flight counts; taken alone.
+//   0. SwapEntryWaitTable bucket   held while a waiter evaluates its predicate,
+//                                  which may read the cache and the slot map
+//   1. SwapCache.lock              the entry -> page table
+//   2. SwapCachePage.owner         the page's back pointer to its cache
+//   3. SwapSlotMap.lock            the slot states (never taken under 1 or 2,
+//                                  and it takes no other lock)
+//   IOMonitor (SwapIOQueue)        the request ring and in-flight counts; taken alone.
 //
 // Lifecycle: create/open -> submit* -> drain (wait for every completion) ->
 // close (drain, stop the workers, close the file; idempotent, also run by deinit).
 // Completions run on I/O worker threads, never on the submitter's; they must not
-// call `drain` (it would wait for itself) and should not submit to a full queue;
-// `close` from a completion does not wait (the last worker out closes the file). After close, completions get `.closed` on a short-lived thread.
+// call `drain` (it would wait for itself). They may submit (a retry of a failed
+// write): a worker never waits for queue space, its request goes past the bound.
+// `close` from a completion does not wait (the last worker out closes the file).
+// After close, completions get `.closed` on a short-lived thread.
 
 import Foundation
 import ZCacheSupport
@@ -277,7 +286,8 @@ public final class SwapDevice: @unchecked Sendable {
     // MARK: Asynchronous I/O
 
     /// Writes `buffer` to the slot of `entry`. The completion runs on an I/O worker,
-    /// never on the caller's thread; this call blocks only while the queue is full.
+    /// never on the caller's thread; this call blocks only while the queue is full
+    /// (and never on an I/O worker: a completion's resubmission goes past the bound).
     /// An entry that is not a slot of this device completes with `.io(errno: EINVAL)`;
     /// after `close`, with `.closed`. Do not touch `buffer` until the completion runs.
     public func submitWrite(
@@ -290,6 +300,18 @@ public final class SwapDevice: @unchecked Sendable {
                 completion: completion))
     }
 
+    /// `submitWrite` of several pages with one queue lock and one worker wake.
+    func submitWrites(
+        _ writes: [(PageBuffer, SwapEntry, @Sendable (Result<Void, SwapIOError>) -> Void)]
+    ) {
+        queue.submit(
+            writes.map { buffer, entry, completion in
+                .init(
+                    direction: .write, buffer: buffer, byteOffset: byteOffset(of: entry),
+                    completion: completion)
+            })
+    }
+
     /// Reads the slot of `entry` into `buffer`; otherwise as `submitWrite`.
     public func submitRead(
         into buffer: PageBuffer, at entry: SwapEntry,
@@ -299,6 +321,15 @@ public final class SwapDevice: @unchecked Sendable {
             .init(
                 direction: .read, buffer: buffer, byteOffset: byteOffset(of: entry),
                 completion: completion))
+    }
+
+    /// Sleeps while someone else holds `entry`'s has-cache bit and has not yet
+    /// put a page in the swap cache (`swapcache_prepare` said `.alreadyPrepared`),
+    /// until the bit is cleared or the page appears.
+    public func waitWhileBeingPrepared(_ entry: SwapEntry) {
+        SwapEntryWaitTable.wait(on: entry) {
+            !swapCache.hasPage(for: entry) && slots.hasCache(entry)
+        }
     }
 
     /// Waits until every request submitted so far has completed (its completion

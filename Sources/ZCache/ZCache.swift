@@ -38,9 +38,16 @@
 //     -> TMem pool-table lock -> TMem bucket lock
 //        -> per-entry LRU lock -> allocator lock (ZBud class, ZSmalloc class)
 //           -> PageFramePool lock
-//   SwapDevice: swap cache lock, slot map lock and I/O queue lock are leaves:
-//   nothing else is taken while holding one, and no zcache lock is held while
-//   calling into the swap device.
+//   SwapDevice: a SwapEntryWaitTable bucket lock (held while a waiter checks
+//     whether its entry is still busy) -> swap cache lock -> a swap-cache
+//     page's owner lock (SwapCache.add sets it under the cache lock); the slot
+//     map lock and the I/O queue lock take no other lock. No zcache lock is
+//     held while calling into the swap device.
+//   A swap-cache page's `locked` bit is the kernel's page lock, a sleeping
+//   lock, not a mutex: writeback holds it while it loads the zpage into the
+//   page (taking TMem and allocator locks under it), and a thread that waits for it
+//   (SwapCachePage.lock) holds no mutex while it sleeps. Waiting for a busy
+//   swap entry or for writeback progress goes through WaitQueue; nothing spins.
 //
 // The bucket lock is held while TMem calls back into the storage side (finishing
 // a bud's creation as its key is published, copying a bud's compressed bytes
@@ -93,6 +100,7 @@ public final class ZCache: Sendable {
     let host: (any HostMemory)?
     let writeback: WritebackEngine
     let shrinker: Shrinker
+    let poolLimit = PoolLimitState()
 
     /// Creates a cache with its own pageframe pool of `configuration.pageframes` frames.
     ///

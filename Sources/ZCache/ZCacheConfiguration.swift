@@ -43,6 +43,16 @@ public struct ZCacheConfiguration: Sendable, Equatable {
     /// What the shrinker does with the host's LRU counts.
     public var shrinkerPolicy: ShrinkerPolicy = .seed
 
+    /// The most pageframes zcache may hold, in percent of the host's RAM
+    /// (zswap's `max_pool_percent`; the host says its RAM through
+    /// `HostMemory.ramPages`, else `pageframes` stands for it). 100: no limit
+    /// beyond the pool. Values outside 0...100 count as the nearest bound.
+    public var maxPoolPercent = 100
+
+    /// Once the limit was hit, puts are refused until the pool falls to this
+    /// percent of the limit (zswap's `accept_threshold_percent`, default 90).
+    public var acceptThresholdPercent = 90
+
     /// Creates the default configuration.
     public init() {}
 }

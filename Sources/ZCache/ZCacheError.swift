@@ -42,3 +42,19 @@ public enum ZCacheError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension ZCache {
+    /// Counts a caller's bad input (`bad_input_errors`) and returns `error` to throw.
+    @inline(__always)
+    func badInput(_ error: ZCacheError) -> ZCacheError {
+        counters.badInputErrors.increment()
+        return error
+    }
+
+    /// Runs a TMem call whose errors (an unknown client or pool, a full table)
+    /// are the caller's bad input: counted, and rethrown as `.tmem`.
+    @inline(__always)
+    func tmemCall<T>(_ body: () throws(TMemError) -> T) throws(ZCacheError) -> T {
+        do { return try body() } catch { throw badInput(.tmem(error)) }
+    }
+}

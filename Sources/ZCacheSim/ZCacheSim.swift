@@ -2,7 +2,9 @@
 //
 //                 processes (anon pages: never touched | resident | swapped)
 //                     |  accesses: Zipf / phased Zipf / uniform, writes bump
-//                     |  versions; file reads: Zipf + sequential scans
+//                     |  versions; file reads: Zipf + sequential scans;
+//                     |  or a real trace replayed (Trace/: address traces
+//                     |  drive anon pages, LIRS block traces file pages)
 //                     v
 //   RAM budget ---- SimulatedHost ------------------------------------------
 //   (pages)         | LRU lists: activeAnon inactiveAnon activeFile inactiveFile
@@ -38,5 +40,9 @@
 // inactive file list -> promoted by a second access -> reclaimed into
 // cleancache and dropped.
 //
-// Entry points: `Simulation.run` (one scenario under one shrinker policy),
+// Cost: every run is also priced (`CostModel`: measured codec cost per page,
+// a given device latency), so policies and "zcache off" compare on one number.
+//
+// Entry points: `Simulation.run` (one scenario under one shrinker policy, or
+// with zcache off), `SweepReport` (`zcache-sim sweep`),
 // `ZCacheBenchmark.run` (`zcache-sim bench`), `Report` (tables and JSON).

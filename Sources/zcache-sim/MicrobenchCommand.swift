@@ -8,9 +8,10 @@ import ZCacheSim
 
 struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback).",
+        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback, swapin).",
         subcommands: [
             ZBudPart.self, ZSmallocPart.self, TMemPart.self, SwapPart.self, WritebackPart.self,
+            SwapInPart.self,
         ])
 }
 
@@ -81,5 +82,15 @@ extension Microbench {
                 print(try WritebackMicrobenchmark.run(corpus: pages.corpus, allocator: kind))
             }
         }
+    }
+
+    struct SwapInPart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "swapin",
+            abstract: "Swap-in from zcache against bare LZ4 decompression of the same pages.")
+
+        @OptionGroup var pages: MicrobenchCorpus
+
+        func run() throws { print(try SwapInMicrobenchmark.run(corpus: pages.corpus)) }
     }
 }

@@ -92,6 +92,8 @@ struct Run: ParsableCommand {
     )
     var allowSwapFull = false
 
+    @OptionGroup var workload: WorkloadOptions
+
     var options: SimulationOptions {
         var o = SimulationOptions()
         o.host.ramPages = ram
@@ -116,6 +118,8 @@ struct Run: ParsableCommand {
         o.corpus = corpus
         o.contentSeed = seed
         o.allowSwapFull = allowSwapFull
+        workload.apply(to: &o)
+        o.includeZCacheOff = policy.includesZCacheOff
         return o
     }
 
@@ -141,12 +145,25 @@ struct Run: ParsableCommand {
     func run() throws {
         let options = options
         let content: PageContentSource
+        let trace: TraceWorkload?
         do {
             content = try Simulation.contentSource(options)
+            trace = try Simulation.loadTrace(options)
         } catch {
             throw ValidationError(error.description)
         }
+        // The host as the runs size it (for a trace: from its pages).
+        let sized = options.sized(for: trace?.summary)
         let terminal = isatty(STDOUT_FILENO) == 1
+        if let summary = trace?.summary {
+            print(
+                "zcache-sim: trace \(summary.path) (\(summary.format)): \(summary.references) "
+                    + "references, \(summary.distinctPages) distinct pages")
+        }
+        // One measurement of the codec for every run, so they are priced alike.
+        let costs = CostModel.measure(
+            compressor: options.compressor, content: content,
+            deviceLatencyMicros: options.deviceLatencyMicros)
         // Printed once the first run has its swap file open, so a reader of
         // this line knows the file is claimed.
         var headerPrinted = false
@@ -154,24 +171,30 @@ struct Run: ParsableCommand {
             guard !headerPrinted else { return }
             headerPrinted = true
             print(
-                "zcache-sim: RAM \(options.host.ramPages) pages, \(options.host.processes) processes, "
-                    + "working set \(options.host.anonPages) anon + \(options.host.filePages) file pages, "
-                    + "\(options.host.steps) accesses, zcache \(options.effectiveZCacheFrames) frames, "
+                "zcache-sim: RAM \(sized.host.ramPages) pages, \(sized.host.processes) processes, "
+                    + "working set \(sized.host.anonPages) anon + \(sized.host.filePages) file pages, "
+                    + "\(sized.host.steps) accesses, zcache \(sized.effectiveZCacheFrames) frames, "
                     + "\(options.compressor), contents: \(content.name)")
+            print(Report.costLine(costs))
             fflush(nil)
         }
         var results: [SimulationResult] = []
         var failure: SimulationError?
-        let runs = options.policies.flatMap { policy in
-            options.allocators.map { (policy, $0) }
+        // Each policy under each allocator; zcache off once.
+        let runs = Simulation.runs(options).flatMap { policy in
+            policy == nil
+                ? [(policy, ZCacheAllocatorKind.zbud)] : options.allocators.map { (policy, $0) }
         }
         for (policy, allocator) in runs {
-            let bar =
-                terminal ? ProgressBar(label: "\(policy.rawValue) \(allocator.rawValue)") : nil
+            let label =
+                policy.map { allocator == .zbud ? $0.rawValue : "\($0.rawValue)/\(allocator)" }
+                ?? SimulationResult.zcacheOffName
+            let bar = terminal ? ProgressBar(label: label) : nil
             do {
                 let result = try Simulation.run(
-                    options, policy: policy, allocator: allocator, content: content,
-                    started: printHeader, progress: bar.map { b in { b.show($0, $1) } })
+                    options, policy: policy, allocator: allocator, content: content, trace: trace,
+                    costs: costs, started: printHeader,
+                    progress: bar.map { b in { b.show($0, $1) } })
                 bar?.clear()
                 results.append(result)
                 if runs.count == 1 { print(Report.table(result)) }
@@ -201,7 +224,7 @@ struct Run: ParsableCommand {
         if results.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
         if !allowSwapFull, let full = results.first(where: \.swapDeviceWasFull) {
             let stopped = full.stoppedAtStep.map {
-                "stopped at step \($0) of \(options.host.steps): "
+                "stopped at step \($0) of \(sized.host.steps): "
             }
             throw UsageChecks.fail(
                 "the swap file is too small for this run: \(stopped ?? "")"
@@ -209,6 +232,41 @@ struct Run: ParsableCommand {
                     + "\(full.host.swapOuts) succeeded; use a larger --swap-file, or --allow-swap-full",
                 status: 2)
         }
+    }
+}
+
+/// The options `run` and `sweep` share for real workloads and the cost model.
+struct WorkloadOptions: ParsableArguments {
+    @Option(help: "Replay this access trace (plain or gzip) instead of the synthetic pattern.")
+    var trace: String?
+
+    @Option(help: "The trace's format: address or lirs (default: guessed from its first line).")
+    var traceFormat: TraceFormat?
+
+    @Option(
+        help:
+            "RAM as a fraction of the workload's distinct pages (the trace's, or the synthetic working set's); overrides --ram."
+    )
+    var ramFraction: Double?
+
+    @Option(help: "Latency of a device page read or write in the cost model, in microseconds.")
+    var deviceLatencyUs = SimulationOptions().deviceLatencyMicros
+
+    @Option(help: "zcache's pool limit, in percent of RAM (zswap's max_pool_percent).")
+    var maxPoolPercent = SimulationOptions().maxPoolPercent
+
+    @Option(
+        help: "After the limit is hit, puts are refused until the pool is below this percent of it."
+    )
+    var acceptThresholdPercent = SimulationOptions().acceptThresholdPercent
+
+    func apply(to o: inout SimulationOptions) {
+        o.trace = trace
+        o.traceFormat = traceFormat
+        o.ramFraction = ramFraction
+        o.deviceLatencyMicros = deviceLatencyUs
+        o.maxPoolPercent = maxPoolPercent
+        o.acceptThresholdPercent = acceptThresholdPercent
     }
 }
 

@@ -1,7 +1,8 @@
 // The `zcache-sim` command line: `run` (the default) drives the simulated host
 // over ZCache, `bench` measures ZCache against the bare codec, `codecs` and
-// `microbench` look at one layer. All the work lives in the ZCacheSim library;
-// the files here map flags onto it and print, one file per subcommand.
+// `microbench` look at one layer, `region` runs a workload in a ZCacheRegion.
+// All the work lives in the ZCacheSim library; the files here map flags onto
+// it and print, one file per subcommand.
 //
 // Misuse is refused before any work, in one line that names the option or the
 // file (UsageChecks.swift has the helpers every subcommand uses). Exit status:
@@ -27,7 +28,7 @@ struct ZCacheSimCommand: ParsableCommand {
         commandName: "zcache-sim",
         abstract: "Run the zcache compressed swap cache under simulated memory pressure.",
         version: ZCacheSimVersion.current,
-        subcommands: [Run.self, Bench.self, Codecs.self, Microbench.self],
+        subcommands: [Run.self, Sweep.self, Bench.self, Codecs.self, Microbench.self, Region.self],
         defaultSubcommand: Run.self)
 
     /// ArgumentParser's own entry point, with two changes: a negative number
@@ -46,15 +47,20 @@ struct ZCacheSimCommand: ParsableCommand {
 
 extension CompressorKind: ExpressibleByArgument {}
 extension AccessPattern: ExpressibleByArgument {}
+extension TraceFormat: ExpressibleByArgument {}
 
-/// `--policy`: one shrinker policy, or `all` of them side by side.
+/// `--policy`: one shrinker policy, zcache off (plain swap), or `all` of
+/// them side by side (the policies and zcache off).
 enum PolicyChoice: ExpressibleByArgument, Equatable {
     case one(ShrinkerPolicy)
+    case zcacheOff
     case all
 
     init?(argument: String) {
         if argument == "all" {
             self = .all
+        } else if argument == SimulationResult.zcacheOffName {
+            self = .zcacheOff
         } else if let policy = ShrinkerPolicy(rawValue: argument) {
             self = .one(policy)
         } else {
@@ -62,12 +68,15 @@ enum PolicyChoice: ExpressibleByArgument, Equatable {
         }
     }
 
-    static var allValueStrings: [String] { ShrinkerPolicy.allCases.map(\.rawValue) + ["all"] }
+    static var allValueStrings: [String] {
+        ShrinkerPolicy.allCases.map(\.rawValue) + [SimulationResult.zcacheOffName, "all"]
+    }
 
     /// Shown as the default in `--help`.
     var defaultValueDescription: String {
         switch self {
         case .one(let policy): policy.rawValue
+        case .zcacheOff: SimulationResult.zcacheOffName
         case .all: "all"
         }
     }
@@ -75,7 +84,15 @@ enum PolicyChoice: ExpressibleByArgument, Equatable {
     var policies: [ShrinkerPolicy] {
         switch self {
         case .one(let policy): [policy]
+        case .zcacheOff: []
         case .all: ShrinkerPolicy.allCases
+        }
+    }
+
+    var includesZCacheOff: Bool {
+        switch self {
+        case .one: false
+        case .zcacheOff, .all: true
         }
     }
 }

@@ -23,7 +23,11 @@ final class RedisFailoverTests: XCTestCase {
 
     func testAcknowledgedPagesSurviveAMasterKilled() throws {
         let cluster = try XCTUnwrap(Self.cluster, "the local cluster did not start")
-        let redis = try RedisCluster(configuration: .init(seeds: cluster.seeds))
+        // A failover takes the node timeout (2 s) and an election; on a loaded
+        // machine much longer. Up to 40 rounds (about 37 s) for this test.
+        var clusterConfiguration = RedisCluster.Configuration(seeds: cluster.seeds)
+        clusterConfiguration.maxAttempts = 40
+        let redis = try RedisCluster(configuration: clusterConfiguration)
         var configuration = RedisPageTier.Configuration(namespace: "failover")
         configuration.replicas = 1
         let tier = try RedisPageTier(cluster: redis, configuration: configuration)

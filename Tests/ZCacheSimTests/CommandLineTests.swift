@@ -89,9 +89,55 @@ final class CommandLineTests: XCTestCase {
         let object =
             try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
         let runs = object?["runs"] as? [[String: Any]]
-        XCTAssertEqual(runs?.count, 2)
+        XCTAssertEqual(runs?.count, 4, "three shrinker policies and zcache off")
         XCTAssertNotNil(runs?.first?["verified_pages"])
         XCTAssertNotNil(runs?.first?["lost_pages"])
         XCTAssertNotNil((runs?.first?["statistics"] as? [String: Any])?["zcache"])
+    }
+
+    /// `run --trace` and `sweep`: a malformed line is a one-line error naming
+    /// the line; a sweep prints a row per RAM fraction and JSON on request.
+    func testTraceRunAndSweep() throws {
+        let directory = FileManager.default.temporaryDirectory
+        let good = directory.appendingPathComponent("zcache-sim-cli-\(getpid()).trace").path
+        let bad = directory.appendingPathComponent("zcache-sim-cli-\(getpid())-bad.trace").path
+        defer {
+            unlink(good)
+            unlink(bad)
+        }
+        var lines: [String] = []
+        for i in 0..<3000 {
+            lines.append(
+                "\(i % 7 == 0 ? "s" : "l") 0x\(String((i * 7919 % 400) << 12, radix: 16)) 1")
+        }
+        try lines.joined(separator: "\n").write(toFile: good, atomically: true, encoding: .utf8)
+        try "l 0x1000 1\nl 0x2000 1\nq 0x3000 1\n".write(
+            toFile: bad, atomically: true, encoding: .utf8)
+
+        let failed = try run(["run", "--trace", bad, "--ram-fraction", "0.5"])
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.output.contains("\(bad):3:"), failed.output)
+
+        let sweep = try run([
+            "sweep", "--trace", good, "--ram-fraction", "0.3,0.6", "--policy", "all",
+        ])
+        XCTAssertEqual(sweep.status, 0, sweep.output)
+        XCTAssertTrue(
+            sweep.output.contains("zswap") && sweep.output.contains("zcache-off"), sweep.output)
+        XCTAssertTrue(
+            sweep.output.contains("    0.30") && sweep.output.contains("    0.60"), sweep.output)
+        XCTAssertTrue(sweep.output.hasSuffix("lost 0\n"), sweep.output)
+
+        let json = try run([
+            "sweep", "--trace", good, "--ram-fraction", "0.5", "--policy", "zswap", "--json",
+        ])
+        XCTAssertEqual(json.status, 0, json.output)
+        let object =
+            try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        let points = object?["points"] as? [[String: Any]]
+        let runs = points?.first?["runs"] as? [[String: Any]]
+        XCTAssertEqual(runs?.first?["name"] as? String, "zswap")
+        XCTAssertEqual(runs?.first?["lost_pages"] as? Int, 0)
+        XCTAssertEqual((object?["trace"] as? [String: Any])?["references"] as? Int, 3000)
     }
 }

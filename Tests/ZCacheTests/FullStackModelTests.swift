@@ -22,11 +22,12 @@ func runningUnderSanitizer() -> Bool {
 }
 
 /// Runs one full-stack model run, prints its one-line summary and asserts it.
+@discardableResult
 func runFullStack(
     _ parameters: FullStackParameters, name: String, file: StaticString = #filePath,
     line: UInt = #line
 )
-    throws
+    throws -> ZCacheStatistics.ZCacheCounters
 {
     let start = Date()
     let run = try FullStackRun(parameters)
@@ -66,6 +67,7 @@ func runFullStack(
         XCTAssertGreaterThan(
             run.faults.count(kind), 0, "no \(kind) injected", file: file, line: line)
     }
+    return stats
 }
 
 final class FullStackModelTests: XCTestCase {

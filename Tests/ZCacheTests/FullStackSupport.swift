@@ -357,6 +357,9 @@ struct FullStackParameters {
     var seed: UInt64 = 0x5EED_2C0D
     var faults = FullStackFaultRates()
     var allocator = ZCacheAllocatorKind.zbud
+    /// The shrinker policy and the pool limit (percent of the pool) under test.
+    var shrinkerPolicy = ShrinkerPolicy.seed
+    var maxPoolPercent = 100
 
     /// `ZCACHE_FULLSTACK_OPS` and `ZCACHE_FULLSTACK_SEED` override the defaults.
     static func fromEnvironment(defaultOperations: Int, threads: Int) -> FullStackParameters {
@@ -467,6 +470,8 @@ final class FullStackRun: @unchecked Sendable {
         configuration.ignoreNonActiveEphemeralPuts = true
         configuration.ignoreNonActivePersistentPuts = true
         configuration.allocator = parameters.allocator
+        configuration.shrinkerPolicy = parameters.shrinkerPolicy
+        configuration.maxPoolPercent = parameters.maxPoolPercent
         host = FullStackHost(limit: 8)
         cache = ZCache(configuration: configuration, host: host)
         faults = FullStackFaults(rates: parameters.faults, seed: parameters.seed)
@@ -638,6 +643,7 @@ final class FullStackRun: @unchecked Sendable {
         do {
             let source = try cache.swapIn(entry, into: w.page)
             w.report.swapInSources[source, default: 0] += 1
+            if source == .device { cache.reportDiskSwapIns(1) }  // the zswap policy's feedback
             if w.tracing { faults.traceEvent(entry.offset, "W\(w.index)in>\(source)") }
             if !bank.matches(UnsafeRawBufferPointer(w.page), spec, scratch: w.scratch) {
                 w.lose(

@@ -1,5 +1,5 @@
 // The shrinker against a model of the design's formulas, with hand-built LRU
-// counts, for both policies; the recorded last_* counts; the returned count
+// counts, for every policy; the recorded last_* counts; the returned count
 // (not the seed's sign bug); one scan at a time.
 
 import Dispatch
@@ -14,12 +14,17 @@ final class ShrinkerTests: XCTestCase {
         var evictTarget = 0
         var writebackTarget = 0
         var evicted = 0
-        var writtenBack = 0
+        /// Persistent frames written back (the result counts their pages).
+        var writtenBackFrames = 0
+        /// Frames given a second chance (zswap policy).
+        var rotated = 0
         var remaining = 0
         /// The seed's return value, `eph - active_file + inactive_file` (sign bug).
         var seedReturn = 0
 
-        init(eph: Int, pers: Int, counts c: HostLRUCounts, policy: ShrinkerPolicy) {
+        init(
+            eph: Int, pers: Int, persZPages: Int, counts c: HostLRUCounts, policy: ShrinkerPolicy
+        ) {
             let fileLRU = c.activeFile + c.inactiveFile
             let anonLRU = c.activeAnon + c.inactiveAnon
             evictTarget = max(0, eph - fileLRU)
@@ -27,11 +32,21 @@ final class ShrinkerTests: XCTestCase {
             switch policy {
             case .seed:
                 evicted = min(evictTarget, eph)
-                writtenBack = min(writebackTarget, pers)
+                writtenBackFrames = min(writebackTarget, pers)
             case .writebackIfEvictionShort:
                 let wanted = evictTarget + writebackTarget
                 evicted = min(wanted, eph)
-                writtenBack = min(pers, min(writebackTarget, wanted - evicted))
+                writtenBackFrames = min(pers, min(writebackTarget, wanted - evicted))
+            case .zswap:
+                // No swap-ins reported; scaled by frames per page, rounded up.
+                evicted = min(evictTarget, eph)
+                writebackTarget =
+                    writebackTarget > 0 && persZPages > 0
+                    ? (writebackTarget * pers + persZPages - 1) / persZPages : 0
+                // Every frame was just filled, so referenced: the walk first
+                // rotates each once, and only then writes back.
+                rotated = min(writebackTarget, pers)
+                writtenBackFrames = min(pers, writebackTarget - rotated)
             }
             remaining = max(0, (eph - evicted) - fileLRU)
             seedReturn = (eph - evicted) - c.activeFile + c.inactiveFile
@@ -74,7 +89,8 @@ final class ShrinkerTests: XCTestCase {
         let before = cache.statistics.zcache
         let eph = before.ephPageframes
         let pers = before.persPageframes
-        let expected = Expected(eph: eph, pers: pers, counts: counts, policy: policy)
+        let expected = Expected(
+            eph: eph, pers: pers, persZPages: before.persZPages, counts: counts, policy: policy)
 
         let result = cache.shrinkerScan(counts: counts)
         cache.waitForWriteback()
@@ -86,7 +102,7 @@ final class ShrinkerTests: XCTestCase {
             line: line)
         XCTAssertEqual(result.evicted, expected.evicted, "evicted", file: file, line: line)
         XCTAssertEqual(
-            result.writtenBack, expected.writtenBack, "written back", file: file, line: line)
+            result.secondChances, expected.rotated, "second chances", file: file, line: line)
         XCTAssertEqual(result.remaining, expected.remaining, "remaining", file: file, line: line)
 
         let after = cache.statistics.zcache
@@ -99,10 +115,15 @@ final class ShrinkerTests: XCTestCase {
             after.lastInactiveAnonPageframes, counts.inactiveAnon, file: file, line: line)
         XCTAssertEqual(after.ephPageframes, eph - expected.evicted, file: file, line: line)
         XCTAssertEqual(after.evictedEphPageframes, expected.evicted, file: file, line: line)
-        XCTAssertEqual(after.persPageframes, pers - expected.writtenBack, file: file, line: line)
+        XCTAssertEqual(
+            after.persPageframes, pers - expected.writtenBackFrames, file: file, line: line)
         XCTAssertEqual(
             after.writtenbackPages, before.persZPages - after.persZPages,
             "every page of a written-back frame reached the device", file: file, line: line)
+        XCTAssertEqual(
+            result.writtenBack, before.persZPages - after.persZPages,
+            "the result counts pages submitted", file: file, line: line)
+        XCTAssertEqual(after.shrinkerSecondChances, expected.rotated, file: file, line: line)
         XCTAssertEqual(after.outstandingWritebackPages, 0, file: file, line: line)
         XCTAssertTrue(cache.checkFrameAccounting(), file: file, line: line)
         // Nothing lost: every swapped-out page comes back.
@@ -133,6 +154,12 @@ final class ShrinkerTests: XCTestCase {
         }
     }
 
+    func testZswapPolicyFormulas() throws {
+        for counts in Self.cases {
+            _ = try checkScan(policy: .zswap, counts: counts)
+        }
+    }
+
     func testWritebackIfEvictionShortPolicyFormulas() throws {
         for counts in Self.cases {
             _ = try checkScan(policy: .writebackIfEvictionShort, counts: counts)
@@ -142,8 +169,8 @@ final class ShrinkerTests: XCTestCase {
         let counts = HostLRUCounts(activeFile: 0, inactiveFile: 0, activeAnon: 2, inactiveAnon: 2)
         let expected = try checkScan(
             policy: .writebackIfEvictionShort, counts: counts, ephPages: 0)
-        XCTAssertGreaterThan(expected.writtenBack, 0)
-        XCTAssertEqual(expected.writtenBack, expected.writebackTarget)
+        XCTAssertGreaterThan(expected.writtenBackFrames, 0)
+        XCTAssertEqual(expected.writtenBackFrames, expected.writebackTarget)
     }
 
     /// The two policies differ: with enough ephemeral frames, the FIXME policy
@@ -155,7 +182,7 @@ final class ShrinkerTests: XCTestCase {
             policy: .writebackIfEvictionShort, counts: counts, ephPages: 120, persPages: 30)
         XCTAssertEqual(seed.evictTarget, short.evictTarget)
         XCTAssertGreaterThan(short.evicted, seed.evicted)
-        XCTAssertLessThan(short.writtenBack, seed.writtenBack)
+        XCTAssertLessThan(short.writtenBackFrames, seed.writtenBackFrames)
     }
 
     /// The seed returned `eph - active_file + inactive_file`; the count returned
@@ -242,7 +269,7 @@ final class ShrinkerTests: XCTestCase {
         let result = try XCTUnwrap(first.withLock { $0 })
         XCTAssertFalse(result.skippedBusy)
         XCTAssertEqual(result.writebackTarget, 2)
-        XCTAssertEqual(result.writtenBack, 2, "host pages let two frames go")
+        XCTAssertEqual(result.writtenBack, 2, "host pages let two frames (a page each) go")
         cache.waitForWriteback()
         XCTAssertEqual(host.state.withLock { $0.forcedInUse }, 0)
 

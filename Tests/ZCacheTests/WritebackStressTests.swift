@@ -148,7 +148,10 @@ final class WritebackStressTests: AllocatorTestCase {
     /// old write.
     func testNewerStoreWinsOverWritebackInFlight() throws {
         try forEachAllocator {
-            let setup = try makeSetup(latency: 1500)
+            // 48 writes of 5 ms on two workers: 120 ms in which the stores must
+            // meet a write in flight, enough for the threads to start on a loaded
+            // machine under the thread sanitizer (1.5 ms writes finished first).
+            let setup = try makeSetup(latency: 5000)
             let cache = setup.cache
             let count = 48
             let entries = try (0..<count).map {

@@ -217,7 +217,7 @@ extension ZCache {
     }
 
     /// Writes back persistent frames until none is left (or no progress is made),
-    /// waiting for each round's writes. Returns the frames written back.
+    /// waiting for each round's writes. Returns the pages written back.
     func writebackEverything(file: StaticString = #filePath, line: UInt = #line) -> Int {
         var total = 0
         var idleRounds = 0

@@ -9,13 +9,19 @@ import ZCacheSupport
 /// publish it through a lock) before another thread reads them. While an I/O on a
 /// buffer is in flight, only the I/O worker may touch it.
 public final class PageBuffer: @unchecked Sendable {
-    /// The page: exactly `pageSize` bytes, page-aligned, zero-filled at creation.
+    /// The page: exactly `pageSize` bytes, page-aligned.
     public let bytes: UnsafeMutableRawBufferPointer
 
     /// A zero-filled page.
-    public init() {
+    public convenience init() { self.init(zeroFilled: true) }
+
+    /// A page, zero-filled or not. Pass `false` only when every byte is
+    /// overwritten (decompressed, copied or read into) before any is read: a
+    /// fresh page for a swap-in or writeback would otherwise be cleared just
+    /// to be overwritten.
+    public init(zeroFilled: Bool) {
         bytes = .allocate(byteCount: pageSize, alignment: pageSize)
-        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        if zeroFilled { bytes.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     /// A page holding a copy of `contents` (4096 bytes), or `nil` for any other size.

@@ -5,6 +5,11 @@
 //                                           pread/pwrite (no lock held), counters,
 //                                           completion, then inFlight -= batch
 //
+// A request submitted by an I/O worker itself (a completion resubmitting a
+// failed write) never waits for a full ring, since only workers free ring
+// slots: it goes to `overflow`, which workers empty first. That list holds at
+// most one request per request in flight, so it stays bounded.
+//
 // All fields below `monitor` are guarded by it. A worker takes up to a fair share
 // of the queued requests at once (at most `maxBatch`), so a fast submitter wakes
 // it once per batch rather than once per page; a submitter blocked on a full
@@ -41,6 +46,7 @@ final class SwapIOQueue: @unchecked Sendable {
 
     private let monitor = IOMonitor()
     private var ring: [Request?]
+    private var overflow: [Request] = []
     private var head = 0
     private var queued = 0
     private var closing = false
@@ -78,27 +84,63 @@ final class SwapIOQueue: @unchecked Sendable {
         }
     }
 
-    /// Queues `request`, waiting while the queue is full. After close, the request's
-    /// completion gets `.closed` on another thread.
+    /// Queues `request`, waiting while the queue is full unless called on an I/O
+    /// worker. After close, the request's completion gets `.closed` on another
+    /// thread.
     func submit(_ request: Request) {
+        submit(CollectionOfOne(request))
+    }
+
+    /// Queues `requests` in order under one lock, waking workers once for them
+    /// all (or once per ring-full when they do not fit); otherwise as `submit`.
+    func submit(_ requests: some Collection<Request>) {
+        var rejected: [Completion] = []
         monitor.lock()
-        while queued == ring.count && !closing {
-            blockedSubmitters += 1
-            monitor.wait(.notFull)
-            blockedSubmitters -= 1
+        for request in requests {
+            if queued == ring.count && !closing && callerIsWorker() {
+                overflow.append(request)
+                accepted()
+                continue
+            }
+            while queued == ring.count && !closing {
+                if idleWorkers > 0 { monitor.broadcast(.notEmpty) }
+                blockedSubmitters += 1
+                monitor.wait(.notFull)
+                blockedSubmitters -= 1
+            }
+            if closing {
+                rejected.append(request.completion)
+                continue
+            }
+            ring[(head + queued) % ring.count] = request
+            queued += 1
+            accepted()
         }
-        if closing {
-            monitor.unlock()
-            let completion = request.completion
-            Thread { completion(.failure(.closed)) }.start()
-            return
+        // One wake per worker that can help, not one per request.
+        if idleWorkers > 0 && (queued > 0 || !overflow.isEmpty) {
+            if queued + overflow.count > 1 {
+                monitor.broadcast(.notEmpty)
+            } else {
+                monitor.signal(.notEmpty)
+            }
         }
-        ring[(head + queued) % ring.count] = request
-        queued += 1
+        monitor.unlock()
+        if !rejected.isEmpty {
+            let closed = rejected
+            Thread { for completion in closed { completion(.failure(.closed)) } }.start()
+        }
+    }
+
+    /// Counts a request just queued. Monitor held.
+    private func accepted() {
         inFlight += 1
         inFlightPeak = max(inFlightPeak, inFlight)
-        if idleWorkers > 0 { monitor.signal(.notEmpty) }
-        monitor.unlock()
+    }
+
+    /// Whether the calling thread is one of the workers. Monitor held.
+    private func callerIsWorker() -> Bool {
+        let me = pthread_self()
+        return workerThreads.contains { pthread_equal($0, me) != 0 }
     }
 
     /// Waits until every accepted request's completion has returned.
@@ -131,8 +173,7 @@ final class SwapIOQueue: @unchecked Sendable {
     var isWorkerThread: Bool {
         monitor.lock()
         defer { monitor.unlock() }
-        let me = pthread_self()
-        return workerThreads.contains { pthread_equal($0, me) != 0 }
+        return callerIsWorker()
     }
 
     /// `fsync` of the file, or `.closed` once closing has begun.
@@ -170,12 +211,12 @@ final class SwapIOQueue: @unchecked Sendable {
         monitor.lock()
         workerThreads.append(pthread_self())
         while true {
-            while queued == 0 && !closing {
+            while queued == 0 && overflow.isEmpty && !closing {
                 idleWorkers += 1
                 monitor.wait(.notEmpty)
                 idleWorkers -= 1
             }
-            if queued == 0 {  // closing, and nothing left to do
+            if queued == 0 && overflow.isEmpty {  // closing, and nothing left to do
                 liveWorkers -= 1
                 if liveWorkers == 0 {
                     while fsyncsInProgress > 0 { monitor.wait(.workerExited) }
@@ -188,13 +229,20 @@ final class SwapIOQueue: @unchecked Sendable {
                 monitor.unlock()
                 return
             }
-            let take = min(queued, Self.maxBatch, max(1, queued / workerCount))
-            for _ in 0..<take {
-                if let request = ring[head] { batch.append(request) }
-                ring[head] = nil
-                head = (head + 1) % ring.count
+            if !overflow.isEmpty {
+                // Resubmissions first: they are the oldest work.
+                let take = min(overflow.count, Self.maxBatch)
+                batch.append(contentsOf: overflow.prefix(take))
+                overflow.removeFirst(take)
+            } else {
+                let take = min(queued, Self.maxBatch, max(1, queued / workerCount))
+                for _ in 0..<take {
+                    if let request = ring[head] { batch.append(request) }
+                    ring[head] = nil
+                    head = (head + 1) % ring.count
+                }
+                queued -= take
             }
-            queued -= take
             // Blocked submitters wake when the queue is half empty, so that they
             // refill it in one burst instead of one slot per batch.
             if blockedSubmitters > 0 && queued <= ring.count / 2 { monitor.broadcast(.notFull) }

@@ -16,7 +16,8 @@
 // Free slots come from `freedSlots` (a stack of slots that were used and freed,
 // reused first) and then from `nextFresh`, the first slot never handed out, so
 // creating a large map costs no scan and allocation is O(1). One `Lock` guards
-// everything; no other lock is taken inside it.
+// everything; no other lock is taken inside it. Clearing a has-cache bit wakes
+// the entry's waiters (`SwapEntryWaitTable`) after the lock is released.
 
 import ZCacheSupport
 
@@ -169,6 +170,38 @@ public final class SwapSlotMap: @unchecked Sendable {
             map[slot] = state & ~Self.hasCacheBit
             releaseIfFree(slot)
         }
+        SwapEntryWaitTable.wake(entry)
+    }
+
+    /// Ends a swap-in that holds the has-cache bit, in one step: drops the
+    /// caller's reference (`swap_free`) and the has-cache bit (`swapcache_free`).
+    /// When other references remain and `keepCacheWhenShared` is true, the bit
+    /// is kept instead and the call returns true: the caller then adds the page
+    /// to the swap cache for the other owners, and that page owns the bit.
+    public func endSwapIn(_ entry: SwapEntry, keepCacheWhenShared: Bool) -> Bool {
+        guard let slot = slot(of: entry) else {
+            lock.withLock { badFreeCount += 1 }
+            return false
+        }
+        let keptCache = lock.withLock { () -> Bool in
+            var state = map[slot]
+            if state & Self.countMask == 0 {
+                badFreeCount += 1
+            } else {
+                state -= 1
+            }
+            let shared = state & Self.countMask > 0
+            if state & Self.hasCacheBit == 0 {
+                badFreeCount += 1
+            } else if !(shared && keepCacheWhenShared) {
+                state &= ~Self.hasCacheBit
+            }
+            map[slot] = state
+            releaseIfFree(slot)
+            return state & Self.hasCacheBit != 0
+        }
+        if !keptCache { SwapEntryWaitTable.wake(entry) }
+        return keptCache
     }
 
     /// The entry's reference count (0 for an entry that is not a slot here).

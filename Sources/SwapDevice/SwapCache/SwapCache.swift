@@ -2,9 +2,10 @@
 //
 // One `Lock` guards the table. `find` takes its reference under that lock, and
 // `dropIfReclaimable` decides under it, so a page is never dropped between a
-// `find` and the reference it hands out. Lock order: cache lock, then a page's
-// owner lock (`setOwner`); the slot map's lock is taken after the cache lock is
-// released.
+// `find` and the reference it hands out. Lock order: a `SwapEntryWaitTable`
+// bucket lock (a waiter's predicate may look here), then the cache lock, then
+// a page's owner lock (`setOwner`); the slot map's lock is taken after the
+// cache lock is released. Adding a page wakes the entry's waiters.
 
 import ZCacheSupport
 
@@ -32,12 +33,32 @@ public final class SwapCache: @unchecked Sendable {
     /// `add_to_swap_cache`: false (and nothing changes) when a page for the entry
     /// is present.
     public func add(_ page: SwapCachePage) -> Bool {
-        lock.withLock {
+        let added = lock.withLock {
             guard pages[page.entry] == nil else { return false }
             pages[page.entry] = page
             page.setOwner(self)
             return true
         }
+        if added { SwapEntryWaitTable.wake(page.entry) }
+        return added
+    }
+
+    /// Adds a new page for `entry`, locked and not up to date, for the caller to
+    /// fill, flag and unlock; its buffer is not zero-filled, so the caller must
+    /// write every byte. The caller holds the entry's has-cache bit (from
+    /// `allocate` or `swapcachePrepare`), so no other page can be there; the new
+    /// page now owns the bit. Returns the page with the caller's reference.
+    public func addLockedPage(for entry: SwapEntry) -> SwapCachePage {
+        let page = SwapCachePage(
+            entry: entry, buffer: PageBuffer(zeroFilled: false), flags: [.locked])
+        let added = add(page)
+        assert(added, "has-cache bit held, yet the swap cache had a page for \(entry)")
+        return page
+    }
+
+    /// Whether a page for `entry` is in the cache (without taking a reference).
+    public func hasPage(for entry: SwapEntry) -> Bool {
+        lock.withLock { pages[entry] != nil }
     }
 
     /// `lookup_swap_cache`: the page for `entry` with a new reference the caller

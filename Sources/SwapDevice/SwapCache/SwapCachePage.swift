@@ -15,6 +15,7 @@ import ZCacheSupport
 /// write to the swap slot is in flight), `reclaim` (drop it from the cache once
 /// written), `dirty` (newer than the slot: a write is still needed). Each flag
 /// read and update is atomic; the bytes themselves follow the `PageBuffer` rule.
+/// Clearing `locked` or `writeback` wakes the entry's waiters (`SwapEntryWaitTable`).
 public final class SwapCachePage: @unchecked Sendable {
     /// The page flags.
     public struct Flags: OptionSet, Sendable, Hashable {
@@ -56,18 +57,28 @@ public final class SwapCachePage: @unchecked Sendable {
             rawValue: flagBits.bitwiseOr(flags.rawValue, ordering: .acquiringAndReleasing).oldValue)
     }
 
-    /// Clears `flags`; returns the flags as they were.
+    /// Clears `flags`; returns the flags as they were. Waiters of the entry are
+    /// woken when `locked` or `writeback` was cleared.
     @discardableResult
     public func clearFlags(_ flags: Flags) -> Flags {
-        Flags(
+        let before = Flags(
             rawValue: flagBits.bitwiseAnd(~flags.rawValue, ordering: .acquiringAndReleasing)
                 .oldValue)
+        if !before.intersection(flags).isDisjoint(with: [.locked, .writeback]) {
+            SwapEntryWaitTable.wake(entry)
+        }
+        return before
     }
 
     /// `trylock_page`: sets `locked` and returns true if it was clear.
     public func tryLock() -> Bool { !setFlags(.locked).contains(.locked) }
 
-    /// `unlock_page`: clears `locked`.
+    /// `lock_page`: sets `locked`, sleeping while someone else holds it.
+    public func lock() {
+        SwapEntryWaitTable.wait(on: entry) { !tryLock() }
+    }
+
+    /// `unlock_page`: clears `locked` and wakes the entry's waiters.
     public func unlock() { clearFlags(.locked) }
 
     public var isLocked: Bool {

@@ -22,19 +22,49 @@ extension SwapDevice {
         _ page: SwapCachePage, reclaim: Bool = true,
         completion: @escaping @Sendable (Result<Void, SwapIOError>) -> Void
     ) {
-        page.clearFlags(.dirty)
-        page.setFlags(reclaim ? [.writeback, .reclaim] : [.writeback])
-        page.retain()
-        submitWrite(page.buffer, at: page.entry) { result in
-            switch result {
-            case .success:
-                page.clearFlags(.writeback)
-            case .failure:
-                page.setFlags(.dirty)
-                page.clearFlags([.writeback, .reclaim])
-            }
-            page.release()
-            completion(result)
+        submitWritebacks([WritebackRequest(page: page, reclaim: reclaim, completion: completion)])
+    }
+
+    /// One page to write back, for `submitWritebacks`.
+    public struct WritebackRequest: Sendable {
+        public var page: SwapCachePage
+        public var reclaim: Bool
+        public var completion: @Sendable (Result<Void, SwapIOError>) -> Void
+
+        public init(
+            page: SwapCachePage, reclaim: Bool = true,
+            completion: @escaping @Sendable (Result<Void, SwapIOError>) -> Void
+        ) {
+            self.page = page
+            self.reclaim = reclaim
+            self.completion = completion
         }
+    }
+
+    /// `submitWriteback` for several pages at once: one queue lock and one
+    /// worker wake for all of them (a plugged batch, as the kernel's blk_plug).
+    public func submitWritebacks(_ requests: [WritebackRequest]) {
+        submitWrites(
+            requests.map { request in
+                let page = request.page
+                let completion = request.completion
+                page.clearFlags(.dirty)
+                page.setFlags(request.reclaim ? [.writeback, .reclaim] : [.writeback])
+                page.retain()
+                return (
+                    page.buffer, page.entry,
+                    { result in
+                        switch result {
+                        case .success:
+                            page.clearFlags(.writeback)
+                        case .failure:
+                            page.setFlags(.dirty)
+                            page.clearFlags([.writeback, .reclaim])
+                        }
+                        page.release()
+                        completion(result)
+                    }
+                )
+            })
     }
 }

@@ -28,6 +28,7 @@ extension ZBud {
         lruLists.moveToTail(index, of: Self.lruList)
         let bud = frames[index].size0 == 0 ? 0 : 1
         frames[index].setSize(bud, storedSize)
+        frames[index].flags.insert(.referenced)
         setBusy(index, bud)
         counters.pointee.stats.unbuddiedCount -= 1
         counters.pointee.stats.buddiedCount += 1
@@ -65,7 +66,7 @@ extension ZBud {
         lock.lock()
         precondition(!frames[index].flags.contains(.inUse), "ZBud: \(frame) is already in use")
         frames[index] = FrameState(
-            address: address, size0: UInt16(storedSize), size1: 0, flags: [.inUse])
+            address: address, size0: UInt16(storedSize), size1: 0, flags: [.inUse, .referenced])
         setBusy(index, 0)
         budLists.append(index, to: chunks)
         counters.pointee.unbuddiedNonEmpty |= 1 << UInt64(chunks)

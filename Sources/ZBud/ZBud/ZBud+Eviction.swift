@@ -70,6 +70,28 @@ extension ZBud {
         return result
     }
 
+    /// Gives referenced frames at the LRU end a second chance, as modern
+    /// zswap's shrinker does per entry (`shrink_memcg_cb`: referenced ->
+    /// clear the bit, rotate): clears the bit of each such frame and moves it
+    /// to the most recently used end, until the LRU frame that is not busy is
+    /// unreferenced or `limit` frames were rotated. Returns how many were
+    /// rotated; a following `zombifyLRU` takes the unreferenced frame.
+    public func rotateReferencedLRU(limit: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        var rotated = 0
+        var candidate = lruLists.first(Self.lruList)
+        while rotated < limit, let index = candidate {
+            candidate = lruLists.after(index)
+            guard busy(index).isEmpty else { continue }
+            guard frames[index].flags.contains(.referenced) else { break }
+            frames[index].flags.remove(.referenced)
+            lruLists.moveToTail(index, of: Self.lruList)
+            rotated += 1
+        }
+        return rotated
+    }
+
     /// Takes the least recently used frame that is not busy off the LRU and
     /// bud lists and returns it. Under the lock.
     private func takeLRUFrame() -> Int? {

@@ -41,6 +41,8 @@
 //   live, not busy ──evictLRU──> dying (on no list): buds' counters dropped,
 //         flush(owner, ref) called per bud with the lock released; a free in a
 //         dying frame releases nothing; then free, and the evictor returns it
+//   live: referenced set when a bud is added; rotateReferencedLRU clears it
+//         and moves the frame to the MRU end (the shrinker's second chance)
 //   live, not busy ──zombifyLRU──> zombie (zombie list only, never matched or
 //         evicted, data readable); the free of its last bud returns the frame
 //
@@ -280,6 +282,10 @@ struct FrameFlags: OptionSet {
     static let busy0 = FrameFlags(rawValue: 8)
     static let busy1 = FrameFlags(rawValue: 16)
     static let busy: FrameFlags = [.busy0, .busy1]
+    /// A bud was added since the shrinker last looked at the frame (modern
+    /// zswap's per-entry `referenced` bit, per frame here because zbud's LRU
+    /// is per frame): the shrinker's second chance.
+    static let referenced = FrameFlags(rawValue: 32)
 
     @inline(__always)
     static func busy(_ bud: Int) -> FrameFlags { bud == 0 ? .busy0 : .busy1 }

@@ -97,6 +97,10 @@ final class ZBudAllocator: ZPageAllocator, FrameLRU {
         return true
     }
 
+    func rotateReferencedLRU(limit: Int) -> Int {
+        zbud.rotateReferencedLRU(limit: limit)
+    }
+
     func zombifyLRUFrame() -> [(owner: BudOwner, handle: UInt32)] {
         zbud.zombifyLRU().map { ($0.owner, $0.ref.rawValue) }
     }

@@ -99,6 +99,10 @@ protocol FrameLRU: AnyObject, Sendable {
     /// Makes the least recently used frame that is not busy a zombie and
     /// returns its objects; each stays readable until freed the normal way.
     func zombifyLRUFrame() -> [(owner: BudOwner, handle: UInt32)]
+
+    /// zswap's second chance over the oldest frames: moves referenced ones
+    /// (clearing the bit) to the newest end, up to `limit`; returns how many.
+    func rotateReferencedLRU(limit: Int) -> Int
 }
 
 /// One allocator's statistics (one class of pages).

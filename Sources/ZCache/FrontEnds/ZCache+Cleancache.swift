@@ -12,12 +12,10 @@ extension ZCache {
 
     /// Registers a filesystem (`cleancache_init_fs`): a new ephemeral pool.
     public func cleancacheInitFilesystem() throws(ZCacheError) -> FilesystemID {
-        do {
-            return FilesystemID(pool: try tmem.newPool(client: localClient, kind: .ephemeral))
-        } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        FilesystemID(
+            pool: try tmemCall { () throws(TMemError) in
+                try tmem.newPool(client: localClient, kind: .ephemeral)
+            })
     }
 
     /// Offers a clean page that is leaving the page cache (`cleancache_put_page`).
@@ -29,10 +27,7 @@ extension ZCache {
     ) throws(ZCacheError) -> Bool {
         // A dead filesystem is refused before compressing: a put that cannot
         // be stored must not take (or evict) a frame on its way to failing.
-        do { _ = try tmem.poolKind(filesystem.pool) } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        _ = try tmemCall { () throws(TMemError) in try tmem.poolKind(filesystem.pool) }
         return try putPage(
             TMemKey(pool: filesystem.pool, object: file, index: index), kind: .ephemeral,
             page: page, wasActive: wasActive

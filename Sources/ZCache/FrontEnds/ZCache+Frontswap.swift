@@ -8,8 +8,7 @@ extension ZCache {
     /// Prepares swap type `type` (0..<32) for stores (`zcache_frontswap_init`).
     public func frontswapInit(type: Int) throws(ZCacheError) {
         guard (0..<FrontswapKey.maxSwapTypes).contains(type) else {
-            counters.badInputErrors.increment()
-            throw .invalidSwapType(type)
+            throw badInput(.invalidSwapType(type))
         }
         frontswapTypes.bitwiseOr(1 << UInt32(type), ordering: .sequentiallyConsistent)
     }
@@ -77,8 +76,7 @@ extension ZCache {
     func frontswapKey(type: Int, offset: UInt64) throws(ZCacheError) -> TMemKey {
         let pool = try frontswapPoolID(type: type)
         guard let (object, index) = FrontswapKey.swizzle(type: type, offset: offset) else {
-            counters.badInputErrors.increment()
-            throw .invalidSwapOffset(offset)
+            throw badInput(.invalidSwapOffset(offset))
         }
         return TMemKey(pool: pool, object: object, index: index)
     }
@@ -86,14 +84,10 @@ extension ZCache {
     @inline(__always)
     func frontswapPoolID(type: Int) throws(ZCacheError) -> PoolID {
         guard (0..<FrontswapKey.maxSwapTypes).contains(type) else {
-            counters.badInputErrors.increment()
-            throw .invalidSwapType(type)
+            throw badInput(.invalidSwapType(type))
         }
         guard frontswapTypes.load(ordering: .sequentiallyConsistent) & (1 << UInt32(type)) != 0
-        else {
-            counters.badInputErrors.increment()
-            throw .swapTypeNotInitialised(type)
-        }
+        else { throw badInput(.swapTypeNotInitialised(type)) }
         return frontswapPool
     }
 }

@@ -6,28 +6,18 @@ import TMem
 extension ZCache {
     /// Registers a new tmem client (up to 16, one of which is zcache's own).
     public func newClient() throws(ZCacheError) -> ClientID {
-        do { return try tmem.newClient() } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.newClient() }
     }
 
     /// Creates a pool for `client` (up to 16 per client).
     public func newPool(client: ClientID, kind: PoolKind) throws(ZCacheError) -> PoolID {
-        do { return try tmem.newPool(client: client, kind: kind) } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.newPool(client: client, kind: kind) }
     }
 
     /// Stores a page at `key`. The not-active filters do not apply here.
     @discardableResult
     public func put(_ key: TMemKey, page: UnsafeRawBufferPointer) throws(ZCacheError) -> PutResult {
-        let kind: PoolKind
-        do { kind = try tmem.poolKind(key.pool) } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        let kind = try tmemCall { () throws(TMemError) in try tmem.poolKind(key.pool) }
         return try putPage(key, kind: kind, page: page, wasActive: true)
     }
 
@@ -41,26 +31,17 @@ extension ZCache {
     /// Drops the page at `key`. Returns whether there was one.
     @discardableResult
     public func flushPage(_ key: TMemKey) throws(ZCacheError) -> Bool {
-        do { return try tmem.flushPage(key) } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.flushPage(key) }
     }
 
     /// Drops every page of an object. Returns how many there were.
     @discardableResult
     public func flushObject(pool: PoolID, object: ObjectID) throws(ZCacheError) -> Int {
-        do { return try tmem.flushObject(pool: pool, object: object) } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.flushObject(pool: pool, object: object) }
     }
 
     /// Destroys a pool: every page in it is dropped and its memory returned.
     public func destroyPool(_ pool: PoolID) throws(ZCacheError) {
-        do { try tmem.destroyPool(pool) } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.destroyPool(pool) }
     }
 }

@@ -47,6 +47,12 @@ final class ZCacheCounters: Sendable {
     let shrinkerScans = EventCounter()
     let incompressibleStored = EventCounter()
     let pagesCompacted = EventCounter()
+    let shrinkerSecondChances = EventCounter()
+    let poolLimitHit = EventCounter()
+    /// Swap-ins from the device the host reported and the zswap-policy
+    /// shrinker has not yet consumed (the kernel's `nr_disk_swapins`).
+    let pendingDiskSwapIns = Atomic<Int>(0)
+    let diskSwapInsReported = EventCounter()
 
     // The LRU counts the last shrinker scan saw.
     let lastActiveFilePageframes = Atomic<Int>(0)

@@ -76,6 +76,14 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var incompressibleStored = 0
         /// Frames freed by compaction (zsmalloc's `pages_compacted`). Always 0 with zbud.
         public var pagesCompacted = 0
+        /// Referenced persistent frames the zswap-policy shrinker rotated
+        /// instead of writing back (second chance).
+        public var shrinkerSecondChances = 0
+        /// Puts refused because the pool reached `maxPoolPercent` of host RAM
+        /// (zswap's `pool_limit_hit`).
+        public var poolLimitHit = 0
+        /// Swap-ins from the device the host reported (zswap's `nr_disk_swapins` events).
+        public var diskSwapIns = 0
 
         enum CodingKeys: String, CodingKey {
             case ephPageframes = "eph_pageframes", ephPageframesMax = "eph_pageframes_max"
@@ -120,6 +128,9 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
             case sameFilledPages = "same_filled_pages", sameFilledPagesMax = "same_filled_pages_max"
             case incompressibleStored = "incompressible_stored"
             case pagesCompacted = "pages_compacted"
+            case shrinkerSecondChances = "shrinker_second_chances"
+            case poolLimitHit = "pool_limit_hit"
+            case diskSwapIns = "disk_swapins"
         }
     }
 
@@ -278,6 +289,9 @@ extension ZCacheCounters {
         s.zcache.sameFilledPagesMax = sameFilledPages.max
         s.zcache.incompressibleStored = incompressibleStored.value
         s.zcache.pagesCompacted = pagesCompacted.value
+        s.zcache.shrinkerSecondChances = shrinkerSecondChances.value
+        s.zcache.poolLimitHit = poolLimitHit.value
+        s.zcache.diskSwapIns = diskSwapInsReported.value
 
         s.zbud.ephZBytes = ephemeral.zbytes
         s.zbud.ephCumulZBytes = ephemeral.cumulZbytes

@@ -18,10 +18,7 @@ extension ZCache {
         _ key: TMemKey, into page: UnsafeMutableRawBufferPointer, ifHandle: ZPageHandle? = nil,
         forceRemove: Bool = false
     ) throws(ZCacheError) -> Bool {
-        guard page.count == pageSize else {
-            counters.badInputErrors.increment()
-            throw .pageNotOnePage(page.count)
-        }
+        guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         // Big enough for any allocator's object (zbud's 4000 bytes, zsmalloc's page).
         return try withUnsafeTemporaryAllocation(byteCount: pageSize, alignment: 16) {
             (scratch) throws(ZCacheError) -> Bool in
@@ -39,8 +36,7 @@ extension ZCache {
                     return .compressed(handle.size)
                 }
             } catch {
-                counters.badInputErrors.increment()
-                throw .tmem(error)
+                throw badInput(.tmem(error))
             }
             switch found {
             case nil:

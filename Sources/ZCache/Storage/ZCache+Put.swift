@@ -15,6 +15,9 @@ public enum PutRejection: String, Sendable, Equatable, Codable {
     case meanCompressPoor
     /// No pageframe could be had: the pool is empty and no ephemeral frame could be evicted.
     case noMemory
+    /// The pool reached `maxPoolPercent` of host RAM and has not yet fallen
+    /// below `acceptThresholdPercent` of it (counted in `pool_limit_hit`).
+    case poolLimit
 }
 
 /// What a put did.
@@ -41,10 +44,7 @@ extension ZCache {
     func putPage(
         _ key: TMemKey, kind: PoolKind, page: UnsafeRawBufferPointer, wasActive: Bool
     ) throws(ZCacheError) -> PutResult {
-        guard page.count == pageSize else {
-            counters.badInputErrors.increment()
-            throw .pageNotOnePage(page.count)
-        }
+        guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         let ignoreNonActive =
             kind == .ephemeral
             ? configuration.ignoreNonActiveEphemeralPuts
@@ -61,6 +61,7 @@ extension ZCache {
             counters.putToFlush.increment()
             return try decline(key, .frozen, kind: kind)
         }
+        if poolLimitRefusesPut() { return try decline(key, .poolLimit, kind: kind) }
         if let word = sameFilledWord(page), let handle = store.sameFilledHandle(word) {
             do throws(ZCacheError) {
                 try insert(handle, at: key)
@@ -119,8 +120,7 @@ extension ZCache {
             } catch {
                 // Never published: free it (zbud cancels the unfinished bud).
                 store.cancel(handle)
-                counters.badInputErrors.increment()
-                throw .tmem(error)
+                throw badInput(.tmem(error))
             }
             // Counted once the key's old page is gone, so the maxima stay true
             // (a racing get may briefly take the level below the truth).
@@ -131,12 +131,7 @@ extension ZCache {
 
     /// Puts `handle` at `key`; errors for unknown pools.
     private func insert(_ handle: ZPageHandle, at key: TMemKey) throws(ZCacheError) {
-        do {
-            try tmem.put(key, handle: handle)
-        } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        try tmemCall { () throws(TMemError) in try tmem.put(key, handle: handle) }
     }
 
     /// A put that stores nothing flushes the key, so an older page stored
@@ -145,7 +140,7 @@ extension ZCache {
         throws(ZCacheError) -> PutResult
     {
         switch reason {
-        case .frozen, .nonActive: break
+        case .frozen, .nonActive, .poolLimit: break
         case .compressPoor, .meanCompressPoor, .noMemory:
             if kind == .ephemeral {
                 counters.failedEphPuts.increment()
@@ -153,12 +148,7 @@ extension ZCache {
                 counters.failedPersPuts.increment()
             }
         }
-        do {
-            try tmem.flushPage(key, counted: false)
-        } catch {
-            counters.badInputErrors.increment()
-            throw .tmem(error)
-        }
+        _ = try tmemCall { () throws(TMemError) in try tmem.flushPage(key, counted: false) }
         return .rejected(reason)
     }
 

@@ -24,4 +24,11 @@ public protocol HostMemory: AnyObject, Sendable {
     func allocateForcedPage() -> Bool
     /// Gives back a page taken with `allocateForcedPage`.
     func freeForcedPage()
+    /// The host's RAM in pages, which `maxPoolPercent` is a percentage of;
+    /// nil when the host does not say (the pool's size stands for it).
+    var ramPages: Int? { get }
+}
+
+extension HostMemory {
+    public var ramPages: Int? { nil }
 }

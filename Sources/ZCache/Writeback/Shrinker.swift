@@ -8,9 +8,36 @@
 // and, under the default (seed) policy, evicts nr_evict ephemeral frames and
 // writes back nr_writeback persistent frames (stopping when memory or the cap
 // runs out). The seed's FIXME proposes writing back only when eviction did not
-// free enough; that is the second policy. One scan runs at a time. The count a
-// scan returns is the correct `eph_pageframes - (active_file + inactive_file)`
-// after the scan, not the seed's `eph - active_file + inactive_file`.
+// free enough; that is the second policy. The third follows modern zswap's
+// dynamic shrinker (mm/zswap.c, 6.8-6.11, `zswap_shrinker_count` and
+// `shrink_memcg_cb`):
+//
+//   freeable = nr_writeback - min(nr_writeback, disk swap-ins reported since
+//              the last scan)                     (nr_disk_swapins, consumed)
+//   target   = freeable * pers_pageframes / pers_zpages  (the memory saving:
+//              the better pages compress, the less writeback is worth)
+//   walk the persistent LRU for `target` frames: a referenced frame (a bud
+//   was added since the last walk) has its bit cleared and is rotated to the
+//   MRU end (second chance); an unreferenced one is written back. Rotations
+//   count against the target, as list_lru_walk's nr_to_walk does.
+//   then, if the pool was full since the last scan (a persistent put found
+//   no frame, or the pool limit refused puts), zswap's `shrink_worker`: walk
+//   on in batches of up to 32 frames until the frames holding zpages fall to
+//   the accept threshold of the pool's limit, giving up after 16 batches
+//   that wrote nothing back (MAX_RECLAIM_RETRIES). This keeps the pool holding recent
+//   pages: without it, a full pool of stale pages sends every newer page
+//   straight to the device.
+//
+// Kept from zswap: the referenced bit set at store, the rotation counted as a
+// scan, the swap-in counter consumed by the count, the compression-ratio
+// scaling. Not kept: per-memcg LRUs and the stop when writeback meets a page
+// already in the swap cache (writeback here skips that bud and goes on); the
+// bit is per frame, since zbud's LRU is per frame. Ephemeral eviction is the
+// seed's under every policy.
+//
+// One scan runs at a time. The count a scan returns is the correct
+// `eph_pageframes - (active_file + inactive_file)` after the scan, not the
+// seed's `eph - active_file + inactive_file`.
 
 import Synchronization
 import ZCacheSupport
@@ -24,6 +51,11 @@ public enum ShrinkerPolicy: String, Sendable, Codable, CaseIterable, CustomStrin
     /// first, and write back only what eviction could not free (at most
     /// `nr_writeback`).
     case writebackIfEvictionShort = "writeback-if-eviction-short"
+    /// Modern zswap's dynamic shrinker: the seed's eviction, and writeback of
+    /// `nr_writeback` less the disk swap-ins reported since the last scan,
+    /// scaled by the compression ratio, with a second chance for frames that
+    /// got a bud since the last walk.
+    case zswap
 
     public var description: String { rawValue }
 }
@@ -32,12 +64,15 @@ public enum ShrinkerPolicy: String, Sendable, Codable, CaseIterable, CustomStrin
 public struct ShrinkResult: Sendable, Equatable, Codable {
     /// Ephemeral frames the formula asked to evict.
     public var evictTarget = 0
-    /// Persistent frames the formula asked to write back.
+    /// Persistent frames the policy asked to write back (the zswap policy:
+    /// frames to walk, second chances included).
     public var writebackTarget = 0
     /// Ephemeral pageframes evicted and freed.
     public var evicted = 0
-    /// Persistent pageframes written back (submitted).
+    /// Pages submitted to the swap device by writeback.
     public var writtenBack = 0
+    /// Referenced persistent frames rotated instead of written back.
+    public var secondChances = 0
     /// `max(0, eph_pageframes - (active_file + inactive_file))` after the scan:
     /// what is still reclaimable (the shrinker's return value, sign bug fixed).
     public var remaining = 0
@@ -52,6 +87,9 @@ public struct ShrinkResult: Sendable, Equatable, Codable {
 /// One scan at a time.
 final class Shrinker: Sendable {
     let running = Atomic<Bool>(false)
+    /// `pers_ate_eph_failed` (persistent puts that found no frame) at the
+    /// last zswap-policy scan: a rise means the pool was full since.
+    let persistentPutsFailedSeen = Atomic<Int>(0)
 }
 
 extension ZCache {
@@ -95,10 +133,104 @@ extension ZCache {
             result.evicted = evictEphemeralPageframes(wanted)
             let shortfall = min(result.writebackTarget, wanted - result.evicted)
             result.writtenBack = writeback(pageframes: shortfall)
+        case .zswap:
+            result.evicted = evictEphemeralPageframes(result.evictTarget)
+            result.writebackTarget = zswapWritebackTarget(excess: result.writebackTarget)
+            let dynamic = writebackWithSecondChance(walking: result.writebackTarget)
+            let worker = writebackWhilePoolWasFull()
+            result.writtenBack = dynamic.pages + worker.pages
+            result.secondChances = dynamic.rotated + worker.rotated
         }
         // Objects that can move are packed together again (zsmalloc).
         result.compacted = compact()
         result.remaining = max(0, store.ephemeral.framesInUse - fileLRU)
         return result
+    }
+}
+
+// MARK: - The zswap policy
+
+extension ZCache {
+    /// Reports pages the host swapped in from the swap device (not from
+    /// zcache or the swap cache): a sign that writeback went too far, which
+    /// the next zswap-policy scan subtracts from its target (zswap's
+    /// `zswap_folio_swapin` feeding `nr_disk_swapins`).
+    public func reportDiskSwapIns(_ count: Int) {
+        guard count > 0 else { return }
+        counters.pendingDiskSwapIns.wrappingAdd(count, ordering: .relaxed)
+        counters.diskSwapInsReported.increment(by: count)
+    }
+
+    /// `zswap_shrinker_count`: the excess less the swap-ins not yet consumed
+    /// (consuming them), scaled by pageframes per stored page.
+    func zswapWritebackTarget(excess: Int) -> Int {
+        var freeable = excess
+        var pending = counters.pendingDiskSwapIns.load(ordering: .relaxed)
+        while true {
+            let consumed = min(freeable, pending)
+            let (exchanged, original) = counters.pendingDiskSwapIns.compareExchange(
+                expected: pending, desired: pending - consumed, ordering: .relaxed)
+            if exchanged {
+                freeable -= consumed
+                break
+            }
+            pending = original
+        }
+        let zpages = counters.persZPages.value
+        guard freeable > 0, zpages > 0 else { return 0 }
+        // Round up, so a small excess still writes back a frame.
+        return (freeable * store.persistent.framesInUse + zpages - 1) / zpages
+    }
+
+    /// `shrink_memcg_cb` over `walking` frames: rotates referenced frames
+    /// (second chance) and writes back unreferenced ones. Returns the frames
+    /// written back, the pages submitted and the frames rotated.
+    func writebackWithSecondChance(walking: Int) -> (frames: Int, pages: Int, rotated: Int) {
+        let plug = WritebackPlug()
+        defer { plug.submit() }
+        var budget = walking
+        var frames = 0
+        var pages = 0
+        var rotated = 0
+        while budget > 0 {
+            // Second chance needs a referenced bit: zbud keeps one per frame;
+            // the per-entry LRU has none yet, so with zsmalloc nothing rotates.
+            let spared = store.persistent.frameLRU?.rotateReferencedLRU(limit: budget) ?? 0
+            rotated += spared
+            budget -= spared
+            guard budget > 0, case .submitted(let submitted) = writebackPageframe(plug: plug)
+            else { break }
+            frames += 1
+            pages += submitted
+            budget -= 1
+        }
+        counters.shrinkerSecondChances.increment(by: rotated)
+        return (frames, pages, rotated)
+    }
+
+    /// zswap's `shrink_worker`, run by the scan when the pool was full since
+    /// the last one: writes back (with second chance) until the frames in use
+    /// are at the accept threshold of the pool's limit.
+    func writebackWhilePoolWasFull() -> (pages: Int, rotated: Int) {
+        let failedNow = counters.persAteEphFailed.value
+        let failedBefore = shrinker.persistentPutsFailedSeen.exchange(failedNow, ordering: .relaxed)
+        guard configuration.writebackEnabled, failedNow > failedBefore || isPoolLimitReached else {
+            return (0, 0)
+        }
+        let limit = min(configuration.pageframes, poolLimitPageframes)
+        let threshold = limit * min(100, max(0, configuration.acceptThresholdPercent)) / 100
+        // Frames holding zpages; not those writeback holds for its writes,
+        // which come back as the writes complete.
+        func stored() -> Int { store.framesInUse }
+        var pages = 0
+        var rotated = 0
+        var failures = 0
+        while stored() > threshold, failures < 16 {
+            let batch = writebackWithSecondChance(walking: min(32, stored() - threshold))
+            pages += batch.pages
+            rotated += batch.rotated
+            if batch.frames == 0 { failures += 1 }
+        }
+        return (pages, rotated)
     }
 }

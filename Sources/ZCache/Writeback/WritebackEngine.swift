@@ -2,10 +2,6 @@ import SwapDevice
 import Synchronization
 import ZCacheSupport
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The swap devices attached to a cache, one per swap type, and the state of
 /// writeback that is not a counter.
 final class WritebackEngine: Sendable {
@@ -16,8 +12,9 @@ final class WritebackEngine: Sendable {
     private let devices = LockedValue<[SwapDevice?]>(
         Array(repeating: nil, count: SwapEntry.maxSwapFiles))
 
-    /// Bit t set: a device is attached for type t (read without the lock on
-    /// the store path).
+    /// Bit t set: a device is attached for type t. Checked before the lock, so
+    /// that looking up a type without a device (a frontswap store or load with
+    /// no swap attached) takes no lock.
     private let attachedTypes = Atomic<UInt32>(0)
 
     func attach(_ device: SwapDevice) {
@@ -35,18 +32,24 @@ final class WritebackEngine: Sendable {
     var attached: [SwapDevice] { devices.withLock { $0.compactMap { $0 } } }
 
     /// Writes under way, counted from their first submission until their
-    /// `finished` ran (written, or given up after retries). A device's own
-    /// drain cannot see a resubmission scheduled but not yet submitted; this can.
+    /// `finished` ran (written, or given up after retries).
     let activeWrites = Atomic<Int>(0)
 
-    /// Waits until every write submitted through `submitToDevice` finished,
-    /// retries included, and every device is idle.
+    /// Woken when a write finishes or outstanding-writeback slots are given
+    /// back: `drain` and `ZCache.waitForWritebackRoom` sleep here.
+    let progress = WaitQueue()
+
+    /// A write counted in `activeWrites` finished.
+    func writeFinished() {
+        activeWrites.subtract(1, ordering: .releasing)
+        progress.wake()
+    }
+
+    /// Waits until every write submitted through `ZCache.submitToDevice` or
+    /// writeback finished, retries included, and every device is idle.
     func drain() {
-        while true {
-            for device in attached { device.drain() }
-            guard activeWrites.load(ordering: .acquiring) > 0 else { return }
-            usleep(100)
-        }
+        progress.wait(while: { activeWrites.load(ordering: .acquiring) > 0 })
+        for device in attached { device.drain() }
     }
 
     func shutdown() {

@@ -23,15 +23,25 @@
 // Invariant: a page in the swap cache is never older than the zcache copy of
 // its entry. Writeback keeps it by taking the zcache copy out exclusively;
 // a frontswap store to an entry that has a swap-cache page keeps it by
-// dropping that page once any write of it has finished.
+// dropping that page once any write of it has finished. A swap-cache page is
+// up to date whenever it is in the cache unlocked.
+//
+// Waiting: an entry whose has-cache bit another thread holds, with no page in
+// the swap cache yet, is waited for with `SwapDevice.waitWhileBeingPrepared`;
+// a locked page with `SwapCachePage.lock` or a wait on its `locked` bit; a
+// page under writeback with a wait on its `writeback` bit. All of them sleep
+// in `SwapEntryWaitTable` until the change that ends the busy state wakes
+// them (the kernel's wait-on-page-bit and its `swapcache_prepare` retry).
+//
+// A swap-in from zcache, the common case, takes: the device table once, the
+// swap cache once (lookup), the slot map twice (`swapcachePrepare`, then
+// `endSwapIn`, which drops the reference and the has-cache bit in one step),
+// and one TMem bucket for the exclusive load. The load already removed the
+// zcache copy, so the entry's end needs no invalidate.
 
 import Dispatch
 import SwapDevice
 import ZCacheSupport
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 extension ZCache {
     /// Where a swap-in found its page.
@@ -49,10 +59,7 @@ extension ZCache {
     public func swapOut(page: UnsafeRawBufferPointer, type: Int, wasActive: Bool = true)
         throws(ZCacheError) -> SwapEntry
     {
-        guard page.count == pageSize else {
-            counters.badInputErrors.increment()
-            throw .pageNotOnePage(page.count)
-        }
+        guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         let device = try attachedDevice(type: type)
         guard let entry = device.slots.allocate() else { throw .swapDeviceFull(type) }
         _ = device.slots.duplicate(entry)  // the caller's reference
@@ -70,14 +77,8 @@ extension ZCache {
             device.slots.swapcacheFree(entry)
             return entry
         }
-        // Refused by zcache: through the swap cache to the device. We hold the
-        // has-cache bit, so the add cannot find another page there.
-        let swapPage = SwapCachePage(entry: entry, flags: [.locked])
-        swapPage.buffer.bytes.copyMemory(from: page)
-        swapPage.setFlags(SwapCachePage.Flags([.upToDate, .writeback]))
-        let added = device.swapCache.add(swapPage)
-        assert(added, "has-cache bit held, yet the swap cache had a page")
-        swapPage.unlock()
+        // Refused by zcache: through the swap cache to the device.
+        let swapPage = addToSwapCache(entry, device: device, page: page, flags: [.upToDate])
         submitToDevice(swapPage, on: device) { _ in }
         swapPage.release()
         return entry
@@ -91,74 +92,74 @@ extension ZCache {
     public func swapIn(_ entry: SwapEntry, into page: UnsafeMutableRawBufferPointer)
         throws(ZCacheError) -> SwapInSource
     {
-        guard page.count == pageSize else {
-            counters.badInputErrors.increment()
-            throw .pageNotOnePage(page.count)
-        }
+        guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         let device = try attachedDevice(type: entry.type)
         while true {
             if let cached = device.swapCache.find(entry) {
                 defer { cached.release() }
                 if cached.isUpToDate {
                     page.copyMemory(from: UnsafeRawBufferPointer(cached.buffer.bytes))
-                    swapFree(entry)
+                    swapFree(entry, device: device)
                     return .swapCache
                 }
-            } else {
-                switch device.slots.swapcachePrepare(entry) {
-                case .prepared:
-                    let source = try swapInUncached(entry, device: device, into: page)
-                    if source == .zcache && configuration.exclusiveGets
-                        && device.slots.useCount(entry) > 1
-                    {
-                        // The exclusive load took the only copy, and the entry
-                        // has other owners: keep the page in the swap cache
-                        // (dirty) for them, as the kernel's swap cache does.
-                        keepInSwapCache(entry, device: device, page: UnsafeRawBufferPointer(page))
-                    } else {
-                        device.slots.swapcacheFree(entry)
-                    }
-                    swapFree(entry)
-                    return source
-                case .alreadyPrepared:
-                    break  // writeback or another swap-in has it: look again
-                case .notInUse:
-                    counters.badInputErrors.increment()
-                    throw .swapEntryNotInUse(entry)
-                }
+                // Writeback is filling it: wait for the fill to end.
+                SwapEntryWaitTable.wait(on: entry) { cached.isLocked }
+                continue
             }
-            sched_yield()
+            switch device.slots.swapcachePrepare(entry) {
+            case .prepared:
+                return try swapInPrepared(entry, device: device, into: page)
+            case .alreadyPrepared:
+                device.waitWhileBeingPrepared(entry)
+            case .notInUse:
+                throw badInput(.swapEntryNotInUse(entry))
+            }
         }
     }
 
-    /// Adds a copy of `page` to the swap cache for `entry`, up to date and
-    /// dirty (it is newer than the slot). The caller holds the entry's
-    /// has-cache bit, which the cached page now owns.
-    private func keepInSwapCache(
-        _ entry: SwapEntry, device: SwapDevice, page: UnsafeRawBufferPointer
-    ) {
-        let kept = SwapCachePage(entry: entry, flags: [.locked])
-        kept.buffer.bytes.copyMemory(from: page)
-        kept.setFlags([.upToDate, .dirty])
-        let added = device.swapCache.add(kept)
-        assert(added, "has-cache bit held, yet the swap cache had a page")
-        kept.unlock()
-        kept.release()
-    }
-
-    /// Zcache, else the device; the caller holds the entry's has-cache bit.
-    private func swapInUncached(
+    /// Zcache, else the device, then the end of the caller's reference; the
+    /// caller holds the entry's has-cache bit, which this gives up.
+    private func swapInPrepared(
         _ entry: SwapEntry, device: SwapDevice, into page: UnsafeMutableRawBufferPointer
     ) throws(ZCacheError) -> SwapInSource {
-        do {
+        let source: SwapInSource
+        do throws(ZCacheError) {
             if try frontswapLoad(type: entry.type, offset: entry.offset, into: page) {
-                return .zcache
+                source = .zcache
+            } else {
+                try read(entry, from: device, into: page)
+                source = .device
             }
         } catch {
             device.slots.swapcacheFree(entry)
             throw error
         }
-        let buffer = PageBuffer()
+        if source == .zcache && !configuration.exclusiveGets {
+            // The load left the zcache copy: the general free invalidates it
+            // if this was the last reference.
+            device.slots.swapcacheFree(entry)
+            swapFree(entry, device: device)
+            return source
+        }
+        // No zcache copy is left (the exclusive load took it, or there was
+        // none), so ending the entry needs no invalidate. If the entry has
+        // other owners and the page came from zcache, it has no other copy:
+        // keep it in the swap cache (dirty) for them, as the kernel's swap
+        // cache does; the bit we hold goes to that page.
+        if device.slots.endSwapIn(entry, keepCacheWhenShared: source == .zcache) {
+            let kept = addToSwapCache(
+                entry, device: device, page: UnsafeRawBufferPointer(page),
+                flags: [.upToDate, .dirty])
+            kept.release()
+        }
+        return source
+    }
+
+    /// Reads `entry`'s slot into `page`, waiting for the read.
+    private func read(
+        _ entry: SwapEntry, from device: SwapDevice, into page: UnsafeMutableRawBufferPointer
+    ) throws(ZCacheError) {
+        let buffer = PageBuffer(zeroFilled: false)
         let done = DispatchSemaphore(value: 0)
         let outcome = LockedValue<Result<Void, SwapIOError>>(.success(()))
         device.submitRead(into: buffer, at: entry) { result in
@@ -166,12 +167,22 @@ extension ZCache {
             done.signal()
         }
         done.wait()
-        if case .failure(let error) = outcome.withLock({ $0 }) {
-            device.slots.swapcacheFree(entry)
-            throw .io(error)
-        }
+        if case .failure(let error) = outcome.withLock({ $0 }) { throw .io(error) }
         page.copyMemory(from: UnsafeRawBufferPointer(buffer.bytes))
-        return .device
+    }
+
+    /// Adds a copy of `page` to the swap cache for `entry` with `flags`, and
+    /// returns it (the caller's reference) unlocked. The caller holds the
+    /// entry's has-cache bit, which the cached page now owns.
+    private func addToSwapCache(
+        _ entry: SwapEntry, device: SwapDevice, page: UnsafeRawBufferPointer,
+        flags: SwapCachePage.Flags
+    ) -> SwapCachePage {
+        let swapPage = device.swapCache.addLockedPage(for: entry)
+        swapPage.buffer.bytes.copyMemory(from: page)
+        swapPage.setFlags(flags)
+        swapPage.unlock()
+        return swapPage
     }
 
     /// Drops one reference to `entry` (`swap_free`). The last reference takes
@@ -180,10 +191,14 @@ extension ZCache {
     /// next owner never loses a page to this free.
     public func swapFree(_ entry: SwapEntry) {
         guard let device = writeback.device(type: entry.type) else { return }
+        swapFree(entry, device: device)
+    }
+
+    func swapFree(_ entry: SwapEntry, device: SwapDevice) {
         let slots = device.slots
         while true {
             if slots.freeUnlessLast(entry) { return }  // others still own it
-            if device.swapCache.find(entry).map({ $0.release() }) != nil {
+            if device.swapCache.hasPage(for: entry) {
                 // The page holds the has-cache bit, and a swap-cache page is
                 // never older than zcache, so zcache holds no copy. Drop the
                 // reference first: a write still running then sees the entry
@@ -204,7 +219,8 @@ extension ZCache {
                 slots.free(entry)  // counted as a bad free
                 return
             case .alreadyPrepared:
-                sched_yield()  // a store, swap-in or writeback holds it briefly
+                // A store, swap-in or writeback holds it briefly.
+                device.waitWhileBeingPrepared(entry)
             }
         }
     }
@@ -214,22 +230,16 @@ extension ZCache {
     /// to leave the cache when its write completes.
     func dropCachedPage(_ entry: SwapEntry, device: SwapDevice, waitForWriteback: Bool) {
         while let cached = device.swapCache.find(entry) {
-            var busy = false
-            if cached.tryLock() {
-                if !cached.isWriteback {
-                    if device.swapCache.delete(cached) {
-                        device.slots.swapcacheFree(entry)
-                    }
-                    cached.unlock()
-                    cached.release()
-                    return
-                }
-                busy = true
+            defer { cached.release() }
+            cached.lock()
+            if !cached.isWriteback {
+                if device.swapCache.delete(cached) { device.slots.swapcacheFree(entry) }
                 cached.unlock()
+                return
             }
-            cached.release()
-            if busy && !waitForWriteback { return }
-            usleep(50)
+            cached.unlock()
+            guard waitForWriteback else { return }
+            SwapEntryWaitTable.wait(on: entry) { cached.isWriteback }
         }
     }
 
@@ -240,7 +250,7 @@ extension ZCache {
         _ entry: SwapEntry, device: SwapDevice, _ body: () throws(ZCacheError) -> T
     ) throws(ZCacheError) -> T {
         while true {
-            if device.swapCache.find(entry).map({ $0.release() }) != nil {
+            if device.swapCache.hasPage(for: entry) {
                 dropCachedPage(entry, device: device, waitForWriteback: true)
                 continue
             }
@@ -251,16 +261,13 @@ extension ZCache {
             case .notInUse:
                 return try body()
             case .alreadyPrepared:
-                sched_yield()
+                device.waitWhileBeingPrepared(entry)
             }
         }
     }
 
     func attachedDevice(type: Int) throws(ZCacheError) -> SwapDevice {
-        guard let device = writeback.device(type: type) else {
-            counters.badInputErrors.increment()
-            throw .noSwapDevice(type)
-        }
+        guard let device = writeback.device(type: type) else { throw badInput(.noSwapDevice(type)) }
         return device
     }
 }

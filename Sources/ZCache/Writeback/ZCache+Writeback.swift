@@ -3,21 +3,33 @@
 //   1. reserve outstanding-writeback slots (hard cap), gather up to two free
 //      pages: the pool without forcing, else an evicted ephemeral frame, else
 //      the host "forcing"
-//   2. zombify the LRU persistent frame (zbud), or isolate the LRU persistent
-//      entries (per-entry LRU); their data stays readable
+//   2. take the victims: zombify the LRU persistent frame (zbud), or isolate
+//      the LRU persistent entries (per-entry LRU); their data stays readable.
+//      Everything below works on (key, handle) pairs.
 //   3. per bud: unswizzle its key to a swap entry, then, as read_swap_cache_async:
 //        entry's page already in the swap cache -> that page is newer:
 //                                                  invalidate this zcache copy
-//        slot being prepared by someone else   -> retry
-//        slot not in use (freed)               -> drop this zcache copy
+//        slot being prepared by someone else   -> sleep until it is not, retry
+//        slot not in use (freed)               -> nothing to do: the entry's last
+//                                                 swapFree invalidated this copy
+//                                                 (the key may already hold a
+//                                                 later owner's page: left alone)
 //        prepared                              -> 4.
 //   4. load the zpage exclusively (decompress, free its bud) into a new page,
-//      mark it up to date, put it in the swap cache, and submit it to the device
-//      for writeback with reclaim, bypassing zcache; outstanding += 1
+//      mark it up to date and under writeback, put it in the swap cache, and
+//      queue it in the pass's plug; outstanding += 1
 //   5. on completion: outstanding -= 1, writtenback_pages += 1, the page leaves
 //      the swap cache unless a swap-in holds it, the gathered page goes back.
 //      A failed write leaves the page in the swap cache, dirty; it is resubmitted
-//      up to `maxWriteRetries` times and otherwise stays there for swap-in.
+//      on the I/O queue itself (from the completion, which never waits for queue
+//      space) up to `maxWriteRetries` times, and otherwise stays there for swap-in.
+//
+// The pipeline: a writeback pass decompresses frame after frame on the calling
+// thread while the device's I/O workers write the pages already decompressed.
+// Pages go to the device in plugs of `WritebackPlug.capacity` (the kernel's
+// blk_plug), one queue lock and one worker wake per plug, not per page; a plug
+// is submitted when full, at the end of the pass, and before the pass sleeps
+// on a busy entry (whose holder may be waiting for a page in the plug).
 //
 // Seed defects not copied: writeback proceeds whenever each bud has a page
 // from any source (the seed tested variables that were only set when both
@@ -25,15 +37,10 @@
 // submission, not only after a failed eviction, so outstanding writeback never
 // exceeds it.
 
-import Dispatch
 import SwapDevice
 import TMem
 import ZBud
 import ZCacheSupport
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 extension ZCache {
     /// Why writeback of a pageframe did not happen.
@@ -68,15 +75,20 @@ extension ZCache {
 
     /// Writes back up to `pageframes` persistent pageframes now, LRU first.
     /// Stops early when the cap is reached, memory runs out or nothing is left.
-    /// Returns the number of pageframes whose pages were submitted.
+    /// Returns the number of pages submitted to the device (a frame whose buds
+    /// were all stale or newer in the swap cache submits none).
     @discardableResult
     public func writeback(pageframes: Int) -> Int {
-        var done = 0
-        while done < pageframes {
-            guard case .submitted = writebackPageframe() else { break }
-            done += 1
+        let plug = WritebackPlug()
+        defer { plug.submit() }
+        var frames = 0
+        var pages = 0
+        while frames < pageframes {
+            guard case .submitted(let submitted) = writebackPageframe(plug: plug) else { break }
+            frames += 1
+            pages += submitted
         }
-        return done
+        return pages
     }
 
     /// Waits until every submitted write (writeback and host writes) completed,
@@ -85,8 +97,18 @@ extension ZCache {
         writeback.drain()
     }
 
-    /// Writes back the LRU persistent pageframe.
-    func writebackPageframe() -> WritebackOutcome {
+    /// Waits until the outstanding-writeback count leaves room for a plug's
+    /// worth of pages (or the whole cap when it is smaller), so that a caller
+    /// that found the cap reached can go on without polling, and writes a full
+    /// plug rather than one frame per wake-up.
+    public func waitForWritebackRoom() {
+        let cap = configuration.maxOutstandingWritebackPages
+        let room = min(WritebackPlug.capacity, cap)
+        writeback.progress.wait(while: { counters.outstandingWritebackPages.value > cap - room })
+    }
+
+    /// Writes back the LRU persistent pageframe, queueing its pages in `plug`.
+    func writebackPageframe(plug: WritebackPlug) -> WritebackOutcome {
         guard configuration.writebackEnabled else { return .disabled }
         // A frame holds up to two buds: reserve two cap slots and two pages
         // before touching it, so both buds can be written (the seed's intent).
@@ -96,32 +118,33 @@ extension ZCache {
         let reserved = counters.outstandingWritebackPages.reserve(
             upTo: wanted, limit: configuration.maxOutstandingWritebackPages)
         guard wanted > 0, reserved == wanted else {
-            counters.outstandingWritebackPages.add(-reserved)
+            releaseOutstanding(reserved)
             counters.writebackCapReached.increment()
             return .capReached
         }
         var pages: [GatheredPage] = []
+        pages.reserveCapacity(wanted)
         while pages.count < wanted, let page = gatherPage() { pages.append(page) }
-        var used = [false, false]
+        var used = 0
         defer {
             // Pages and cap slots gathered but not needed go back.
-            for (page, used) in zip(pages, used) where !used {
-                releaseGathered(page)
-                counters.outstandingWritebackPages.add(-1)
-            }
+            for page in pages[used...] { releaseGathered(page) }
+            releaseOutstanding(wanted - used)
         }
-        guard pages.count == wanted else {
-            counters.outstandingWritebackPages.add(-(wanted - pages.count))
-            return .noMemory
-        }
-        let victims = writebackVictims(upTo: pages.count)
+        guard pages.count == wanted else { return .noMemory }
+        // The victims, in one place: whatever chooses them, the rest of
+        // writeback sees only (key, handle) pairs.
+        let victims = writebackVictims(upTo: wanted)
         guard !victims.isEmpty else { return .nothingToWriteBack }
-        for (index, victim) in victims.prefix(pages.count).enumerated() {
-            used[index] = writebackBud(key: victim.key, handle: victim.handle, page: pages[index])
+        for victim in victims.prefix(wanted) {
+            // Pages are used from the front, so pages[used...] are the spares.
+            if writebackBud(key: victim.key, handle: victim.handle, page: pages[used], plug: plug) {
+                used += 1
+            }
         }
         // Isolated LRU entries end here (freed if written, else back on the LRU).
         for victim in victims { store.finishIsolation(victim.handle) }
-        return .submitted(used.filter { $0 }.count)
+        return .submitted(used)
     }
 
     /// The LRU persistent pages to write back (step 2), with their keys: the
@@ -161,11 +184,19 @@ extension ZCache {
         }
     }
 
-    /// Steps 3 to 5 for one zombie bud. Returns whether a write was submitted
-    /// (which then owns `page` and one outstanding slot).
-    private func writebackBud(key: TMemKey, handle: ZPageHandle, page gathered: GatheredPage)
-        -> Bool
-    {
+    /// Gives back `count` outstanding-writeback slots and wakes whoever waits
+    /// for room or for writeback to end.
+    private func releaseOutstanding(_ count: Int) {
+        guard count > 0 else { return }
+        counters.outstandingWritebackPages.add(-count)
+        writeback.progress.wake()
+    }
+
+    /// Steps 3 and 4 for one victim bud. Returns whether its page was queued
+    /// for writing (the write then owns `gathered` and one outstanding slot).
+    private func writebackBud(
+        key: TMemKey, handle: ZPageHandle, page gathered: GatheredPage, plug: WritebackPlug
+    ) -> Bool {
         // Only frontswap's pages have a swap entry; a user's persistent pool
         // keeps its zombie until the page is got or flushed.
         guard key.pool == frontswapPool else { return false }
@@ -177,27 +208,28 @@ extension ZCache {
         while true {
             if let cached = device.swapCache.find(entry) {
                 defer { cached.release() }
-                if cached.isUpToDate, cached.tryLock() {
-                    // The swap cache's page is newer than this zpage:
-                    // invalidate the zpage. Locked and still cached, the page
-                    // keeps the slot allocated, so the key cannot belong to a
-                    // later owner of the slot while we flush it.
-                    if device.swapCache.contains(cached) {
-                        counters.writebackSwapCacheExisted.increment()
-                        _ = try? tmem.flushPage(key, ifHandle: handle, counted: false)
-                        cached.unlock()
-                        return false
-                    }
-                    cached.unlock()
+                // Whoever holds the page may be waiting for a page in the plug.
+                plug.submit()
+                cached.lock()
+                defer { cached.unlock() }
+                if device.swapCache.contains(cached) {
+                    // The swap cache's page is newer than this zpage (a cached
+                    // page is never older than zcache): invalidate the zpage.
+                    // Locked and still cached, the page keeps the slot
+                    // allocated, so the key cannot belong to a later owner of
+                    // the slot while we flush it.
+                    counters.writebackSwapCacheExisted.increment()
+                    _ = try? tmem.flushPage(key, ifHandle: handle, counted: false)
+                    return false
                 }
-                sched_yield()
-                continue
+                continue  // it left the cache meanwhile: look again
             }
             switch device.slots.swapcachePrepare(entry) {
             case .prepared:
                 break
             case .alreadyPrepared:
-                sched_yield()
+                plug.submit()
+                device.waitWhileBeingPrepared(entry)
                 continue
             case .notInUse:
                 // The entry was freed: its last swapFree invalidated this
@@ -209,12 +241,10 @@ extension ZCache {
             break
         }
 
-        // We hold the slot's has-cache bit, so the add cannot fail. The page goes
-        // in locked and not up to date *before* the zpage is taken out, so a
-        // store or swap-in of this entry waits for it (read_swap_cache_async).
-        let swapPage = SwapCachePage(entry: entry, flags: [.locked])
-        let added = device.swapCache.add(swapPage)
-        assert(added, "has-cache bit held, yet the swap cache had a page")
+        // The page goes in locked and not up to date *before* the zpage is
+        // taken out, so a store or swap-in of this entry waits for it
+        // (read_swap_cache_async).
+        let swapPage = device.swapCache.addLockedPage(for: entry)
         let loaded: Bool
         do {
             loaded = try getPage(
@@ -231,24 +261,19 @@ extension ZCache {
             return false
         }
         // Writeback is flagged before the unlock, so nobody drops the page
-        // between the unlock and the submission.
-        swapPage.setFlags(SwapCachePage.Flags([.upToDate, .writeback]))
+        // between the unlock and the submission, nor when our reference goes
+        // while the page waits in the plug.
+        swapPage.setFlags([.upToDate, .writeback])
         swapPage.unlock()
-        submitWriteback(swapPage, on: device, gathered: gathered)
+        writeback.activeWrites.add(1, ordering: .relaxed)
+        plug.add(
+            writeRequest(swapPage, on: device, attempt: 0) { [self] written in
+                if written { counters.writtenbackPages.increment() }
+                releaseGathered(gathered)
+                releaseOutstanding(1)
+            }, for: device)
         swapPage.release()
         return true
-    }
-
-    /// Submits writeback `page` and, when it is done (written, or given up
-    /// after retries and left dirty in the swap cache), ends the writeback.
-    private func submitWriteback(
-        _ page: SwapCachePage, on device: SwapDevice, gathered: GatheredPage
-    ) {
-        submitToDevice(page, on: device) { [self] written in
-            if written { counters.writtenbackPages.increment() }
-            counters.outstandingWritebackPages.add(-1)
-            releaseGathered(gathered)
-        }
     }
 
     /// Writes a swap-cache page (the caller holds a reference) to its slot; the
@@ -261,63 +286,107 @@ extension ZCache {
         _ page: SwapCachePage, on device: SwapDevice, finished: @escaping @Sendable (Bool) -> Void
     ) {
         writeback.activeWrites.add(1, ordering: .relaxed)
-        submitToDevice(page, on: device, attempt: 0) { [self] written in
-            finished(written)
-            writeback.activeWrites.subtract(1, ordering: .releasing)
-        }
+        device.submitWritebacks([writeRequest(page, on: device, attempt: 0, finished: finished)])
     }
 
-    private func submitToDevice(
+    /// The request that writes `page` (see `submitToDevice`), counted in
+    /// `activeWrites` by the caller until `finished` has run.
+    private func writeRequest(
         _ page: SwapCachePage, on device: SwapDevice, attempt: Int,
         finished: @escaping @Sendable (Bool) -> Void
-    ) {
-        device.submitWriteback(page, reclaim: true) { [self] result in
-            guard case .failure = result else { return finished(true) }
-            counters.writebackWriteErrors.increment()
-            guard let again = lockedIfStillCached(page, device) else {
-                // A newer store replaced the page: its data is in zcache.
-                return finished(false)
-            }
-            if device.slots.useCount(page.entry) == 0 {
-                // The entry was freed while its write was in flight (swapFree
-                // left the page to us): nobody will swap it in, so drop it
-                // and free the slot instead of keeping it dirty for ever.
-                if device.swapCache.delete(again) { device.slots.swapcacheFree(again.entry) }
-                again.unlock()
+    ) -> SwapDevice.WritebackRequest {
+        SwapDevice.WritebackRequest(page: page, reclaim: true) { [self] result in
+            let written: Bool
+            if case .success = result {
+                written = true
+            } else if let again = retriableAfterFailedWrite(page, device, attempt: attempt) {
+                // On the I/O queue itself: a completion's submission never
+                // waits for queue space.
+                counters.writebackRetries.increment()
+                device.submitWritebacks([
+                    writeRequest(again, on: device, attempt: attempt + 1, finished: finished)
+                ])
                 again.release()
-                return finished(false)
+                return
+            } else {
+                written = false
             }
-            guard attempt < WritebackEngine.maxWriteRetries else {
-                // Given up: the page stays in the swap cache, dirty, where a
-                // swap-in finds it.
-                again.unlock()
-                again.release()
-                return finished(false)
-            }
-            counters.writebackRetries.increment()
-            again.setFlags(.writeback)
-            again.unlock()
-            // Resubmit from another thread: an I/O worker must not wait for
-            // queue space that only I/O workers can free.
-            DispatchQueue.global().async {
-                self.submitToDevice(again, on: device, attempt: attempt + 1, finished: finished)
-                again.release()
-            }
+            finished(written)
+            writeback.writeFinished()
         }
     }
 
+    /// After a failed write of `page`: the page again, with a new reference and
+    /// flagged `writeback`, if it should be written again; nil when it is given
+    /// up (left in the swap cache, dirty, for swap-in), replaced by a newer
+    /// store, or dropped with its slot because the entry was freed while the
+    /// write was in flight.
+    private func retriableAfterFailedWrite(
+        _ page: SwapCachePage, _ device: SwapDevice, attempt: Int
+    ) -> SwapCachePage? {
+        counters.writebackWriteErrors.increment()
+        guard let again = lockedIfStillCached(page, device) else {
+            return nil  // a newer store replaced the page: its data is in zcache
+        }
+        if device.slots.useCount(page.entry) == 0 {
+            // The entry was freed while its write was in flight (swapFree left
+            // the page to us): nobody will swap it in, so drop it and free the
+            // slot instead of keeping it dirty for ever.
+            if device.swapCache.delete(again) { device.slots.swapcacheFree(again.entry) }
+        } else if attempt < WritebackEngine.maxWriteRetries {
+            again.setFlags(.writeback)
+            again.unlock()
+            return again
+        }
+        again.unlock()
+        again.release()
+        return nil
+    }
+
+    /// `page` locked with a new reference, if it is still its entry's cached
+    /// page and not under writeback; otherwise nil.
     func lockedIfStillCached(_ page: SwapCachePage, _ device: SwapDevice) -> SwapCachePage? {
         guard let found = device.swapCache.find(page.entry) else { return nil }
         guard found === page else {
             found.release()
             return nil
         }
-        while !found.tryLock() { sched_yield() }
+        found.lock()
         guard device.swapCache.contains(found), !found.isWriteback else {
             found.unlock()
             found.release()
             return nil
         }
         return found
+    }
+}
+
+/// Pages a writeback pass has decompressed and flagged for writeback but not
+/// yet handed to their device: submitted together, one queue lock and one
+/// worker wake per plug (the kernel's `blk_plug`). Used by one thread.
+final class WritebackPlug {
+    /// Pages per submission: enough to amortise the wake, few enough that the
+    /// I/O workers start while the pass is still decompressing.
+    static let capacity = 16
+
+    private var device: SwapDevice?
+    private var requests: [SwapDevice.WritebackRequest] = []
+
+    init() { requests.reserveCapacity(Self.capacity) }
+
+    /// Queues `request` for `device`, submitting first if the plug holds
+    /// another device's pages, and after if it is full.
+    func add(_ request: SwapDevice.WritebackRequest, for device: SwapDevice) {
+        if let current = self.device, current !== device { submit() }
+        self.device = device
+        requests.append(request)
+        if requests.count >= Self.capacity { submit() }
+    }
+
+    /// Submits every queued page.
+    func submit() {
+        guard let device, !requests.isEmpty else { return }
+        device.submitWritebacks(requests)
+        requests.removeAll(keepingCapacity: true)
     }
 }

@@ -28,7 +28,13 @@ extension SimulatedHost {
             page = scatter(
                 anonZipf.sample(&rng), count: per, salt: UInt64(process) &* 0x1_0000 &+ phase)
         }
-        let g = process * per + page
+        touchAnon(process * per + page)
+        if rng.unit() < configuration.writeRatio { write(process * per + page) }
+    }
+
+    /// An access to anon page `g`: faults it in (first touch or swap-in) when
+    /// it is not resident.
+    func touchAnon(_ g: Int) {
         if isResident(g) {
             referenced[g] = true
         } else {
@@ -48,11 +54,13 @@ extension SimulatedHost {
             }
             ram.residentPages.add(1, ordering: .relaxed)
         }
-        if rng.unit() < configuration.writeRatio {
-            counters.writes += 1
-            version[g] &+= 1
-            if version[g] == 0 { version[g] = 1 }
-        }
+    }
+
+    /// A store to resident anon page `g`: its contents change (a new version).
+    func write(_ g: Int) {
+        counters.writes += 1
+        version[g] &+= 1
+        if version[g] == 0 { version[g] = 1 }
     }
 
     /// Spreads ranks over the process's pages so hot pages are not adjacent,
@@ -82,7 +90,12 @@ extension SimulatedHost {
         } else {
             f = fileZipf.sample(&rng)
         }
-        let g = configuration.anonPages + f
+        touchFile(configuration.anonPages + f)
+    }
+
+    /// A read of file page `g` (numbered after every anon page): from the page
+    /// cache, else cleancache, else the file.
+    func touchFile(_ g: Int) {
         if isResident(g) {
             markPageAccessed(g)
             return

@@ -30,12 +30,16 @@ public struct HostConfiguration: Sendable, Codable, Equatable {
 
     public init() {}
 
+    // The watermarks are fractions of RAM with floors (8, 16 and 4 pages);
+    // the floors shrink with RAM below 128 pages, so that the small RAMs of
+    // small traces (a fraction of a few hundred pages) still leave room.
+
     /// Reclaim starts below this many free pages (the zone's low watermark)...
-    public var lowWatermark: Int { max(8, ramPages / 64) }
+    public var lowWatermark: Int { max(1, min(8, ramPages / 16), ramPages / 64) }
     /// ...and stops at this many (the high watermark).
-    public var highWatermark: Int { max(16, ramPages / 32) }
+    public var highWatermark: Int { max(2, min(16, ramPages / 8), ramPages / 32) }
     /// Forced allocations leave this many pages free (the min watermark).
-    public var minWatermark: Int { max(4, ramPages / 128) }
+    public var minWatermark: Int { max(1, min(4, ramPages / 32), ramPages / 128) }
 
     /// Anonymous and file pages over all processes and files.
     public var anonPages: Int { processes * anonPagesPerProcess }
@@ -93,6 +97,10 @@ public final class SimulatedHost<Paths: SwapPaths> {
     public let paths: Paths
     public let ram: HostRAM
     public internal(set) var counters = HostCounters()
+    /// The counters when the workload ended, before `finish()` read every
+    /// swapped page back for verification (which a real program's exit does
+    /// not do): what the cost model prices.
+    public internal(set) var workloadCounters = HostCounters()
 
     var lru: LRULists
     /// Per anon page: version (0 = never touched) and swap entry when swapped.
@@ -108,6 +116,8 @@ public final class SimulatedHost<Paths: SwapPaths> {
     /// Per process: the sequential file scan in progress (next page id, pages left).
     var scanNext: [Int]
     var scanLeft: [Int]
+    /// A real trace driving the accesses instead of the synthetic pattern.
+    let trace: TraceReplay?
     /// One page of scratch for contents, one for verification.
     let buffer: UnsafeMutableRawBufferPointer
     let scratch: UnsafeMutableRawBufferPointer
@@ -115,9 +125,20 @@ public final class SimulatedHost<Paths: SwapPaths> {
     /// Owners of file contents are numbered above every process.
     static var fileOwnerBase: UInt32 { 0x8000_0000 }
 
-    public init(
+    public convenience init(
         configuration: HostConfiguration, content: PageContentSource, paths: Paths, ram: HostRAM
     ) {
+        self.init(
+            configuration: configuration, content: content, paths: paths, ram: ram, trace: nil)
+    }
+
+    /// A host whose accesses come from `trace` (`configuration` sized for it:
+    /// see `SimulationOptions.sized(for:)`), or from the synthetic pattern.
+    init(
+        configuration: HostConfiguration, content: PageContentSource, paths: Paths, ram: HostRAM,
+        trace: TraceReplay?
+    ) {
+        self.trace = trace
         self.configuration = configuration
         self.content = content
         self.paths = paths
@@ -130,8 +151,11 @@ public final class SimulatedHost<Paths: SwapPaths> {
         referenced = .init(repeating: false, count: total)
         wasActive = .init(repeating: false, count: total)
         rng = SimRNG(seed: configuration.seed)
-        anonZipf = ZipfTable(count: configuration.anonPagesPerProcess, exponent: 0.9)
-        fileZipf = ZipfTable(count: max(1, configuration.filePages), exponent: 0.9)
+        // A trace chooses its own pages: no tables to sample.
+        anonZipf = ZipfTable(
+            count: trace == nil ? configuration.anonPagesPerProcess : 0, exponent: 0.9)
+        fileZipf = ZipfTable(
+            count: trace == nil ? max(1, configuration.filePages) : 0, exponent: 0.9)
         scanNext = .init(repeating: 0, count: configuration.processes)
         scanLeft = .init(repeating: 0, count: configuration.processes)
         buffer = .allocate(byteCount: pageSize, alignment: 64)
@@ -159,12 +183,27 @@ public final class SimulatedHost<Paths: SwapPaths> {
             if let progress, s % tick == 0 { progress(s, total) }
         }
         progress?(total, total)
+        workloadCounters = counters
         finish()
         return counters
     }
 
-    /// One access by one process.
+    /// One access by one process: the trace's next reference, or a synthetic one.
     public func step() {
+        if let trace {
+            guard let (page, isWrite) = trace.next() else { return }
+            counters.steps += 1
+            switch trace.workload.summary.format {
+            case .address:
+                counters.anonAccesses += 1
+                touchAnon(page)
+                if isWrite { write(page) }
+            case .lirs:
+                counters.fileAccesses += 1
+                touchFile(configuration.anonPages + page)
+            }
+            return
+        }
         counters.steps += 1
         let process = rng.below(configuration.processes)
         if configuration.filePages > 0, rng.unit() < configuration.fileShare {

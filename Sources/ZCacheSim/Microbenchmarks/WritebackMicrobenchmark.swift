@@ -72,7 +72,8 @@ public enum WritebackMicrobenchmark {
             let before = cache.statistics.zcache.writtenbackPages
             let started = monotonicNanoseconds()
             while cache.statistics.zcache.persPageframes > 0 {
-                if cache.writeback(pageframes: Int.max) == 0 { usleep(50) }
+                // At the cap: sleep until completions make room for a frame.
+                if cache.writeback(pageframes: Int.max) == 0 { cache.waitForWritebackRoom() }
             }
             cache.waitForWriteback()
             writeback.append(Double(monotonicNanoseconds() - started) / 1e9)

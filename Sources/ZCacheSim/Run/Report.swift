@@ -36,8 +36,7 @@ public enum Report {
     public static func table(_ result: SimulationResult) -> String {
         var lines: [String] = []
         lines.append(
-            "policy \(result.policy.rawValue), allocator \(result.allocator.rawValue), "
-                + "compressor \(result.compressor.rawValue), "
+            "policy \(result.name), compressor \(result.compressor.rawValue), "
                 + String(format: "%.2f s", result.seconds))
         for (title, rows) in [
             ("zcache", rows(result.statistics.zcache)),
@@ -54,7 +53,7 @@ public enum Report {
         lines.append("")
         lines.append(
             "shrinker: evicted \(result.shrinkerEvicted) ephemeral frames, wrote back "
-                + "\(result.shrinkerWrittenBack) persistent frames; forced pages max "
+                + "\(result.shrinkerWrittenBack) persistent pages; forced pages max "
                 + "\(result.forcedPagesMax); frame accounting "
                 + (result.frameAccountingHolds ? "holds" : "BROKEN")
                 + "; swap slots in use \(result.swapSlotsInUse), bad frees \(result.swapSlotBadFrees)"
@@ -75,56 +74,97 @@ public enum Report {
         }
     }
 
-    /// The runs (policies, allocators) side by side: what each did on the same scenario.
+    /// Which way a line of the side-by-side table is better.
+    enum Better { case lower, higher, neither }
+
+    /// The policies side by side: what each did on the same scenario. On the
+    /// lines where lower (or higher) is better, the best value is marked `*`.
+    /// Reads, swap-ins and hits are the workload's (before the final read-back).
     public static func sideBySide(_ results: [SimulationResult]) -> String {
-        let metrics: [(String, (SimulationResult) -> String)] = [
-            ("writtenback_pages", { "\($0.statistics.zcache.writtenbackPages)" }),
-            ("evicted_eph_pageframes", { "\($0.statistics.zcache.evictedEphPageframes)" }),
-            ("swap-ins from zcache", { "\($0.host.swapInsFromCompressedCache)" }),
-            ("swap-ins from swap cache", { "\($0.host.swapInsFromSwapCache)" }),
-            ("device reads", { "\($0.swapDevice.pagesRead)" }),
-            ("device writes", { "\($0.swapDevice.pagesWritten)" }),
-            ("pers_pageframes_max", { "\($0.statistics.zcache.persPageframesMax)" }),
-            ("eph_pageframes_max", { "\($0.statistics.zcache.ephPageframesMax)" }),
-            ("frames in use at end", { "\($0.statistics.framePool.framesInUse)" }),
-            ("same_filled_pages_max", { "\($0.statistics.zcache.sameFilledPagesMax)" }),
-            ("pages_compacted", { "\($0.statistics.zcache.pagesCompacted)" }),
-            ("cleancache hits", { "\($0.host.cleancacheHits)" }),
+        let metrics: [(String, Better, (SimulationResult) -> Double, (Double) -> String)] = [
+            ("device reads", .lower, { Double($0.work.deviceReads) }, integer),
+            ("device writes", .lower, { Double($0.work.deviceWrites) }, integer),
+            ("simulated seconds", .lower, { $0.work.seconds }, { String(format: "%.3f", $0) }),
             (
-                "outstanding_writeback_pages_max",
-                {
-                    "\($0.statistics.zcache.outstandingWritebackPagesMax)"
-                }
+                "swap-ins from zcache", .higher, { Double($0.workload.swapInsFromCompressedCache) },
+                integer
             ),
-            ("verified pages", { "\($0.verifiedPages)" }),
-            ("lost pages", { "\($0.lostPages)" }),
-            ("seconds", { String(format: "%.2f", $0.seconds) }),
+            (
+                "swap-ins from swap cache", .neither, { Double($0.workload.swapInsFromSwapCache) },
+                integer
+            ),
+            ("swap-ins from device", .lower, { Double($0.workload.swapInsFromDevice) }, integer),
+            ("cleancache hits", .higher, { Double($0.workload.cleancacheHits) }, integer),
+            ("file reads", .lower, { Double($0.workload.fileReads) }, integer),
+            ("compressions", .neither, { Double($0.work.compressions) }, integer),
+            ("decompressions", .neither, { Double($0.work.decompressions) }, integer),
+            (
+                "writtenback_pages", .neither, { Double($0.statistics.zcache.writtenbackPages) },
+                integer
+            ),
+            (
+                "shrinker_second_chances", .neither,
+                { Double($0.statistics.zcache.shrinkerSecondChances) }, integer
+            ),
+            (
+                "evicted_eph_pageframes", .neither,
+                { Double($0.statistics.zcache.evictedEphPageframes) }, integer
+            ),
+            ("pool_limit_hit", .neither, { Double($0.statistics.zcache.poolLimitHit) }, integer),
+            (
+                "pers_pageframes_max", .neither, { Double($0.statistics.zcache.persPageframesMax) },
+                integer
+            ),
+            (
+                "eph_pageframes_max", .neither, { Double($0.statistics.zcache.ephPageframesMax) },
+                integer
+            ),
+            (
+                "frames in use at end", .neither, { Double($0.statistics.framePool.framesInUse) },
+                integer
+            ),
+            (
+                "outstanding_writeback_pages_max", .neither,
+                { Double($0.statistics.zcache.outstandingWritebackPagesMax) }, integer
+            ),
+            ("verified pages", .neither, { Double($0.verifiedPages) }, integer),
+            ("lost pages", .lower, { Double($0.lostPages) }, integer),
+            ("wall seconds", .neither, { $0.seconds }, { String(format: "%.2f", $0) }),
         ]
         let nameWidth = metrics.map(\.0.count).max() ?? 0
-        let labels = columnLabels(results)
-        let columnWidth = max(14, (labels.map(\.count).max() ?? 0) + 2)
+        let columnWidth = max(14, (results.map { $0.name.count }.max() ?? 0) + 3)
         var lines = [
             "".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-                + labels.map { leftPad($0, columnWidth) }.joined()
+                + results.map { leftPad($0.name + " ", columnWidth) }.joined()
         ]
-        for (name, value) in metrics {
+        for (name, better, value, format) in metrics {
+            let values = results.map(value)
+            let best: Double? =
+                switch better {
+                case .lower: values.min()
+                case .higher: values.max()
+                case .neither: nil
+                }
+            // Marked only when the line tells the runs apart.
+            let marks = results.count > 1 && Set(values).count > 1
             lines.append(
                 name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-                    + results.map { leftPad(value($0), columnWidth) }.joined())
+                    + values.map { v in
+                        leftPad(format(v) + (marks && v == best ? "*" : " "), columnWidth)
+                    }.joined())
         }
         return lines.joined(separator: "\n")
     }
 
-    /// A column per run, named by what differs between the runs: the policy,
-    /// the allocator, or both.
-    static func columnLabels(_ results: [SimulationResult]) -> [String] {
-        let allocators = Set(results.map(\.allocator))
-        let policies = Set(results.map(\.policy))
-        return results.map { result in
-            if allocators.count <= 1 { return result.policy.rawValue }
-            if policies.count <= 1 { return result.allocator.rawValue }
-            return "\(result.policy.rawValue)/\(result.allocator.rawValue)"
-        }
+    static func integer(_ value: Double) -> String { String(Int(value)) }
+
+    /// The cost model's prices, one line.
+    public static func costLine(_ costs: CostModel) -> String {
+        String(
+            format: "cost model: compress %.0f ns/page, decompress %.0f ns/page (measured), "
+                + "device read %.0f us, write %.0f us",
+            costs.compressNanosPerPage, costs.decompressNanosPerPage, costs.deviceReadMicros,
+            costs.deviceWriteMicros)
     }
 
     /// The JSON the `--json` file gets: one run's object, or `{"runs": [...]}`.

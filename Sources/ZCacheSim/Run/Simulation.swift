@@ -5,13 +5,18 @@ import Foundation
 import SwapDevice
 import ZCache
 
-/// What one run under one shrinker policy and one allocator produced.
+/// What one run under one shrinker policy produced.
 public struct SimulationResult: Sendable, Codable {
-    public var policy: ShrinkerPolicy
-    public var allocator: ZCacheAllocatorKind
+    /// The shrinker policy; nil for the baseline with zcache off (plain swap).
+    public var policy: ShrinkerPolicy?
+    /// The allocator zcache ran with.
+    public var allocator = ZCacheAllocatorKind.zbud
     public var compressor: CompressorKind
     public var seconds: Double
     public var host: HostCounters
+    /// The host's counters when the workload ended, before the final
+    /// read-back that verifies every swapped page.
+    public var workload: HostCounters
     public var statistics: ZCacheStatistics
     public var swapDevice: SwapDeviceStats
     public var shrinkerEvicted: Int
@@ -32,6 +37,19 @@ public struct SimulationResult: Sendable, Codable {
     public var swapDeviceWasFull: Bool {
         stoppedAtStep != nil || host.swapOutFailures > host.swapOuts
     }
+    /// The work the cost model priced, and its prices.
+    public var work: SimulatedWork
+    public var costModel: CostModel
+    /// The trace replayed, if any, and the RAM the run had.
+    public var trace: TraceSummary?
+    public var ramPages: Int
+
+    /// The column name: the policy, or "zcache-off".
+    public var name: String {
+        guard let policy else { return Self.zcacheOffName }
+        return allocator == .zbud ? policy.rawValue : "\(policy.rawValue)/\(allocator.rawValue)"
+    }
+    public static let zcacheOffName = "zcache-off"
 
     enum CodingKeys: String, CodingKey {
         case policy, allocator, compressor, seconds, host, statistics
@@ -42,15 +60,18 @@ public struct SimulationResult: Sendable, Codable {
         case swapSlotsInUse = "swap_slots_in_use", swapSlotBadFrees = "swap_slot_bad_frees"
         case verifiedPages = "verified_pages", lostPages = "lost_pages"
         case stoppedAtStep = "stopped_at_step"
+        case work, costModel = "cost_model", trace, ramPages = "ram_pages"
+        case workload = "host_at_workload_end"
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        policy = try c.decode(ShrinkerPolicy.self, forKey: .policy)
+        policy = try c.decodeIfPresent(ShrinkerPolicy.self, forKey: .policy)
         allocator = try c.decodeIfPresent(ZCacheAllocatorKind.self, forKey: .allocator) ?? .zbud
         compressor = try c.decode(CompressorKind.self, forKey: .compressor)
         seconds = try c.decode(Double.self, forKey: .seconds)
         host = try c.decode(HostCounters.self, forKey: .host)
+        workload = try c.decode(HostCounters.self, forKey: .workload)
         statistics = try c.decode(ZCacheStatistics.self, forKey: .statistics)
         swapDevice = try c.decode(SwapDeviceStats.self, forKey: .swapDevice)
         shrinkerEvicted = try c.decode(Int.self, forKey: .shrinkerEvicted)
@@ -60,15 +81,20 @@ public struct SimulationResult: Sendable, Codable {
         swapSlotsInUse = try c.decode(Int.self, forKey: .swapSlotsInUse)
         swapSlotBadFrees = try c.decode(Int.self, forKey: .swapSlotBadFrees)
         stoppedAtStep = try c.decodeIfPresent(Int.self, forKey: .stoppedAtStep)
+        work = try c.decode(SimulatedWork.self, forKey: .work)
+        costModel = try c.decode(CostModel.self, forKey: .costModel)
+        trace = try c.decodeIfPresent(TraceSummary.self, forKey: .trace)
+        ramPages = try c.decode(Int.self, forKey: .ramPages)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(policy, forKey: .policy)
+        try c.encodeIfPresent(policy, forKey: .policy)
         try c.encode(allocator, forKey: .allocator)
         try c.encode(compressor, forKey: .compressor)
         try c.encode(seconds, forKey: .seconds)
         try c.encode(host, forKey: .host)
+        try c.encode(workload, forKey: .workload)
         try c.encode(statistics, forKey: .statistics)
         try c.encode(swapDevice, forKey: .swapDevice)
         try c.encode(shrinkerEvicted, forKey: .shrinkerEvicted)
@@ -80,20 +106,39 @@ public struct SimulationResult: Sendable, Codable {
         try c.encode(verifiedPages, forKey: .verifiedPages)
         try c.encode(lostPages, forKey: .lostPages)
         try c.encodeIfPresent(stoppedAtStep, forKey: .stoppedAtStep)
+        try c.encode(work, forKey: .work)
+        try c.encode(costModel, forKey: .costModel)
+        try c.encodeIfPresent(trace, forKey: .trace)
+        try c.encode(ramPages, forKey: .ramPages)
     }
 
     init(
-        policy: ShrinkerPolicy, allocator: ZCacheAllocatorKind, compressor: CompressorKind,
-        seconds: Double, host: HostCounters,
-        statistics: ZCacheStatistics, swapDevice: SwapDeviceStats, shrinkerEvicted: Int,
-        shrinkerWrittenBack: Int, forcedPagesMax: Int, frameAccountingHolds: Bool,
-        swapSlotsInUse: Int, swapSlotBadFrees: Int, stoppedAtStep: Int?
+        policy: ShrinkerPolicy?, compressor: CompressorKind, seconds: Double, host: HostCounters,
+        workload: HostCounters, statistics: ZCacheStatistics, swapDevice: SwapDeviceStats,
+        shrinkerEvicted: Int, shrinkerWrittenBack: Int, forcedPagesMax: Int,
+        frameAccountingHolds: Bool, swapSlotsInUse: Int, swapSlotBadFrees: Int,
+        stoppedAtStep: Int?, costModel: CostModel, trace: TraceSummary?, ramPages: Int
     ) {
         self.stoppedAtStep = stoppedAtStep
+        self.costModel = costModel
+        self.trace = trace
+        self.ramPages = ramPages
+        self.workload = workload
+        let z = statistics.zcache
+        // The workload's reads, not the final read-back's: one device read
+        // per swap-in from the device (no readahead) and per file read.
+        var work = SimulatedWork(
+            compressions: statistics.zbud.ephCumulZPages + statistics.zbud.persCumulZPages
+                + z.failedEphPuts + z.failedPersPuts,
+            decompressions: workload.swapInsFromCompressedCache + workload.cleancacheHits
+                + z.writtenbackPages,
+            deviceReads: workload.swapInsFromDevice + workload.fileReads,
+            deviceWrites: swapDevice.pagesWritten, seconds: 0)
+        work.seconds = costModel.time(of: work)
+        self.work = work
         self.swapSlotsInUse = swapSlotsInUse
         self.swapSlotBadFrees = swapSlotBadFrees
         self.policy = policy
-        self.allocator = allocator
         self.compressor = compressor
         self.seconds = seconds
         self.host = host
@@ -126,15 +171,48 @@ public enum Simulation {
         }
     }
 
-    /// Runs the scenario once under `policy` and `allocator`. `started` runs once everything
-    /// is set up (the swap file is open and claimed) and before the first
-    /// step; `progress` sees (done, total).
+    /// Scans the trace the options name, if any (once per command: every
+    /// run over it shares the result).
+    public static func loadTrace(_ options: SimulationOptions) throws(SimulationError)
+        -> TraceWorkload?
+    {
+        guard let path = options.trace else { return nil }
+        do {
+            return try TraceWorkload(path: path, format: options.traceFormat)
+        } catch {
+            throw .trace(error)
+        }
+    }
+
+    /// The runs the options ask for: each policy, then zcache off if asked.
+    public static func runs(_ options: SimulationOptions) -> [ShrinkerPolicy?] {
+        options.policies.map { $0 } + (options.includeZCacheOff ? [nil] : [])
+    }
+
+    /// Runs the scenario once under `policy` (nil: with zcache off, plain
+    /// swap), replaying `trace` when given. The codec costs are measured
+    /// unless `costs` gives them (pass the same to every run to compare).
+    /// `started` runs once everything is set up (the swap file is open and
+    /// claimed) and before the first step; `progress` sees (done, total).
     public static func run(
-        _ options: SimulationOptions, policy: ShrinkerPolicy,
+        _ options: SimulationOptions, policy: ShrinkerPolicy?,
         allocator: ZCacheAllocatorKind = .zbud, content: PageContentSource,
+        trace: TraceWorkload? = nil, costs: CostModel? = nil,
         started: (() -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws(SimulationError) -> SimulationResult {
+        let options = options.sized(for: trace?.summary)
         try options.validate()
+        let costs =
+            costs
+            ?? CostModel.measure(
+                compressor: options.compressor, content: content,
+                deviceLatencyMicros: options.deviceLatencyMicros)
+        let replay: TraceReplay?
+        do {
+            replay = try trace?.replay()
+        } catch {
+            throw .trace(error)
+        }
         let device = try openSwapDevice(options)
         defer { device.close() }
         var configuration = ZCacheConfiguration()
@@ -142,13 +220,19 @@ public enum Simulation {
         configuration.pageframes = options.effectiveZCacheFrames
         configuration.writebackEnabled = options.writeback
         configuration.maxOutstandingWritebackPages = options.writebackCap
-        configuration.shrinkerPolicy = policy
+        configuration.shrinkerPolicy = policy ?? .seed
         configuration.allocator = allocator
         configuration.ignoreNonActiveEphemeralPuts = options.nonActiveFilter
         configuration.ignoreNonActivePersistentPuts = options.nonActiveFilter
+        configuration.maxPoolPercent = options.maxPoolPercent
+        configuration.acceptThresholdPercent = options.acceptThresholdPercent
         let ram = HostRAM(
             totalPages: options.host.ramPages, reservePages: options.host.minWatermark)
         let zcache = ZCache(configuration: configuration, host: ram)
+        // zcache off: a frozen cache turns every put into a flush, so every
+        // swap-out goes to the device and every file page is dropped, through
+        // the same swap paths.
+        if policy == nil { zcache.freeze() }
         let paths: ZCacheSwapPaths
         do {
             paths = try ZCacheSwapPaths(zcache: zcache, device: device)
@@ -156,22 +240,26 @@ public enum Simulation {
             throw .zcache(error)
         }
         let host = SimulatedHost(
-            configuration: options.host, content: content, paths: paths, ram: ram)
+            configuration: options.host, content: content, paths: paths, ram: ram, trace: replay)
         started?()
         let start = monotonicNanoseconds()
         let stoppedAtStep = runSteps(of: host, options, progress: progress)
+        let workload = host.counters
         host.finish()
         let counters = host.counters
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
-        return SimulationResult(
-            policy: policy, allocator: allocator, compressor: options.compressor, seconds: seconds,
-            host: counters,
-            statistics: zcache.statistics, swapDevice: device.stats,
+        if let error = replay?.error { throw .trace(error) }
+        var result = SimulationResult(
+            policy: policy, compressor: options.compressor, seconds: seconds, host: counters,
+            workload: workload, statistics: zcache.statistics, swapDevice: device.stats,
             shrinkerEvicted: paths.shrinkerEvicted, shrinkerWrittenBack: paths.shrinkerWrittenBack,
             forcedPagesMax: ram.forcedPagesMax,
             frameAccountingHolds: zcache.checkFrameAccounting(),
             swapSlotsInUse: device.slots.usedSlots, swapSlotBadFrees: device.slots.badFrees,
-            stoppedAtStep: stoppedAtStep)
+            stoppedAtStep: stoppedAtStep, costModel: costs, trace: trace?.summary,
+            ramPages: options.host.ramPages)
+        result.allocator = allocator
+        return result
     }
 
     /// Swap-out failures after which a run whose swap-outs mostly fail stops.

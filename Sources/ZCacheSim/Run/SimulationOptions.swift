@@ -34,6 +34,73 @@ public struct SimulationOptions: Sendable {
     /// swap-outs then fail); without it such a run is refused or reported.
     public var allowSwapFull = false
 
+    // Real workloads and the cost model (issue 19).
+    /// A trace file (plain or gzip) replayed instead of the synthetic pattern.
+    public var trace: String?
+    /// Its format; nil = guessed from its first line.
+    public var traceFormat: TraceFormat?
+    /// RAM as a fraction of the workload's distinct pages (a trace's, or the
+    /// synthetic working set's); nil = `host.ramPages` as given.
+    public var ramFraction: Double?
+    /// Also run the scenario with zcache off (plain swap), as a baseline.
+    public var includeZCacheOff = false
+    /// Latency of one swap device (or file) page read and write, in microseconds.
+    public var deviceLatencyMicros = 100.0
+    /// zcache's pool limit in percent of RAM, and its accept threshold.
+    public var maxPoolPercent = 100
+    public var acceptThresholdPercent = 90
+
+    /// The smallest RAM a `--ram-fraction` sizing gives: small traces have a
+    /// few hundred distinct pages, and the watermarks scale down to fit.
+    public static let minimumFractionRAMPages = 32
+
+    /// These options with the host sized for `trace` (one process over its
+    /// pages for an address trace, one file of its blocks for a LIRS trace,
+    /// one step per reference) and RAM sized by `ramFraction`.
+    public func sized(for trace: TraceSummary?) -> SimulationOptions {
+        var o = self
+        if let trace {
+            o.trace = trace.path
+            o.traceFormat = trace.format
+            o.host.processes = 1
+            o.host.steps = trace.references
+            o.host.anonPagesPerProcess = trace.format == .address ? trace.distinctPages : 0
+            o.host.files = trace.format == .lirs ? 1 : 0
+            o.host.pagesPerFile = trace.format == .lirs ? trace.distinctPages : 1
+        }
+        if let ramFraction {
+            let distinct = o.host.anonPages + o.host.filePages
+            o.host.ramPages = max(
+                Self.minimumFractionRAMPages, Int((Double(distinct) * ramFraction).rounded()))
+        }
+        return o
+    }
+
+    /// The smallest RAM these options may give: `minimumRAMPages`, or with a
+    /// `--ram-fraction` sizing, `minimumFractionRAMPages`.
+    var minimumRAMPages: Int {
+        ramFraction == nil ? Self.minimumRAMPages : Self.minimumFractionRAMPages
+    }
+
+    /// Checks the options of this section.
+    func validateWorkloadOptions() throws(SimulationError) {
+        if let ramFraction, !(ramFraction > 0 && ramFraction <= 16) {
+            throw .invalid("--ram-fraction must be in (0, 16], got \(ramFraction)")
+        }
+        guard deviceLatencyMicros >= 0, deviceLatencyMicros.isFinite else {
+            throw .invalid("--device-latency-us must be at least 0, got \(deviceLatencyMicros)")
+        }
+        do {
+            try OptionChecks.bounded(
+                maxPoolPercent, 1...100, option: "--max-pool-percent", unit: "percent")
+            try OptionChecks.bounded(
+                acceptThresholdPercent, 0...100, option: "--accept-threshold-percent",
+                unit: "percent")
+        } catch {
+            throw .invalid(error.message)
+        }
+    }
+
     public init() {}
 
     /// The smallest RAM the host model works with: its watermarks and a few
@@ -65,8 +132,9 @@ public struct SimulationOptions: Sendable {
 
     /// Checks every option; the error says what is wrong and with what value.
     public func validate() throws(SimulationError) {
-        guard host.ramPages >= Self.minimumRAMPages else {
-            throw .ramTooSmall(host.ramPages, minimum: Self.minimumRAMPages)
+        try validateWorkloadOptions()
+        guard host.ramPages >= minimumRAMPages else {
+            throw .ramTooSmall(host.ramPages, minimum: minimumRAMPages)
         }
         do {
             try checkBounds()
@@ -95,11 +163,13 @@ public struct SimulationOptions: Sendable {
         let memory =
             "this machine's physical memory, \(Machine.describe(bytes: physicalBytes.partialValue))"
         try OptionChecks.bounded(
-            h.ramPages, Self.minimumRAMPages...max(Self.minimumRAMPages, physicalPages),
+            h.ramPages, minimumRAMPages...max(minimumRAMPages, physicalPages),
             option: "--ram", unit: "pages", limit: memory)
         try OptionChecks.bounded(h.processes, 1...Self.maximumPages, option: "--processes")
+        // A LIRS trace drives file pages only.
+        let leastAnonPages = trace != nil && h.filePages > 0 ? 0 : 1
         try OptionChecks.bounded(
-            h.anonPagesPerProcess, 1...Self.maximumPages, option: "--working-set",
+            h.anonPagesPerProcess, leastAnonPages...Self.maximumPages, option: "--working-set",
             unit: "pages per process")
         try OptionChecks.bounded(
             h.files, 0...Self.maximumPages, option: "--file-pages", unit: "files")
@@ -121,7 +191,9 @@ public struct SimulationOptions: Sendable {
         try OptionChecks.fraction(h.writeRatio, option: "--write-ratio")
         try OptionChecks.fraction(h.fileShare, option: "--file-share")
         try OptionChecks.bounded(h.swappiness, 0...200, option: "--swappiness")
-        guard !policies.isEmpty else { throw OptionError("--policy: no shrinker policy") }
+        guard !policies.isEmpty || includeZCacheOff else {
+            throw OptionError("--policy: no shrinker policy")
+        }
         guard !allocators.isEmpty else { throw OptionError("--allocator: no allocator") }
         try OptionChecks.bounded(
             writebackCap, 1...Int(Int32.max), option: "--writeback-cap", unit: "pages")
@@ -186,6 +258,7 @@ public enum SimulationError: Error, Sendable, CustomStringConvertible {
     /// The swap file has fewer slots than the working set needs.
     case swapFileTooSmall(String, slots: Int, needed: Int)
     case zcache(ZCacheError)
+    case trace(TraceError)
 
     public var description: String {
         switch self {
@@ -201,6 +274,7 @@ public enum SimulationError: Error, Sendable, CustomStringConvertible {
             "--swap-file \(path) has \(slots) slots, but the working set needs at least \(needed) "
                 + "(anonymous pages less RAM); use a larger swap file, or --allow-swap-full"
         case .zcache(let error): "zcache: \(error)"
+        case .trace(let error): "\(error)"
         }
     }
 }

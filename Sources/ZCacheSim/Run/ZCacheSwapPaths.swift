@@ -18,7 +18,8 @@ public final class ZCacheSwapPaths: SwapPaths {
     let filesystem: ZCache.FilesystemID
     /// Cleancache puts that failed with an error (not ones zcache declined).
     public private(set) var cleancacheErrors = 0
-    /// Shrinker scans made and what they did in total.
+    /// Shrinker scans made and what they did in total (ephemeral frames
+    /// evicted, persistent pages submitted for writeback).
     public private(set) var shrinkerScans = 0
     public private(set) var shrinkerEvicted = 0
     public private(set) var shrinkerWrittenBack = 0
@@ -38,9 +39,13 @@ public final class ZCacheSwapPaths: SwapPaths {
         -> SwapInOrigin
     {
         switch try zcache.swapIn(entry, into: page) {
-        case .swapCache: .swapCache
-        case .zcache: .compressedCache
-        case .device: .device
+        case .swapCache: return .swapCache
+        case .zcache: return .compressedCache
+        case .device:
+            // The feedback the zswap shrinker policy reads, as mm reports a
+            // swap-in that zswap missed.
+            zcache.reportDiskSwapIns(1)
+            return .device
         }
     }
 
@@ -72,7 +77,8 @@ public final class ZCacheSwapPaths: SwapPaths {
         shrinkerWrittenBack += result.writtenBack
     }
 
-    public var framesInUse: Int { zcache.statistics.framePool.framesInUse }
+    /// Read on every fault: the cheap counter, not a statistics snapshot.
+    public var framesInUse: Int { zcache.pageframesInUse }
 
     public func quiesce() {
         zcache.waitForWriteback()
@@ -93,4 +99,5 @@ extension HostRAM: HostMemory {
     public func lruCounts() -> HostLRUCounts { HostLRUCounts(lru) }
     public func allocateForcedPage() -> Bool { takeForcedPage() }
     public func freeForcedPage() { returnForcedPage() }
+    public var ramPages: Int? { totalPages }
 }
