@@ -104,7 +104,8 @@ final class EntryLRUTests: XCTestCase {
         XCTAssertEqual(try cache.swapIn(entries[1]).1, .zcache)
         var order = Array(entries.indices.filter { $0 != 1 })
         for round in 0..<5 {
-            XCTAssertEqual(cache.writeback(pageframes: 1), 1, "round \(round)")
+            // One "pageframe" of writeback takes two entries (two pages).
+            XCTAssertEqual(cache.writeback(pageframes: 1), 2, "round \(round)")
             cache.waitForWriteback()
             // Each writeback round takes the two oldest entries.
             let written = order.prefix(2)

@@ -82,6 +82,7 @@ final class ZBudAllocator: ZPageAllocator, FrameLRU {
         var result = AllocatorStatistics()
         result.framesInUse = stats.pageframes
         result.objects = stats.zpages
+        result.objectsStoredTotal = stats.cumulZpages
         result.objectBytes = stats.zbytes
         return result
     }

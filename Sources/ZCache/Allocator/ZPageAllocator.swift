@@ -111,6 +111,8 @@ public struct AllocatorStatistics: Sendable, Codable, Equatable {
     public var framesInUse = 0
     /// Live objects.
     public var objects = 0
+    /// Objects ever stored (zbud's `cumul_zpages`).
+    public var objectsStoredTotal = 0
     /// Bytes of the live objects as stored (key prefix included where ZCache adds one).
     public var objectBytes = 0
     /// Frames given back by compaction (zsmalloc's `pages_compacted`; 0 for zbud).
@@ -122,6 +124,7 @@ public struct AllocatorStatistics: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case framesInUse = "frames_in_use", objects, objectBytes = "object_bytes"
+        case objectsStoredTotal = "objects_stored_total"
         case pagesCompacted = "pages_compacted", classes
     }
 }

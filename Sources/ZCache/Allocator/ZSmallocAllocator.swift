@@ -79,6 +79,7 @@ final class ZSmallocAllocator: ZPageAllocator {
         var result = AllocatorStatistics()
         result.framesInUse = stats.framesInUse
         result.objects = stats.objectsInUse
+        result.objectsStoredTotal = stats.classes.reduce(0) { $0 + $1.objectsStoredTotal }
         // zsmalloc does not count bytes: zcache's counters do (compressed
         // bytes), plus the key ZCache stores in front of each object.
         let (zpages, zbytes) =

@@ -128,7 +128,8 @@ public struct SimulationResult: Sendable, Codable {
         // The workload's reads, not the final read-back's: one device read
         // per swap-in from the device (no readahead) and per file read.
         var work = SimulatedWork(
-            compressions: statistics.zbud.ephCumulZPages + statistics.zbud.persCumulZPages
+            compressions: statistics.allocator.ephemeral.objectsStoredTotal
+                + statistics.allocator.persistent.objectsStoredTotal
                 + z.failedEphPuts + z.failedPersPuts,
             decompressions: workload.swapInsFromCompressedCache + workload.cleancacheHits
                 + z.writtenbackPages,
