@@ -17,12 +17,18 @@
 // `allocate` takes, in this order, the most recently freed frame (`recent`'s
 // tail: its memory is still resident and probably cached), a released frame,
 // then the lowest fresh frame (so a fresh pool hands out 0, 1, 2, ...).
-// `free` appends to `recent`. When more than `residentFreeReserve + releaseBatch`
-// frames are recent, the freeing thread takes the oldest ones beyond the reserve
-// off the ring (marking them `.releasing`), drops the lock, gives them back with
-// `madvise(MADV_DONTNEED)`, and retakes the lock to push them on `released`.
-// So at most `residentFreeReserve + releaseBatch` free frames stay resident, the
-// system call is batched, and it never runs under the pool lock.
+// `free` appends to `recent`, stamping the frame with the (coarse) time. When more
+// than `residentFreeReserve + releaseBatch` frames are recent and the oldest has
+// stayed free for `releaseAfterIdle`, the freeing thread takes the oldest ones
+// beyond the reserve that have been idle that long off the ring (marking them
+// `.releasing`), drops the lock, gives them back with `madvise(MADV_DONTNEED)`,
+// and retakes the lock to push them on `released`. So the system call is
+// batched and never runs under the pool lock, and a cache that frees and
+// refills its frames within the idle time (a burst of loads, then stores)
+// pays no page fault for frames it was about to take again; frames that stay
+// free go back. `releaseIdleFrames()` (the shrinker's) and
+// `releaseFreeFrames(keeping:)` (all beyond a count, idle or not) do the same
+// on demand, for a pool that no longer frees anything.
 //
 // Every array here is sized for the maximum but lives in a `ReservedRegion`, so
 // an empty pool's resident memory is a few pages whatever its size.
@@ -50,6 +56,11 @@ public final class PageFramePool: @unchecked Sendable {
     public static let residentFreeReserve = 64
     /// Frames given back to the OS per `madvise` batch.
     public static let releaseBatch = 32
+    /// How long a free frame beyond the reserve stays resident by default.
+    public static let defaultReleaseAfterIdleMilliseconds = 1000
+    /// How long a free frame beyond the reserve stays resident before `free`
+    /// gives it back (0: at once).
+    public let releaseAfterIdleNanoseconds: UInt64
 
     private let frames: ReservedRegion
     private let base: UnsafeMutableRawPointer
@@ -61,6 +72,8 @@ public final class PageFramePool: @unchecked Sendable {
     private let recentRing: UnsafeMutablePointer<UInt32>
     /// The `released` stack: `releasedStack[0..<releasedCount]`.
     private let releasedStack: UnsafeMutablePointer<UInt32>
+    /// When each recent frame was freed (coarse monotonic nanoseconds).
+    private let freedAt: UnsafeMutablePointer<UInt64>
     private let counters: UnsafeMutablePointer<Counters>
 
     private enum FrameState: UInt8 {
@@ -85,9 +98,14 @@ public final class PageFramePool: @unchecked Sendable {
     /// Reserves address space for `frameCount` frames; nothing is committed yet.
     /// Traps only if the address space cannot be reserved; use
     /// `reserving(frameCount:)` to get that as an error instead.
-    public convenience init(frameCount: Int) {
+    public convenience init(
+        frameCount: Int,
+        releaseAfterIdleMilliseconds: Int = PageFramePool.defaultReleaseAfterIdleMilliseconds
+    ) {
         do {
-            try self.init(validatedFrameCount: frameCount)
+            try self.init(
+                validatedFrameCount: frameCount,
+                releaseAfterIdleMilliseconds: releaseAfterIdleMilliseconds)
         } catch {
             fatalError("PageFramePool: \(error)")
         }
@@ -95,13 +113,23 @@ public final class PageFramePool: @unchecked Sendable {
 
     /// A pool of `frameCount` frames, or `.addressSpaceUnavailable` when the
     /// kernel refuses the reservation (e.g. under a small `ulimit -v`).
-    public static func reserving(frameCount: Int) throws(PageFramePoolError) -> PageFramePool {
-        try PageFramePool(validatedFrameCount: frameCount)
+    public static func reserving(
+        frameCount: Int,
+        releaseAfterIdleMilliseconds: Int = PageFramePool.defaultReleaseAfterIdleMilliseconds
+    ) throws(PageFramePoolError) -> PageFramePool {
+        try PageFramePool(
+            validatedFrameCount: frameCount,
+            releaseAfterIdleMilliseconds: releaseAfterIdleMilliseconds)
     }
 
-    private init(validatedFrameCount frameCount: Int) throws(PageFramePoolError) {
+    private init(validatedFrameCount frameCount: Int, releaseAfterIdleMilliseconds: Int)
+        throws(PageFramePoolError)
+    {
         precondition(frameCount >= 0 && frameCount < 1 << 31, "frame count out of range")
+        precondition(
+            (0...86_400_000).contains(releaseAfterIdleMilliseconds), "idle time out of range")
         self.frameCount = frameCount
+        releaseAfterIdleNanoseconds = UInt64(releaseAfterIdleMilliseconds) * 1_000_000
         frames = try ReservedRegion(byteCount: max(1, frameCount) * pageSize)
         base = frames.base
         let slots = max(1, frameCount)
@@ -109,11 +137,13 @@ public final class PageFramePool: @unchecked Sendable {
         let stateOffset = MemoryLayout<Counters>.stride
         let ringOffset = (stateOffset + slots + 3) & ~3
         let stackOffset = ringOffset + slots * 4
-        metadata = try ReservedRegion(byteCount: stackOffset + slots * 4)
+        let freedAtOffset = (stackOffset + slots * 4 + 7) & ~7
+        metadata = try ReservedRegion(byteCount: freedAtOffset + slots * 8)
         counters = (metadata.base + countersOffset).bindMemory(to: Counters.self, capacity: 1)
         state = (metadata.base + stateOffset).bindMemory(to: FrameState.self, capacity: slots)
         recentRing = (metadata.base + ringOffset).bindMemory(to: UInt32.self, capacity: slots)
         releasedStack = (metadata.base + stackOffset).bindMemory(to: UInt32.self, capacity: slots)
+        freedAt = (metadata.base + freedAtOffset).bindMemory(to: UInt64.self, capacity: slots)
         #if ZCACHE_INTERNAL_CHECKS
             let traps = true
         #else
@@ -178,36 +208,50 @@ public final class PageFramePool: @unchecked Sendable {
             }
             return
         }
+        let now = MonotonicClock.coarseNanoseconds()
         state[index] = .recent
+        freedAt[index] = now
         let tail = (counters.pointee.recentHead + counters.pointee.recentCount) % frameCount
         recentRing[tail] = frame.rawValue
         counters.pointee.recentCount += 1
         counters.pointee.freedTotal += 1
-        let overReserve =
+        let oldest = Int(recentRing[counters.pointee.recentHead])
+        let releaseDue =
             counters.pointee.recentCount > Self.residentFreeReserve + Self.releaseBatch
+            && now &- freedAt[oldest] >= releaseAfterIdleNanoseconds
         lock.unlock()
-        if overReserve { releaseFreeFrames(keeping: Self.residentFreeReserve) }
+        if releaseDue { releaseIdleFrames() }
     }
 
-    /// Gives every free frame beyond the `keeping` most recently freed back to
-    /// the OS (`madvise(MADV_DONTNEED)`, outside the lock); returns how many.
-    /// `free` calls it in batches; a shrinker may call it with 0 to give back all.
+    /// Gives the free frames beyond the reserve that have stayed free for
+    /// `releaseAfterIdleNanoseconds` back to the OS; returns how many. `free`
+    /// calls it; so does ZCache's shrinker, for a pool that has stopped freeing.
     @discardableResult
-    public func releaseFreeFrames(keeping: Int = PageFramePool.residentFreeReserve) -> Int {
+    public func releaseIdleFrames() -> Int {
+        releaseFreeFrames(keeping: Self.residentFreeReserve, idleFor: releaseAfterIdleNanoseconds)
+    }
+
+    /// Gives every free frame beyond the `keeping` most recently freed that has
+    /// been free for at least `idleFor` nanoseconds back to the OS
+    /// (`madvise(MADV_DONTNEED)`, outside the lock); returns how many. With the
+    /// defaults, every free frame beyond the reserve; with 0, all of them.
+    @discardableResult
+    public func releaseFreeFrames(
+        keeping: Int = PageFramePool.residentFreeReserve, idleFor: UInt64 = 0
+    ) -> Int {
         // Take the oldest recent frames off the ring under the lock...
         var batch: [UInt32] = []
+        let now = MonotonicClock.coarseNanoseconds()
         lock.withLock {
-            let excess = counters.pointee.recentCount - max(0, keeping)
-            guard excess > 0 else { return }
-            batch.reserveCapacity(excess)
-            for _ in 0..<excess {
+            while counters.pointee.recentCount > max(0, keeping) {
                 let frame = recentRing[counters.pointee.recentHead]
+                guard now &- freedAt[Int(frame)] >= idleFor else { break }
                 counters.pointee.recentHead = (counters.pointee.recentHead + 1) % frameCount
+                counters.pointee.recentCount -= 1
+                counters.pointee.releasingCount += 1
                 state[Int(frame)] = .releasing
                 batch.append(frame)
             }
-            counters.pointee.recentCount -= excess
-            counters.pointee.releasingCount += excess
         }
         guard !batch.isEmpty else { return 0 }
         // ...give their memory back without it, one call per run of adjacent frames...

@@ -42,11 +42,7 @@ final class RemoteTierCounters: Sendable {
     /// Round trips per latency bucket, under one short lock (one add per batch).
     private let buckets = LockedValue([Int](repeating: 0, count: RemoteTierCounters.bucketCount))
 
-    static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-    }
+    static func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
     /// The bucket of `nanoseconds`: 4 * floor(log2) plus the next two bits.
     static func bucket(_ nanoseconds: UInt64) -> Int {

@@ -101,7 +101,8 @@ final class PageFramePoolResidencyTests: XCTestCase {
     }
 
     func testResidentTracksTouchedFramesAndFallsBackAfterFree() {
-        let pool = PageFramePool(frameCount: 65_536)
+        // Idle time 0: frames beyond the reserve go back as soon as they are freed.
+        let pool = PageFramePool(frameCount: 65_536, releaseAfterIdleMilliseconds: 0)
         let count = 2_000
         var frames: [PageFrameNumber] = []
         for _ in 0..<count {
@@ -129,6 +130,40 @@ final class PageFramePoolResidencyTests: XCTestCase {
             if pool.address(of: frame).load(as: UInt8.self) == 0 { zeroed += 1 }
         }
         XCTAssertEqual(zeroed, count)
+        pool.checkInvariants()
+    }
+
+    func testFreedFramesStayResidentUntilIdleThenGoBack() throws {
+        let idle = 30
+        let pool = PageFramePool(frameCount: 4_096, releaseAfterIdleMilliseconds: idle)
+        let count = 1_000
+        var frames = (0..<count).map { _ in pool.allocate()! }
+        for frame in frames { pool.address(of: frame).storeBytes(of: 1, as: UInt8.self) }
+        // A burst of frees, then the same number of allocations: no frame has
+        // been idle long enough, so none went back and none is faulted in again.
+        for frame in frames { pool.free(frame) }
+        XCTAssertEqual(pool.framesReturnedToOS, 0)
+        XCTAssertEqual(pool.residentBytes, count * pageSize)
+        XCTAssertEqual(pool.releaseIdleFrames(), 0, "nothing has been free for \(idle) ms yet")
+        frames = (0..<count).map { _ in pool.allocate()! }
+        XCTAssertEqual(pool.framesReturnedToOS, 0)
+        for frame in frames { pool.free(frame) }
+        // Once they have stayed free that long, all beyond the reserve go back
+        // (read from the kernel). The wait is an idle period, not a timing bound.
+        var request = timespec(tv_sec: 0, tv_nsec: (idle * 4) * 1_000_000)
+        nanosleep(&request, nil)
+        XCTAssertEqual(pool.releaseIdleFrames(), count - PageFramePool.residentFreeReserve)
+        XCTAssertEqual(pool.residentBytes, PageFramePool.residentFreeReserve * pageSize)
+        // A free after the idle time gives the oldest back by itself, too.
+        let more = (0..<(PageFramePool.residentFreeReserve + PageFramePool.releaseBatch + 1)).map {
+            _ in
+            pool.allocate()!
+        }
+        for frame in more { pool.free(frame) }
+        nanosleep(&request, nil)
+        let extra = pool.allocate()!
+        pool.free(extra)
+        XCTAssertGreaterThan(pool.framesReturnedToOS, count - PageFramePool.residentFreeReserve)
         pool.checkInvariants()
     }
 

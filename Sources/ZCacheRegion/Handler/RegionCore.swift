@@ -263,9 +263,5 @@
 
     /// Nanoseconds on the monotonic clock.
     @inline(__always)
-    func monotonicNanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
-    }
+    func monotonicNanoseconds() -> UInt64 { MonotonicClock.nanoseconds() }
 #endif

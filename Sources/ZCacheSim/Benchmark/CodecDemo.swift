@@ -7,11 +7,7 @@ import ZCacheSupport
 
 /// Monotonic time in nanoseconds.
 @inline(__always)
-public func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+public func monotonicNanoseconds() -> UInt64 { MonotonicClock.nanoseconds() }
 
 /// Compresses and restores every page with each codec; reports sizes and speed.
 public enum CodecDemo {
