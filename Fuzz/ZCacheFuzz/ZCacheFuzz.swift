@@ -89,7 +89,11 @@ let scratchDirectory: String = {
 func fuzzOperations(_ input: UnsafeBufferPointer<UInt8>) {
     var reader = InputReader(bytes: input)
     var configuration = ZCacheConfiguration()
-    configuration.pageframes = Int(reader.byte() % 12) + 2
+    // One byte sizes the pool and, by its top bit, picks the allocator.
+    let sizing = reader.byte()
+    configuration.pageframes = Int(sizing % 12) + 2
+    configuration.allocator =
+        ZCacheAllocatorKind.allCases[Int(sizing >> 7) % ZCacheAllocatorKind.allCases.count]
     configuration.maxOutstandingWritebackPages = Int(reader.byte() % 8)
     configuration.compressor =
         CompressorKind.allCases[Int(reader.byte()) % CompressorKind.allCases.count]

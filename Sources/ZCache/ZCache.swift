@@ -1,28 +1,34 @@
 // ZCache: the Linux kernel's zcache ("zcache2", 2013, with writeback) in user space.
 //
-//   frontswap store/load ----\                      /-- ZBud (ephemeral)  --\
-//   cleancache put/get -------+--> ZCache --> TMem -+                        +--> PageFramePool
-//   client/pool API ---------/    (policy)   (keys) \-- ZBud (persistent) --/
+//   frontswap store/load ----\                      /-- allocator (ephemeral)  --\
+//   cleancache put/get -------+--> ZCache --> TMem -+    zbud | zsmalloc          +--> PageFramePool
+//   client/pool API ---------/    (policy)   (keys) \-- allocator (persistent) --/
 //                                     |
 //                                     +--> writeback --> SwapCache --> SwapDevice (swap file)
 //
 // A page comes in through a front end, is compressed (outside every lock, into
-// a stack buffer), gets a zbud bud and a tmem handle (`ZPageHandle`). It leaves
-// through a get, a flush, an eviction (ephemeral frames, LRU first) or
-// writeback (persistent frames, LRU first: decompressed into the swap cache and
-// written to the swap device).
+// a stack buffer), gets an allocation (a zbud bud or a zsmalloc object, see
+// `Allocator/ZPageAllocator.swift`) and a tmem handle (`ZPageHandle`). It
+// leaves through a get, a flush, an eviction (ephemeral, LRU first) or
+// writeback (persistent, LRU first: decompressed into the swap cache and
+// written to the swap device). LRU order is zbud's frame LRU, or ZCache's
+// per-entry LRU (`EntryLRU`) for the other allocators.
 //
 // Put, as the kernel's zcache_pampd_{eph,pers}_create:
 //   not one page                 -> error (bad_input_errors)
 //   never active (filter on)     -> ignore                     (*_nonactive_puts_ignored)
 //   frozen                       -> flush the key instead      (put_to_flush)
-//   all zero bytes               -> sentinel handle, no frame  (zero_filled_pages)
+//   one 8-byte word repeated     -> sentinel handle, no frame  (same_filled_pages;
+//                                   all zero bytes also in zero_filled_pages)
 //   eph zsize > 4000             -> refuse                     (compress_poor)
 //   pers zsize > 3584            -> refuse                     (compress_poor)
+//     (unless storeIncompressible and the allocator has a huge class:
+//      stored up to what it holds                             (incompressible_stored))
 //   pers zsize > 2560 while mean pers zsize > 2560 -> refuse   (mean_compress_poor)
-//   pair with an unbuddied frame of the class, else a new frame from the pool
-//   (failed_alloc when it is empty), else evict the LRU ephemeral frame and take
-//   it (eph_ate_tail / pers_ate_eph, or *_failed), else refuse.
+//   allocate in the class's allocator (zbud: pair with an unbuddied frame,
+//   else a new frame from the pool), failed_alloc when the pool is empty;
+//   then evict LRU ephemeral memory (a frame, or entries, bounded) and retry
+//   (eph_ate_tail / pers_ate_eph, or *_failed), else refuse.
 // A put that does not store flushes whatever the key held, so a stale older
 // page can never be returned (tmem's "duplicate put flushes the old page first").
 //
@@ -30,7 +36,8 @@
 //
 //   shrinker scan lock (one scan at a time)
 //     -> TMem pool-table lock -> TMem bucket lock
-//        -> ZBud class lock -> PageFramePool lock
+//        -> per-entry LRU lock -> allocator lock (ZBud class, ZSmalloc class)
+//           -> PageFramePool lock
 //   SwapDevice: a SwapEntryWaitTable bucket lock (held while a waiter checks
 //     whether its entry is still busy) -> swap cache lock -> a swap-cache
 //     page's owner lock (SwapCache.add sets it under the cache lock); the slot
@@ -38,7 +45,7 @@
 //     held while calling into the swap device.
 //   A swap-cache page's `locked` bit is the kernel's page lock, a sleeping
 //   lock, not a mutex: writeback holds it while it loads the zpage into the
-//   page (taking TMem and ZBud locks under it), and a thread that waits for it
+//   page (taking TMem and allocator locks under it), and a thread that waits for it
 //   (SwapCachePage.lock) holds no mutex while it sleeps. Waiting for a busy
 //   swap entry or for writeback progress goes through WaitQueue; nothing spins.
 //
@@ -70,6 +77,9 @@ public final class ZCache: Sendable {
     public static let maxPersistentZSize = pageSize * 7 / 8
     /// Above this size a persistent page is refused while the mean is above it too (5/8 of a page).
     public static let maxMeanPersistentZSize = pageSize * 5 / 8
+    /// How many times one allocation evicts LRU ephemeral memory (a zbud frame,
+    /// or one entry) and retries before giving up.
+    static let maxEvictionsPerAttempt = 64
 
     /// The configuration this cache was created with.
     public let configuration: ZCacheConfiguration
@@ -115,7 +125,7 @@ public final class ZCache: Sendable {
         self.host = host
         self.logger = logger
         compressor = Compressor(configuration.compressor)
-        store = ZPageStore(pageframes: configuration.pageframes, counters: counters)
+        store = ZPageStore(configuration: configuration, counters: counters)
         var tmemConfiguration = TMem<ZPageStore>.Configuration()
         tmemConfiguration.exclusiveGets = configuration.exclusiveGets
         tmem = TMem(storage: store, configuration: tmemConfiguration)
@@ -144,28 +154,53 @@ public final class ZCache: Sendable {
 
     /// Every statistic, named as in the kernel's debugfs.
     public var statistics: ZCacheStatistics {
-        counters.snapshot(
-            tmem: tmem.stats, ephemeral: store.ephemeral.stats,
-            persistent: store.persistent.stats, pool: store.pool)
+        var s = counters.snapshot(tmem: tmem.stats, store: store)
+        s.allocator.metadataBytesTMem = tmem.metadataBytes
+        s.allocator.metadataBytesAllocators =
+            store.ephemeral.metadataBytes + store.persistent.metadataBytes
+        s.allocator.metadataBytesZCache = store.metadataBytes - s.allocator.metadataBytesAllocators
+        s.allocator.metadataBytes =
+            s.allocator.metadataBytesTMem + s.allocator.metadataBytesAllocators
+            + s.allocator.metadataBytesZCache
+        // Per page stored, compressed or same-filled (each has a TMem entry).
+        let stored = s.zcache.ephZPages + s.zcache.persZPages + s.zcache.sameFilledPages
+        s.allocator.metadataBytesPerPage =
+            stored == 0 ? 0 : Double(s.allocator.metadataBytes) / Double(stored)
+        return s
+    }
+
+    /// Moves stored objects together and gives the frames this frees back to
+    /// the pool (zsmalloc's compaction; zbud cannot move buds and returns 0).
+    /// Returns the frames freed, also counted in `pages_compacted`.
+    @discardableResult
+    public func compact() -> Int {
+        let freed = store.ephemeral.compact() + store.persistent.compact()
+        counters.pagesCompacted.increment(by: freed)
+        return freed
     }
 
     /// The frame accounting identity: frames allocated from the pool minus frames
-    /// freed equals the ephemeral plus persistent frames in use plus frames held by
-    /// writeback. Exact when no operation is in flight.
+    /// freed equals the frames both allocators hold plus frames held by
+    /// writeback; and zcache's `*_pageframes` levels agree with the
+    /// allocators' own counts. Exact when no operation is in flight.
     public func checkFrameAccounting() -> Bool {
         let pool = store.pool
         let inUse = pool.allocatedTotal - pool.freedTotal
         return inUse == pool.framesInUse
-            && inUse == counters.ephPageframes.value + counters.persPageframes.value
+            && inUse == store.ephemeral.framesInUse + store.persistent.framesInUse
                 + counters.writebackFramesHeld.value
-            && counters.ephPageframes.value == store.ephemeral.stats.pageframes
-            && counters.persPageframes.value == store.persistent.stats.pageframes
+            && store.ephemeral.framesInUse == store.ephemeral.ownFrameCount
+            && store.persistent.framesInUse == store.persistent.ownFrameCount
     }
 
-    /// Runs zbud's internal invariant checks (a no-op unless built with
-    /// `ZCACHE_INTERNAL_CHECKS`, as debug builds are).
+    /// Runs the allocators' and per-entry LRUs' internal invariant checks (a
+    /// no-op unless built with `ZCACHE_INTERNAL_CHECKS`, as debug builds are).
     package func checkInvariants() {
-        store.ephemeral.checkInvariants()
-        store.persistent.checkInvariants()
+        #if ZCACHE_INTERNAL_CHECKS
+            store.ephemeral.checkInvariants()
+            store.persistent.checkInvariants()
+            store.ephemeralLRU?.checkInvariants()
+            store.persistentLRU?.checkInvariants()
+        #endif
     }
 }

@@ -28,6 +28,18 @@ public struct ZCacheConfiguration: Sendable, Equatable {
     /// (`zcache_max_outstanding_writeback_pages`).
     public var maxOutstandingWritebackPages = 6400
 
+    /// Which allocator holds the compressed pages (the kernel's zpool choice).
+    public var allocator: ZCacheAllocatorKind = .zbud
+
+    /// Store pages that compress poorly (above 4000 bytes ephemeral, 3584
+    /// persistent, and regardless of the mean) when the allocator can hold
+    /// them (zsmalloc's huge class, up to a page less the key), counted in
+    /// `incompressible_stored`, instead of refusing them as `compress_poor`.
+    /// Off by default: such a page saves at most a few percent of a frame yet
+    /// takes a frame, while the pool could hold two or three well-compressed
+    /// pages there; the swap device is the better home. zbud always refuses.
+    public var storeIncompressible = false
+
     /// What the shrinker does with the host's LRU counts.
     public var shrinkerPolicy: ShrinkerPolicy = .seed
 

@@ -16,6 +16,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Compressor: lz4, zlib or zstd.")
     var compressor = CompressorKind.lz4
 
+    @Option(help: AllocatorChoice.help)
+    var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
     @Option(help: "Threads to split the pages over (for both measurements).")
     var threads = 1
 
@@ -32,14 +35,21 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let pages = try BenchmarkPages.load(corpus: corpus)
-        let report = try ZCacheBenchmark.run(pages: pages, compressor: compressor, threads: threads)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(ZCacheBenchmark.table(report, corpus: corpus))
+        // One run per allocator, on the same pages in this process.
+        var mismatched = 0
+        for (index, kind) in allocator.allocators.enumerated() {
+            let report = try ZCacheBenchmark.run(
+                pages: pages, compressor: compressor, allocator: kind, threads: threads)
+            mismatched += report.mismatchedPages
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                if index > 0 { print("") }
+                print(ZCacheBenchmark.table(report, corpus: corpus))
+            }
         }
-        if report.mismatchedPages > 0 { throw ExitCode(1) }
+        if mismatched > 0 { throw ExitCode(1) }
     }
 }

@@ -74,7 +74,14 @@ extension Microbench {
 
         @OptionGroup var pages: MicrobenchCorpus
 
-        func run() throws { print(try WritebackMicrobenchmark.run(corpus: pages.corpus)) }
+        @Option(help: AllocatorChoice.help)
+        var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
+        func run() throws {
+            for kind in allocator.allocators {
+                print(try WritebackMicrobenchmark.run(corpus: pages.corpus, allocator: kind))
+            }
+        }
     }
 
     struct SwapInPart: ParsableCommand {

@@ -55,6 +55,9 @@ struct Run: ParsableCommand {
             valueName: PolicyChoice.allValueStrings.joined(separator: "|")))
     var policy = PolicyChoice.one(.seed)
 
+    @Option(help: AllocatorChoice.help)
+    var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
     @Flag(inversion: .prefixedNo, help: "Write persistent pages back to the swap file.")
     var writeback = true
 
@@ -124,6 +127,7 @@ struct Run: ParsableCommand {
         o.host.seed = seed
         o.compressor = compressor
         o.policies = policy.policies
+        o.allocators = allocator.allocators
         o.writeback = writeback
         o.writebackCap = writebackCap
         o.zcacheFrames = zcacheFrames
@@ -207,17 +211,22 @@ struct Run: ParsableCommand {
         var results: [SimulationResult] = []
         var reportRuns: [HTMLReport.Run] = []
         var failure: SimulationError?
-        let runs = Simulation.runs(options)
-        for policy in runs {
-            let bar =
-                terminal
-                ? ProgressBar(label: policy?.rawValue ?? SimulationResult.zcacheOffName) : nil
+        // Each policy under each allocator; zcache off once.
+        let runs = Simulation.runs(options).flatMap { policy in
+            policy == nil
+                ? [(policy, ZCacheAllocatorKind.zbud)] : options.allocators.map { (policy, $0) }
+        }
+        for (policy, allocator) in runs {
+            let label =
+                policy.map { allocator == .zbud ? $0.rawValue : "\($0.rawValue)/\(allocator)" }
+                ?? SimulationResult.zcacheOffName
+            let bar = terminal ? ProgressBar(label: label) : nil
             let sampler = report != nil ? RunSampler() : nil
             do {
                 let result = try Simulation.run(
-                    options, policy: policy, content: content, trace: trace, costs: costs,
-                    started: printHeader, progress: bar.map { b in { b.show($0, $1) } },
-                    sampler: sampler)
+                    options, policy: policy, allocator: allocator, content: content, trace: trace,
+                    costs: costs, started: printHeader,
+                    progress: bar.map { b in { b.show($0, $1) } }, sampler: sampler)
                 bar?.clear()
                 results.append(result)
                 if let sampler {

@@ -96,3 +96,41 @@ enum PolicyChoice: ExpressibleByArgument, Equatable {
         }
     }
 }
+
+/// `--allocator zbud|zsmalloc|all`.
+enum AllocatorChoice: ExpressibleByArgument, Equatable {
+    case one(ZCacheAllocatorKind)
+    case all
+
+    init?(argument: String) {
+        if argument == "all" {
+            self = .all
+        } else if let allocator = ZCacheAllocatorKind(rawValue: argument) {
+            self = .one(allocator)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { ZCacheAllocatorKind.allCases.map(\.rawValue) + ["all"] }
+
+    /// Shown as the default in `--help`.
+    var defaultValueDescription: String {
+        switch self {
+        case .one(let allocator): allocator.rawValue
+        case .all: "all"
+        }
+    }
+
+    var allocators: [ZCacheAllocatorKind] {
+        switch self {
+        case .one(let allocator): [allocator]
+        case .all: ZCacheAllocatorKind.allCases
+        }
+    }
+
+    /// The help text of every subcommand's `--allocator`.
+    static let help = ArgumentHelp(
+        "Allocator of compressed pages, or all of them side by side.",
+        valueName: allValueStrings.joined(separator: "|"))
+}

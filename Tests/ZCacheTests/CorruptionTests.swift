@@ -16,9 +16,11 @@ final class CorruptionTests: XCTestCase {
         let handles = cache.tmem.checkInvariants()
         let handle = try XCTUnwrap(handles[key], "\(key) is not stored")
         XCTAssertFalse(handle.isZeroFilled)
-        let size = try XCTUnwrap(cache.store.zbud(handle.zbudClass).dataSize(of: handle.ref))
-        let frame = cache.store.pool.address(of: handle.ref.frame)
-        let start = ZBud.budOffset(bud: handle.ref.bud, dataSize: size) + ZBud.ownerSize
+        let zbud = try XCTUnwrap(cache.store.allocator(handle.zbudClass) as? ZBudAllocator).zbud
+        let ref = ZBudRef(rawValue: handle.allocation)
+        let size = try XCTUnwrap(zbud.dataSize(of: ref))
+        let frame = cache.store.pool.address(of: ref.frame)
+        let start = ZBud.budOffset(bud: ref.bud, dataSize: size) + ZBud.ownerSize
         return UnsafeMutableRawBufferPointer(start: frame + start, count: size)
     }
 

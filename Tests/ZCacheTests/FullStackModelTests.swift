@@ -78,4 +78,13 @@ final class FullStackModelTests: XCTestCase {
             .fromEnvironment(defaultOperations: defaultOps, threads: 4), name: "FullStackModelTests"
         )
     }
+
+    /// The same under zsmalloc and the per-entry LRU, shorter (300,000
+    /// operations) to keep CI time in check.
+    func testFullStackAgainstTheModelZSmalloc() throws {
+        var parameters = FullStackParameters.fromEnvironment(
+            defaultOperations: 300_000, threads: 4)
+        parameters.allocator = .zsmalloc
+        try runFullStack(parameters, name: "FullStackModelTests (zsmalloc)")
+    }
 }

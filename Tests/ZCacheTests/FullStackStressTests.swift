@@ -10,6 +10,14 @@ import XCTest
 
 final class FullStackStressTests: XCTestCase {
     func testFullStackManyThreads() throws {
+        try manyThreads(.zbud)
+    }
+
+    func testFullStackManyThreadsZSmalloc() throws {
+        try manyThreads(.zsmalloc)
+    }
+
+    private func manyThreads(_ allocator: ZCacheAllocatorKind) throws {
         let environment = ProcessInfo.processInfo.environment
         var parameters = FullStackParameters.fromEnvironment(
             defaultOperations: runningUnderSanitizer() ? 100_000 : 200_000, threads: 8)
@@ -17,7 +25,8 @@ final class FullStackStressTests: XCTestCase {
             environment["ZCACHE_FULLSTACK_STRESS_OPS"].flatMap { Int($0) } ?? parameters.operations
         parameters.checkpoints = 10
         parameters.maxLiveEntriesPerThread = 80
-        try runFullStack(parameters, name: "FullStackStressTests")
+        parameters.allocator = allocator
+        try runFullStack(parameters, name: "FullStackStressTests (\(allocator))")
     }
 }
 

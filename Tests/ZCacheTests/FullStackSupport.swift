@@ -356,6 +356,7 @@ struct FullStackParameters {
     var indicesPerFile = 32
     var seed: UInt64 = 0x5EED_2C0D
     var faults = FullStackFaultRates()
+    var allocator = ZCacheAllocatorKind.zbud
     /// The shrinker policy and the pool limit (percent of the pool) under test.
     var shrinkerPolicy = ShrinkerPolicy.seed
     var maxPoolPercent = 100
@@ -468,6 +469,7 @@ final class FullStackRun: @unchecked Sendable {
         configuration.maxOutstandingWritebackPages = parameters.maxOutstandingWriteback
         configuration.ignoreNonActiveEphemeralPuts = true
         configuration.ignoreNonActivePersistentPuts = true
+        configuration.allocator = parameters.allocator
         configuration.shrinkerPolicy = parameters.shrinkerPolicy
         configuration.maxPoolPercent = parameters.maxPoolPercent
         host = FullStackHost(limit: 8)

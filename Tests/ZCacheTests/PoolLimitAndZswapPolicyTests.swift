@@ -123,14 +123,15 @@ final class PoolLimitTests: XCTestCase {
 }
 
 final class ZswapPolicyTests: XCTestCase {
-    /// A page of one repeated stamp: it compresses to a few dozen bytes, so
-    /// two share a zbud frame.
+    /// A page of one repeated 16-byte stamp (two different words, so not a
+    /// same-filled page, which would take no frame): it compresses to a few
+    /// dozen bytes, so two share a zbud frame.
     static func compressiblePage(_ id: Int) -> [UInt8] {
         var page = [UInt8](repeating: 0, count: pageSize)
+        let stamp = UInt64(id + 1) &* 0x9E37_79B9
         for offset in stride(from: 0, to: pageSize, by: 8) {
-            withUnsafeBytes(of: UInt64(id + 1) &* 0x9E37_79B9) {
-                page.replaceSubrange(offset..<(offset + 8), with: $0)
-            }
+            let word = offset % 16 == 0 ? stamp : ~stamp
+            withUnsafeBytes(of: word) { page.replaceSubrange(offset..<(offset + 8), with: $0) }
         }
         return page
     }

@@ -14,7 +14,9 @@
 // poorly compressible, incompressible) with (key, version) stamped in, so
 // compression varies and stale or crossed pages are caught.
 //
-// ZCACHE_MODEL_OPS sets the operations per test (default 1,000,000);
+// Each test runs under zbud and under zsmalloc (the zsmalloc runs take half
+// the operations, to keep CI time in check).
+// ZCACHE_MODEL_OPS sets the operations per zbud test (default 1,000,000);
 // ZCACHE_MODEL_SEED the seed.
 
 import Foundation
@@ -32,13 +34,24 @@ final class ZCacheModelTests: XCTestCase {
     }
 
     func testModelWithExclusiveGets() throws {
-        var model = try CacheModel(seed: Self.seed, exclusiveGets: true)
+        var model = try CacheModel(seed: Self.seed, exclusiveGets: true, allocator: .zbud)
         try model.run(operations: Self.operations)
     }
 
     func testModelWithNonExclusiveGets() throws {
-        var model = try CacheModel(seed: Self.seed ^ 0xFFFF, exclusiveGets: false)
+        var model = try CacheModel(seed: Self.seed ^ 0xFFFF, exclusiveGets: false, allocator: .zbud)
         try model.run(operations: Self.operations / 4)
+    }
+
+    func testModelWithExclusiveGetsZSmalloc() throws {
+        var model = try CacheModel(seed: Self.seed, exclusiveGets: true, allocator: .zsmalloc)
+        try model.run(operations: Self.operations / 2)
+    }
+
+    func testModelWithNonExclusiveGetsZSmalloc() throws {
+        var model = try CacheModel(
+            seed: Self.seed ^ 0xFFFF, exclusiveGets: false, allocator: .zsmalloc)
+        try model.run(operations: Self.operations / 8)
     }
 }
 
@@ -84,11 +97,12 @@ private struct CacheModel {
     var step = 0
     var counts: [String: Int] = [:]
 
-    init(seed: UInt64, exclusiveGets: Bool) throws {
+    init(seed: UInt64, exclusiveGets: Bool, allocator: ZCacheAllocatorKind) throws {
         rng = SeededGenerator(seed: seed)
         self.exclusiveGets = exclusiveGets
         cache = CoreTestSupport.cache(pageframes: Self.pageframes) {
             $0.exclusiveGets = exclusiveGets
+            $0.allocator = allocator
         }
         for type in Self.swapTypes { try cache.frontswapInit(type: type) }
         filesystems = [try cache.cleancacheInitFilesystem(), try cache.cleancacheInitFilesystem()]
@@ -157,7 +171,7 @@ private struct CacheModel {
         let stats = cache.statistics.zcache
         print(
             "model: \(operations) ops in \(String(format: "%.1f", Date().timeIntervalSince(start))) s,"
-                + " exclusive gets \(exclusiveGets); \(counts.sorted { $0.key < $1.key });"
+                + " \(cache.configuration.allocator), exclusive gets \(exclusiveGets); \(counts.sorted { $0.key < $1.key });"
                 + " eph_ate_tail \(stats.ephAteTail), pers_ate_eph \(stats.persAteEph),"
                 + " compress_poor \(stats.compressPoor), mean_compress_poor \(stats.meanCompressPoor),"
                 + " failed_pers_puts \(stats.failedPersPuts), put_to_flush \(stats.putToFlush)")
@@ -357,8 +371,9 @@ private struct CacheModel {
         let ok =
             stats.zcache.persZPages == persPages && stats.zcache.zeroFilledPages == zeroPages
             && stats.zcache.ephZPages <= ephPagesAtMost
-            && stats.zbud.ephZPages == stats.zcache.ephZPages
-            && stats.zbud.persZPages == stats.zcache.persZPages && stats.framePool.invalidFrees == 0
+            && stats.allocator.ephemeral.objects == stats.zcache.ephZPages
+            && stats.allocator.persistent.objects == stats.zcache.persZPages
+            && stats.zcache.sameFilledPages == zeroPages && stats.framePool.invalidFrees == 0
             && stats.framePool.framesInUse <= Self.pageframes
         if !ok {
             XCTFail(

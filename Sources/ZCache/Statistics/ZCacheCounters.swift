@@ -12,6 +12,7 @@ final class ZCacheCounters: Sendable {
     let ephZBytes = Gauge()
     let persZBytes = Gauge()
     let zeroFilledPages = Gauge()
+    let sameFilledPages = Gauge()
     let outstandingWritebackPages = Gauge()
     /// Frames (or host pages) held by writeback between gathering and completion.
     let writebackFramesHeld = Gauge()
@@ -44,6 +45,8 @@ final class ZCacheCounters: Sendable {
     let persGets = EventCounter()
     let persGetHits = EventCounter()
     let shrinkerScans = EventCounter()
+    let incompressibleStored = EventCounter()
+    let pagesCompacted = EventCounter()
     let shrinkerSecondChances = EventCounter()
     let poolLimitHit = EventCounter()
     /// Swap-ins from the device the host reported and the zswap-policy

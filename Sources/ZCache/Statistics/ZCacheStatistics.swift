@@ -1,5 +1,6 @@
 import TMem
 import ZBud
+import ZCacheSupport
 
 /// A snapshot of every statistic zcache and zbud kept in debugfs
 /// (`/sys/kernel/debug/zcache/*`, `/sys/kernel/debug/zbud/*`), under the same
@@ -22,11 +23,16 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var ephZBytes = 0, ephZBytesMax = 0
         /// Compressed bytes of persistent pages now, and the most ever (`pers_zbytes[_max]`).
         public var persZBytes = 0, persZBytesMax = 0
-        /// Ephemeral pages dropped by eviction (`evicted_eph_zpages`).
+        /// Ephemeral pages evicted, any allocator (`evicted_eph_zpages`).
         public var evictedEphZPages = 0
-        /// Ephemeral pageframes evicted (`evicted_eph_pageframes`).
+        /// zbud: whole ephemeral frames evicted. zsmalloc (no frame LRU):
+        /// frames `evictEphemeralPageframes` (the shrinker) gave back by
+        /// evicting entries and compacting; entries a put evicts are not
+        /// counted (`evicted_eph_pageframes`).
         public var evictedEphPageframes = 0
-        /// Ephemeral puts that took the LRU ephemeral frame, and those that found none (`eph_ate_tail[_failed]`).
+        /// Puts that found the pool empty and succeeded after evicting LRU
+        /// ephemeral memory (a zbud frame, or up to 64 zsmalloc entries), or
+        /// failed (`eph_ate_tail[_failed]`).
         public var ephAteTail = 0, ephAteTailFailed = 0
         /// Persistent puts that took an evicted ephemeral frame, and those that found none (`pers_ate_eph[_failed]`).
         public var persAteEph = 0, persAteEphFailed = 0
@@ -88,6 +94,15 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         public var ephGets = 0, ephGetHits = 0, persGets = 0, persGetHits = 0
         /// Shrinker scans run.
         public var shrinkerScans = 0
+        /// Pages stored as one repeated 8-byte word, with no memory (zram's
+        /// `same_pages`): zero pages included, so `zero_filled_pages` is the
+        /// part of it that is zero.
+        public var sameFilledPages = 0, sameFilledPagesMax = 0
+        /// Pages above the class's compress_poor bound stored anyway
+        /// (`storeIncompressible`, zsmalloc's huge class). Always 0 with zbud.
+        public var incompressibleStored = 0
+        /// Frames freed by compaction (zsmalloc's `pages_compacted`). Always 0 with zbud.
+        public var pagesCompacted = 0
         /// Referenced persistent frames the zswap-policy shrinker rotated
         /// instead of writing back (second chance).
         public var shrinkerSecondChances = 0
@@ -137,13 +152,16 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
             case ephGets = "eph_gets", ephGetHits = "eph_get_hits"
             case persGets = "pers_gets", persGetHits = "pers_get_hits"
             case shrinkerScans = "shrinker_scans"
+            case sameFilledPages = "same_filled_pages", sameFilledPagesMax = "same_filled_pages_max"
+            case incompressibleStored = "incompressible_stored"
+            case pagesCompacted = "pages_compacted"
             case shrinkerSecondChances = "shrinker_second_chances"
             case poolLimitHit = "pool_limit_hit"
             case diskSwapIns = "disk_swapins"
         }
     }
 
-    /// The `zbud` directory.
+    /// The `zbud` directory (zbud only: all 0 with another allocator).
     public struct ZBudCounters: Sendable, Codable, Equatable {
         /// Ephemeral compressed bytes now; bytes and pages ever stored (`eph_zbytes`, `eph_cumul_zbytes`, `eph_cumul_zpages`).
         public var ephZBytes = 0, ephCumulZBytes = 0, ephCumulZPages = 0
@@ -192,15 +210,55 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
         }
     }
 
+    /// The allocator behind the seam (added here).
+    public struct AllocatorCounters: Sendable, Codable, Equatable {
+        /// Which allocator.
+        public var allocator: ZCacheAllocatorKind = .zbud
+        /// Frames both classes hold.
+        public var framesInUse = 0
+        /// Bytes of the pool's frames resident in memory now, as the kernel
+        /// reports them (`mincore`): tracks frames in use plus a small reserve
+        /// of recently freed frames.
+        public var residentBytes = 0
+        /// Bytes of every per-entry structure outside the frames, from real
+        /// capacities: TMem's page maps and object tables, the allocators'
+        /// per-object and per-frame tables, the per-entry LRUs, the
+        /// same-filled word table.
+        public var metadataBytes = 0
+        /// Its parts: TMem's page maps and object tables; the allocators'
+        /// own structures (zbud's frame table, zsmalloc's handle tables and
+        /// zspage records); ZCache's (per-entry LRUs, same-filled words).
+        public var metadataBytesTMem = 0, metadataBytesAllocators = 0, metadataBytesZCache = 0
+        /// `metadataBytes` per stored page, compressed or same-filled (0 when none).
+        public var metadataBytesPerPage = 0.0
+        /// Live stored bytes (key prefix included) / bytes of the frames in use.
+        public var poolUtilization = 0.0
+        /// Each class's allocator.
+        public var ephemeral = AllocatorStatistics()
+        public var persistent = AllocatorStatistics()
+
+        enum CodingKeys: String, CodingKey {
+            case allocator, framesInUse = "frames_in_use", residentBytes = "resident_bytes"
+            case metadataBytes = "metadata_bytes"
+            case metadataBytesPerPage = "metadata_bytes_per_page"
+            case metadataBytesTMem = "metadata_bytes_tmem"
+            case metadataBytesAllocators = "metadata_bytes_allocators"
+            case metadataBytesZCache = "metadata_bytes_zcache"
+            case poolUtilization = "pool_utilization", ephemeral, persistent
+        }
+    }
+
     /// The `zcache` debugfs directory.
     public var zcache = ZCacheCounters()
-    /// The `zbud` debugfs directory.
+    /// The `zbud` debugfs directory (all 0 with another allocator).
     public var zbud = ZBudCounters()
     /// The pageframe pool (added here).
     public var framePool = FramePoolCounters()
+    /// The allocator behind the seam (added here).
+    public var allocator = AllocatorCounters()
 
     enum CodingKeys: String, CodingKey {
-        case zcache, zbud, framePool = "frame_pool"
+        case zcache, zbud, framePool = "frame_pool", allocator
     }
 
     /// An all-zero snapshot.
@@ -209,13 +267,14 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
 
 extension ZCacheCounters {
     /// Reads every counter into the public value.
-    func snapshot(
-        tmem: TMemStats, ephemeral: ZBudStats, persistent: ZBudStats, pool: PageFramePool
-    ) -> ZCacheStatistics {
+    func snapshot(tmem: TMemStats, store: ZPageStore) -> ZCacheStatistics {
+        let pool = store.pool
+        let ephemeral = (store.ephemeral as? ZBudAllocator)?.zbud.stats ?? ZBudStats()
+        let persistent = (store.persistent as? ZBudAllocator)?.zbud.stats ?? ZBudStats()
         var s = ZCacheStatistics()
-        s.zcache.ephPageframes = ephPageframes.value
+        s.zcache.ephPageframes = store.ephemeral.framesInUse
         s.zcache.ephPageframesMax = ephPageframes.max
-        s.zcache.persPageframes = persPageframes.value
+        s.zcache.persPageframes = store.persistent.framesInUse
         s.zcache.persPageframesMax = persPageframes.max
         s.zcache.ephZPages = ephZPages.value
         s.zcache.ephZPagesMax = ephZPages.max
@@ -266,6 +325,10 @@ extension ZCacheCounters {
         s.zcache.persGets = persGets.value
         s.zcache.persGetHits = persGetHits.value
         s.zcache.shrinkerScans = shrinkerScans.value
+        s.zcache.sameFilledPages = sameFilledPages.value
+        s.zcache.sameFilledPagesMax = sameFilledPages.max
+        s.zcache.incompressibleStored = incompressibleStored.value
+        s.zcache.pagesCompacted = pagesCompacted.value
         s.zcache.shrinkerSecondChances = shrinkerSecondChances.value
         s.zcache.poolLimitHit = poolLimitHit.value
         s.zcache.diskSwapIns = diskSwapInsReported.value
@@ -294,6 +357,19 @@ extension ZCacheCounters {
         s.framePool.freedTotal = pool.freedTotal
         s.framePool.invalidFrees = pool.invalidFrees
         s.framePool.writebackPagesHeld = writebackFramesHeld.value
+
+        s.allocator.allocator = store.kind
+        s.allocator.ephemeral = store.ephemeral.allocatorStatistics
+        s.allocator.persistent = store.persistent.allocatorStatistics
+        s.allocator.framesInUse =
+            s.allocator.ephemeral.framesInUse + s.allocator.persistent.framesInUse
+        s.allocator.residentBytes = pool.residentBytes
+        let frameBytes = s.allocator.framesInUse * pageSize
+        s.allocator.poolUtilization =
+            frameBytes == 0
+            ? 0
+            : Double(s.allocator.ephemeral.objectBytes + s.allocator.persistent.objectBytes)
+                / Double(frameBytes)
         return s
     }
 }

@@ -5,7 +5,7 @@ import ZCacheSupport
 extension ZCache {
     /// What the TMem read callback found, copied out under the bucket lock.
     private enum Found {
-        case zeroFilled
+        case sameFilled(UInt64)
         case compressed(Int)
     }
 
@@ -19,19 +19,21 @@ extension ZCache {
         forceRemove: Bool = false
     ) throws(ZCacheError) -> Bool {
         guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
-        return try withUnsafeTemporaryAllocation(byteCount: ZBud.maxZPageSize, alignment: 16) {
+        // Big enough for any allocator's object (zbud's 4000 bytes, zsmalloc's page).
+        return try withUnsafeTemporaryAllocation(byteCount: pageSize, alignment: 16) {
             (scratch) throws(ZCacheError) -> Bool in
             let found: Found?
             do throws(TMemError) {
                 found = try tmem.get(key, ifHandle: ifHandle, forceRemove: forceRemove) {
                     handle, removed -> Found? in
-                    if handle.isZeroFilled {
+                    if handle.isSameFilled {
+                        let word = store.sameFilled.word(handle.sameFilledSlot)
                         if removed { store.release(handle) }
-                        return .zeroFilled
+                        return .sameFilled(word)
                     }
-                    let size = store.copyOut(handle, into: scratch, release: removed)
-                    // nil: the frame is being evicted; the get misses.
-                    return size.map { .compressed($0) }
+                    // false: the frame is being evicted; the get misses.
+                    guard store.copyOut(handle, into: scratch, release: removed) else { return nil }
+                    return .compressed(handle.size)
                 }
             } catch {
                 throw badInput(.tmem(error))
@@ -39,13 +41,15 @@ extension ZCache {
             switch found {
             case nil:
                 return false
-            case .zeroFilled:
-                page.initializeMemory(as: UInt8.self, repeating: 0)
+            case .sameFilled(let word):
+                fill(page, with: word)
                 return true
             case .compressed(let size):
+                let start = store.ownerPrefix
                 do throws(DecompressionError) {
                     try compressor.decompress(
-                        UnsafeRawBufferPointer(rebasing: scratch[..<size]), into: page)
+                        UnsafeRawBufferPointer(rebasing: scratch[start..<(start + size)]),
+                        into: page)
                 } catch {
                     counters.decompressErrors.increment()
                     throw .decompressionFailed(error)
@@ -55,34 +59,94 @@ extension ZCache {
         }
     }
 
-    /// Evicts the least recently used ephemeral pageframe: zbud marks it dying,
-    /// each of its buds' keys is flushed from TMem (the flush releases nothing:
-    /// the frame is dying), and the empty frame comes back here, still allocated
-    /// from the pool. The caller adopts it into a class or frees it, once.
-    func evictEphemeralFrame() -> PageFrameNumber? {
-        guard
-            let frame = store.ephemeral.evictLRU(flush: { owner, ref in
+    /// Evicts the least recently used ephemeral memory, one unit: a whole
+    /// frame when the allocator keeps a frame LRU (zbud marks it dying, each of
+    /// its buds' keys is flushed from TMem, releasing nothing, and the empty
+    /// frame goes back to the pool), else the oldest entry of the per-entry
+    /// LRU (isolated, its key flushed, then freed). Keys are flushed only if
+    /// they still map here: a newer put of the key lives elsewhere and must
+    /// survive. Returns false when nothing could be evicted.
+    @discardableResult
+    func evictEphemeral() -> Bool {
+        if let frames = store.ephemeral.frameLRU {
+            let evicted = frames.evictLRUFrame { owner, allocation in
                 counters.evictedEphZPages.increment()
-                // Only if the key still names this bud: a newer put of the key
-                // lives elsewhere and must survive.
                 _ = try? tmem.flushPage(
-                    TMemKey(owner), ifHandle: ZPageHandle(ref, class: .ephemeral), counted: false)
-            })
-        else { return nil }
-        counters.addPageframes(-1, .ephemeral)
-        counters.evictedEphPageframes.increment()
-        return frame
+                    TMemKey(owner),
+                    ifHandle: ZPageHandle(allocation: allocation, class: .ephemeral),
+                    counted: false)
+            }
+            guard evicted else { return false }
+            counters.evictedEphPageframes.increment()
+            return true
+        }
+        guard let victim = isolateOldest(.ephemeral, upTo: 1).first else { return false }
+        counters.evictedEphZPages.increment()
+        _ = try? tmem.flushPage(victim.key, ifHandle: victim.handle, counted: false)
+        store.finishIsolation(victim.handle)
+        return true
     }
 
-    /// Evicts up to `count` ephemeral pageframes and returns them to the pool.
-    /// Returns how many were freed.
+    /// Runs `attempt` again after each eviction of LRU ephemeral memory until
+    /// it succeeds, nothing is left to evict, or `maxEvictionsPerAttempt`
+    /// evictions were made (an eviction of an entry does not always free a
+    /// frame: its neighbours in the zspage may live on). Returns its result.
+    func retryEvictingEphemeral<T>(_ attempt: () -> T?) -> T? {
+        for _ in 0..<ZCache.maxEvictionsPerAttempt {
+            guard evictEphemeral() else { return nil }
+            if let value = attempt() { return value }
+        }
+        return nil
+    }
+
+    /// Takes up to `count` of the oldest entries of the per-entry LRU of
+    /// `zbudClass` (none with a frame LRU), with the key each is stored
+    /// under, read from in front of its bytes. Each must be ended with
+    /// `store.finishIsolation`. (The handles carry no size: TMem's do, and
+    /// only "does the key still map to this allocation" is asked with them.)
+    func isolateOldest(_ zbudClass: ZBudClass, upTo count: Int)
+        -> [(key: TMemKey, handle: ZPageHandle)]
+    {
+        guard let lru = store.lru(zbudClass) else { return [] }
+        let allocator = store.allocator(zbudClass)
+        return lru.isolateOldest(upTo: count).map { allocation in
+            var owner = BudOwner(w0: 0, w1: 0, w2: 0, w3: 0)
+            withUnsafeTemporaryAllocation(byteCount: BudOwner.storedSize, alignment: 8) { prefix in
+                // An isolated object stays allocated, so this read cannot miss.
+                let read = allocator.read(allocation, size: BudOwner.storedSize, into: prefix)
+                precondition(read != nil, "an isolated entry could not be read")
+                owner = BudOwner(loadingFrom: UnsafeRawPointer(prefix.baseAddress!))
+            }
+            return (TMemKey(owner), ZPageHandle(allocation: allocation, class: zbudClass))
+        }
+    }
+
+    /// Evicts ephemeral memory until `count` pageframes went back to the pool,
+    /// or nothing is left to evict. With a frame LRU each eviction is one
+    /// frame; with the per-entry LRU, the oldest entries holding `count`
+    /// pages' worth of bytes are evicted, then the allocator is compacted.
+    /// Returns how many frames were freed.
     @discardableResult
     public func evictEphemeralPageframes(_ count: Int) -> Int {
-        var freed = 0
-        while freed < count, let frame = evictEphemeralFrame() {
-            store.pool.free(frame)
-            freed += 1
+        guard count > 0 else { return 0 }
+        if store.ephemeral.frameLRU != nil {
+            var freed = 0
+            while freed < count, evictEphemeral() { freed += 1 }
+            return freed
         }
+        let before = store.ephemeral.framesInUse
+        let bytesBefore = counters.ephZBytes.value
+        // Bounded: puts running meanwhile add bytes as we take them.
+        var budget = count * ZCache.maxEvictionsPerAttempt
+        while budget > 0, bytesBefore - counters.ephZBytes.value < count * pageSize,
+            evictEphemeral()
+        {
+            budget -= 1
+        }
+        let compacted = store.ephemeral.compact()
+        counters.pagesCompacted.increment(by: compacted)
+        let freed = max(0, before - store.ephemeral.framesInUse)
+        counters.evictedEphPageframes.increment(by: freed)
         return freed
     }
 }

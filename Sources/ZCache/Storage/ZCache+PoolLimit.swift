@@ -24,10 +24,9 @@ final class PoolLimitState: Sendable {
 extension ZCache {
     /// Pageframes zcache holds now (ephemeral, persistent, and those gathered
     /// by writeback): the frames the host's RAM loses to the cache. Cheap:
-    /// three relaxed atomic loads, no lock.
+    /// relaxed atomic loads, no lock (zbud's levels, or zsmalloc's counts).
     public var pageframesInUse: Int {
-        counters.ephPageframes.value + counters.persPageframes.value
-            + counters.writebackFramesHeld.value
+        store.framesInUse + counters.writebackFramesHeld.value
     }
 
     /// The most pageframes the pool may hold under `maxPoolPercent`.

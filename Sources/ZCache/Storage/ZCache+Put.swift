@@ -22,10 +22,13 @@ public enum PutRejection: String, Sendable, Equatable, Codable {
 
 /// What a put did.
 public enum PutResult: Sendable, Equatable {
-    /// Stored compressed in a zbud frame.
+    /// Stored compressed in the allocator.
     case stored
     /// The page is all zero bytes: stored as a sentinel, using no pageframe.
     case storedZeroFilled
+    /// The page is one non-zero 8-byte word repeated: stored as that word,
+    /// using no pageframe.
+    case storedSameFilled
     /// Not stored; whatever the key held before was flushed.
     case rejected(PutRejection)
 
@@ -59,23 +62,43 @@ extension ZCache {
             return try decline(key, .frozen, kind: kind)
         }
         if poolLimitRefusesPut() { return try decline(key, .poolLimit, kind: kind) }
-        if isZeroFilled(page) {
-            let tag = store.zeroFilledTags.wrappingAdd(1, ordering: .relaxed).newValue
-            try insert(.zeroFilled(tag: tag), at: key)
+        if let word = sameFilledWord(page), let handle = store.sameFilledHandle(word) {
+            do throws(ZCacheError) {
+                try insert(handle, at: key)
+            } catch {
+                store.sameFilled.release(handle.sameFilledSlot)
+                throw error
+            }
             // Counted once the old page of the key is gone (as the kernel's
             // duplicate put flushes first), so the maximum stays true.
-            counters.zeroFilledPages.add(1)
-            return .storedZeroFilled
+            counters.sameFilledPages.add(1)
+            if word == 0 {
+                counters.zeroFilledPages.add(1)
+                return .storedZeroFilled
+            }
+            return .storedSameFilled
         }
         let zbudClass: ZBudClass = kind == .ephemeral ? .ephemeral : .persistent
-        let bound = kind == .ephemeral ? ZCache.maxEphemeralZSize : ZCache.maxPersistentZSize
-        return try withUnsafeTemporaryAllocation(byteCount: bound, alignment: 16) {
+        let allocator = store.allocator(zbudClass)
+        let prefix = store.ownerPrefix
+        // The policy's bound, or all an allocator with a huge class can hold.
+        let storesIncompressible = configuration.storeIncompressible && allocator.frameLRU == nil
+        let bound =
+            storesIncompressible
+            ? allocator.maxObjectSize - prefix
+            : kind == .ephemeral ? ZCache.maxEphemeralZSize : ZCache.maxPersistentZSize
+        return try withUnsafeTemporaryAllocation(byteCount: prefix + bound, alignment: 16) {
             (buffer) throws(ZCacheError) -> PutResult in
-            guard let size = compressor.compress(page, into: buffer, bound: bound) else {
+            let output = UnsafeMutableRawBufferPointer(rebasing: buffer[prefix...])
+            guard let size = compressor.compress(page, into: output, bound: bound) else {
                 counters.compressPoor.increment()
                 return try decline(key, .compressPoor, kind: kind)
             }
-            if kind == .persistent && size > ZCache.maxMeanPersistentZSize {
+            let policyBound =
+                kind == .ephemeral ? ZCache.maxEphemeralZSize : ZCache.maxPersistentZSize
+            if size > policyBound {
+                counters.incompressibleStored.increment()
+            } else if kind == .persistent && size > ZCache.maxMeanPersistentZSize {
                 let zpages = counters.persZPages.value
                 if zpages > 0 && counters.persZBytes.value / zpages > ZCache.maxMeanPersistentZSize
                 {
@@ -83,20 +106,20 @@ extension ZCache {
                     return try decline(key, .meanCompressPoor, kind: kind)
                 }
             }
-            let data = UnsafeRawBufferPointer(rebasing: buffer[..<size])
             let owner = BudOwner(key)
-            guard let ref = allocateBud(zbudClass, owner: owner, data: data) else {
+            if let base = buffer.baseAddress, prefix > 0 { owner.store(at: base) }
+            let data = UnsafeRawBufferPointer(rebasing: buffer[..<(prefix + size)])
+            guard let allocation = allocate(zbudClass, owner: owner, data: data) else {
                 return try decline(key, .noMemory, kind: kind)
             }
-            let handle = ZPageHandle(ref, class: zbudClass, size: size)
-            let zbud = store.zbud(zbudClass)
+            let handle = ZPageHandle(allocation: allocation, class: zbudClass, size: size)
             do throws(TMemError) {
-                // The bud is finished (may be evicted, read, freed) under the
+                // Finished (zbud) and linked on the per-entry LRU under the
                 // bucket lock, before any other thread can reach it by its key.
-                try tmem.put(key, handle: handle) { zbud.finishCreate(ref) }
+                try tmem.put(key, handle: handle) { store.published(handle) }
             } catch {
-                // Never published: free the unfinished bud (zbud cancels it).
-                store.freeBud(ref, zbudClass)
+                // Never published: free it (zbud cancels the unfinished bud).
+                store.cancel(handle)
                 throw badInput(.tmem(error))
             }
             // Counted once the key's old page is gone, so the maxima stay true
@@ -129,21 +152,19 @@ extension ZCache {
         return .rejected(reason)
     }
 
-    /// Finds room for a zpage: pair it in an unbuddied frame of its class, else a
-    /// new frame from the pool, else the LRU ephemeral frame (evicted). The frame
-    /// stays busy until the caller's `finishCreate`, so it cannot be evicted
-    /// before TMem knows the handle.
-    private func allocateBud(_ zbudClass: ZBudClass, owner: BudOwner, data: UnsafeRawBufferPointer)
-        -> ZBudRef?
+    /// Finds room for a zpage in its class's allocator (zbud: pair it in an
+    /// unbuddied frame, else a new frame; zsmalloc: its size class), else
+    /// evicts LRU ephemeral memory until the allocation succeeds (bounded).
+    /// The object stays unreachable to evictors until `published`.
+    private func allocate(_ zbudClass: ZBudClass, owner: BudOwner, data: UnsafeRawBufferPointer)
+        -> UInt32?
     {
-        if let ref = store.zbud(zbudClass).createInMatchingFrame(owner: owner, data: data) {
-            return ref
-        }
-        if let frame = store.pool.allocate() {
-            return store.create(inNewFrame: frame, zbudClass, owner: owner, data: data)
-        }
+        let allocator = store.allocator(zbudClass)
+        if let allocation = allocator.allocate(data, owner: owner) { return allocation }
         counters.failedAlloc.increment()
-        guard let frame = evictEphemeralFrame() else {
+        guard
+            let allocation = retryEvictingEphemeral({ allocator.allocate(data, owner: owner) })
+        else {
             if zbudClass == .ephemeral {
                 counters.ephAteTailFailed.increment()
             } else {
@@ -156,25 +177,6 @@ extension ZCache {
         } else {
             counters.persAteEph.increment()
         }
-        return store.create(inNewFrame: frame, zbudClass, owner: owner, data: data)
+        return allocation
     }
-}
-
-/// Whether every byte of the page is zero (v3.10's `page_is_zero_filled`).
-@inline(__always)
-func isZeroFilled(_ page: UnsafeRawBufferPointer) -> Bool {
-    guard let base = page.baseAddress else { return false }
-    let words = page.count / 8
-    var accumulated: UInt64 = 0
-    var index = 0
-    // Eight words per step, checked once per step: cheap on non-zero pages
-    // (which almost always differ in the first 64 bytes) and fast on zero ones.
-    while index < words {
-        for offset in 0..<8 {
-            accumulated |= base.loadUnaligned(fromByteOffset: (index + offset) * 8, as: UInt64.self)
-        }
-        if accumulated != 0 { return false }
-        index += 8
-    }
-    return true
 }

@@ -3,95 +3,151 @@ import TMem
 import ZBud
 import ZCacheSupport
 
-/// The storage side of TMem (the kernel's `pamops`): owns the pageframe pool and
-/// the two zbud classes, and is the single place where frames enter and leave a
-/// class and where a stored page's memory is released.
+/// The storage side of TMem (the kernel's `pamops`): owns the pageframe pool,
+/// one allocator per class (see `ZPageAllocator.swift` for the picture), the
+/// per-entry LRUs when the allocator has no frame LRU, and the same-filled
+/// words. It is the single place where a stored page's memory is released.
 ///
-/// Frame ownership, the answer to the seed's double-free question: a frame is
-/// owned by exactly one of {the pool, a zbud class, an evictor, writeback}. zbud
-/// hands a frame back (from `free` when it empties, from `evictLRU` when it
-/// evicts); whoever receives it either adopts it into a class or returns it to
-/// the pool, once. A flush that reaches a dying frame during eviction releases
-/// nothing, because zbud returns no frame for it.
+/// Memory ownership, the answer to the seed's double-free question: a frame is
+/// owned by exactly one of {the pool, an allocator, an evictor, writeback};
+/// an object by its allocator until freed exactly once, by whoever TMem hands
+/// the handle to, except while an evictor holds it (a dying zbud frame, an
+/// isolated LRU entry): then TMem's free releases nothing and the evictor frees.
 final class ZPageStore: TMemStorage {
     typealias Handle = ZPageHandle
 
+    let kind: ZCacheAllocatorKind
     let pool: PageFramePool
-    let ephemeral: ZBud
-    let persistent: ZBud
+    let ephemeral: any ZPageAllocator
+    let persistent: any ZPageAllocator
+    /// The per-entry LRUs: nil when the allocator keeps a frame LRU (zbud).
+    let ephemeralLRU: EntryLRU?
+    let persistentLRU: EntryLRU?
+    /// Bytes ZCache writes in front of each object: the tmem key (32), for
+    /// allocators that do not keep it themselves; 0 for zbud.
+    let ownerPrefix: Int
     let counters: ZCacheCounters
-    /// The last zero-filled sentinel's tag (see `ZPageHandle.zeroFilled(tag:)`).
-    let zeroFilledTags = Atomic<UInt64>(0)
+    let sameFilled = SameFilledWords()
+    /// The last same-filled sentinel's tag (see `ZPageHandle.sameFilled(slot:tag:)`).
+    let sameFilledTags = Atomic<UInt64>(0)
 
-    init(pageframes: Int, counters: ZCacheCounters) {
-        pool = PageFramePool(frameCount: pageframes)
-        ephemeral = ZBud(class: .ephemeral, frameCount: pageframes)
-        persistent = ZBud(class: .persistent, frameCount: pageframes)
+    init(configuration: ZCacheConfiguration, counters: ZCacheCounters) {
+        pool = PageFramePool(frameCount: configuration.pageframes)
         self.counters = counters
+        kind = configuration.allocator
+        switch configuration.allocator {
+        case .zbud:
+            ephemeral = ZBudAllocator(class: .ephemeral, pool: pool, counters: counters)
+            persistent = ZBudAllocator(class: .persistent, pool: pool, counters: counters)
+            ephemeralLRU = nil
+            persistentLRU = nil
+            ownerPrefix = 0
+        case .zsmalloc:
+            ephemeral = ZSmallocAllocator(class: .ephemeral, pool: pool, counters: counters)
+            persistent = ZSmallocAllocator(class: .persistent, pool: pool, counters: counters)
+            ephemeralLRU = EntryLRU()
+            persistentLRU = EntryLRU()
+            ownerPrefix = BudOwner.storedSize
+        }
     }
 
     @inline(__always)
-    func zbud(_ zbudClass: ZBudClass) -> ZBud {
+    func allocator(_ zbudClass: ZBudClass) -> any ZPageAllocator {
         zbudClass == .ephemeral ? ephemeral : persistent
     }
+
+    @inline(__always)
+    func lru(_ zbudClass: ZBudClass) -> EntryLRU? {
+        zbudClass == .ephemeral ? ephemeralLRU : persistentLRU
+    }
+
+    /// The bytes an allocator holds for `handle`: key prefix and compressed bytes.
+    @inline(__always)
+    func storedSize(_ handle: ZPageHandle) -> Int { ownerPrefix + handle.size }
 
     /// TMem removed `handle` (flush, duplicate put, destroyed pool): release it.
     func free(_ handle: ZPageHandle, key: TMemKey) {
         release(handle)
     }
 
-    /// Releases one stored page: zbud frees the bud (and hands back the frame
-    /// when it emptied, unless an evictor owns the frame).
+    /// Releases one stored page: the allocator frees it, unless an evictor
+    /// holds it (zbud's dying frame frees nothing; an isolated entry is freed
+    /// by its isolator).
     @inline(__always)
     func release(_ handle: ZPageHandle) {
-        if handle.isZeroFilled {
-            counters.zeroFilledPages.add(-1)
+        if handle.isSameFilled {
+            releaseSameFilled(handle)
             return
         }
         let zbudClass = handle.zbudClass
         counters.addZPage(-1, bytes: -handle.size, zbudClass)
-        freeBud(handle.ref, zbudClass)
+        if let lru = lru(zbudClass), !lru.release(handle.allocation) { return }
+        allocator(zbudClass).free(handle.allocation)
     }
 
-    /// Copies a stored zpage's compressed bytes into `buffer` and, when `release`
-    /// (the get removed the key), releases it, under one zbud lock. Returns the
-    /// size, or nil when its frame is being evicted.
+    /// Copies a stored page's bytes (key prefix, then compressed bytes) into
+    /// `buffer` and, when `release` (the get removed the key), releases it.
+    /// Returns false when it is being evicted whole (zbud's dying frame).
     @inline(__always)
     func copyOut(_ handle: ZPageHandle, into buffer: UnsafeMutableRawBufferPointer, release: Bool)
-        -> Int?
+        -> Bool
     {
         let zbudClass = handle.zbudClass
-        guard release else { return zbud(zbudClass).copyOut(handle.ref, into: buffer) }
-        counters.addZPage(-1, bytes: -handle.size, zbudClass)
-        let (size, emptied) = zbud(zbudClass).copyOutAndFree(handle.ref, into: buffer)
-        if let emptied { releaseFrame(emptied, from: zbudClass) }
-        return size
-    }
-
-    /// Frees a bud in zbud, returning its frame to the pool if it emptied.
-    @inline(__always)
-    func freeBud(_ ref: ZBudRef, _ zbudClass: ZBudClass) {
-        if let frame = zbud(zbudClass).free(ref) {
-            releaseFrame(frame, from: zbudClass)
+        let allocator = allocator(zbudClass)
+        let size = storedSize(handle)
+        guard release else {
+            return allocator.read(handle.allocation, size: size, into: buffer) != nil
         }
+        counters.addZPage(-1, bytes: -handle.size, zbudClass)
+        if let lru = lru(zbudClass), !lru.release(handle.allocation) {
+            // Isolated: still allocated; its isolator frees it.
+            return allocator.read(handle.allocation, size: size, into: buffer) != nil
+        }
+        return allocator.readAndFree(handle.allocation, size: size, into: buffer) != nil
     }
 
-    /// A class gave `frame` back: return it to the pool.
+    /// TMem published `handle` under its key (under the bucket lock): zbud
+    /// finishes the bud; the per-entry LRU takes the entry at its newest end.
     @inline(__always)
-    func releaseFrame(_ frame: PageFrameNumber, from zbudClass: ZBudClass) {
-        counters.addPageframes(-1, zbudClass)
-        pool.free(frame)
+    func published(_ handle: ZPageHandle) {
+        let zbudClass = handle.zbudClass
+        allocator(zbudClass).published(handle.allocation)
+        lru(zbudClass)?.link(handle.allocation)
     }
 
-    /// Stores `data` as a new bud in a frame that holds no bud yet (freshly
-    /// allocated or just evicted), which `zbudClass` adopts.
-    @inline(__always)
-    func create(
-        inNewFrame frame: PageFrameNumber, _ zbudClass: ZBudClass, owner: BudOwner,
-        data: UnsafeRawBufferPointer
-    ) -> ZBudRef {
-        counters.addPageframes(1, zbudClass)
-        return zbud(zbudClass).createInNewFrame(
-            frame, address: pool.address(of: frame), owner: owner, data: data)
+    /// Frees a handle TMem never took (its put failed).
+    func cancel(_ handle: ZPageHandle) {
+        allocator(handle.zbudClass).free(handle.allocation)
+    }
+
+    /// Ends an isolation (see `EntryLRU`): frees the object if TMem let go of it.
+    func finishIsolation(_ handle: ZPageHandle) {
+        let zbudClass = handle.zbudClass
+        guard let lru = lru(zbudClass), lru.finishIsolation(handle.allocation) else { return }
+        allocator(zbudClass).free(handle.allocation)
+    }
+
+    /// A sentinel for a page repeating `word`, or nil when the word table is full.
+    func sameFilledHandle(_ word: UInt64) -> ZPageHandle? {
+        guard let slot = sameFilled.retain(word) else { return nil }
+        let tag = sameFilledTags.wrappingAdd(1, ordering: .relaxed).newValue
+        return .sameFilled(slot: slot, tag: tag)
+    }
+
+    func releaseSameFilled(_ handle: ZPageHandle) {
+        if handle.isZeroFilled { counters.zeroFilledPages.add(-1) }
+        counters.sameFilledPages.add(-1)
+        sameFilled.release(handle.sameFilledSlot)
+    }
+
+    /// Frames held by both allocators.
+    var framesInUse: Int { ephemeral.framesInUse + persistent.framesInUse }
+
+    /// Bytes of every per-entry structure outside the frames: the allocators',
+    /// the per-entry LRUs' and the same-filled word table's.
+    var metadataBytes: Int {
+        ephemeral.metadataBytes + persistent.metadataBytes
+            + (ephemeralLRU?.metadataBytes ?? 0) + (persistentLRU?.metadataBytes ?? 0)
+            + sameFilled.metadataBytes
     }
 }

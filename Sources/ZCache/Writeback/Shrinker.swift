@@ -77,6 +77,8 @@ public struct ShrinkResult: Sendable, Equatable, Codable {
     /// `max(0, eph_pageframes - (active_file + inactive_file))` after the scan:
     /// what is still reclaimable (the shrinker's return value, sign bug fixed).
     public var remaining = 0
+    /// Frames freed by compacting the allocators after the scan (0 with zbud).
+    public var compacted = 0
     /// Another scan was running; this one did nothing.
     public var skippedBusy = false
 
@@ -121,8 +123,8 @@ extension ZCache {
 
         let fileLRU = counts.activeFile + counts.inactiveFile
         let anonLRU = counts.activeAnon + counts.inactiveAnon
-        result.evictTarget = max(0, counters.ephPageframes.value - fileLRU)
-        result.writebackTarget = max(0, counters.persPageframes.value - anonLRU)
+        result.evictTarget = max(0, store.ephemeral.framesInUse - fileLRU)
+        result.writebackTarget = max(0, store.persistent.framesInUse - anonLRU)
 
         switch configuration.shrinkerPolicy {
         case .seed:
@@ -141,7 +143,9 @@ extension ZCache {
             result.writtenBack = dynamic.pages + worker.pages
             result.secondChances = dynamic.rotated + worker.rotated
         }
-        result.remaining = max(0, counters.ephPageframes.value - fileLRU)
+        // Objects that can move are packed together again (zsmalloc).
+        result.compacted = compact()
+        result.remaining = max(0, store.ephemeral.framesInUse - fileLRU)
         return result
     }
 }
@@ -177,7 +181,7 @@ extension ZCache {
         let zpages = counters.persZPages.value
         guard freeable > 0, zpages > 0 else { return 0 }
         // Round up, so a small excess still writes back a frame.
-        return (freeable * counters.persPageframes.value + zpages - 1) / zpages
+        return (freeable * store.persistent.framesInUse + zpages - 1) / zpages
     }
 
     /// `shrink_memcg_cb` over `walking` frames: rotates referenced frames
@@ -191,7 +195,9 @@ extension ZCache {
         var pages = 0
         var rotated = 0
         while budget > 0 {
-            let spared = store.persistent.rotateReferencedLRU(limit: budget)
+            // Second chance needs a referenced bit: zbud keeps one per frame;
+            // the per-entry LRU has none yet, so with zsmalloc nothing rotates.
+            let spared = store.persistent.frameLRU?.rotateReferencedLRU(limit: budget) ?? 0
             rotated += spared
             budget -= spared
             guard budget > 0, case .submitted(let submitted) = writebackPageframe(plug: plug)
@@ -217,7 +223,7 @@ extension ZCache {
         let threshold = limit * min(100, max(0, configuration.acceptThresholdPercent)) / 100
         // Frames holding zpages; not those writeback holds for its writes,
         // which come back as the writes complete.
-        func stored() -> Int { counters.ephPageframes.value + counters.persPageframes.value }
+        func stored() -> Int { store.framesInUse }
         var pages = 0
         var rotated = 0
         var failures = 0

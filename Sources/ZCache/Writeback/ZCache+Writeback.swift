@@ -3,8 +3,9 @@
 //   1. reserve outstanding-writeback slots (hard cap), gather up to two free
 //      pages: the pool without forcing, else an evicted ephemeral frame, else
 //      the host "forcing"
-//   2. take the victims: zombify the LRU persistent frame; its buds' data stays
-//      readable. Everything below works on (key, handle) pairs.
+//   2. take the victims: zombify the LRU persistent frame (zbud), or isolate
+//      the LRU persistent entries (per-entry LRU); their data stays readable.
+//      Everything below works on (key, handle) pairs.
 //   3. per bud: unswizzle its key to a swap entry, then, as read_swap_cache_async:
 //        entry's page already in the swap cache -> that page is newer:
 //                                                  invalidate this zcache copy
@@ -133,9 +134,7 @@ extension ZCache {
         guard pages.count == wanted else { return .noMemory }
         // The victims, in one place: whatever chooses them, the rest of
         // writeback sees only (key, handle) pairs.
-        let victims = store.persistent.zombifyLRU().map {
-            (key: TMemKey($0.owner), handle: ZPageHandle($0.ref, class: .persistent))
-        }
+        let victims = writebackVictims(upTo: wanted)
         guard !victims.isEmpty else { return .nothingToWriteBack }
         for victim in victims.prefix(wanted) {
             // Pages are used from the front, so pages[used...] are the spares.
@@ -143,7 +142,21 @@ extension ZCache {
                 used += 1
             }
         }
+        // Isolated LRU entries end here (freed if written, else back on the LRU).
+        for victim in victims { store.finishIsolation(victim.handle) }
         return .submitted(used)
+    }
+
+    /// The LRU persistent pages to write back (step 2), with their keys: the
+    /// buds of the LRU frame made a zombie (zbud), else the oldest `count`
+    /// entries of the per-entry LRU, isolated.
+    private func writebackVictims(upTo count: Int) -> [(key: TMemKey, handle: ZPageHandle)] {
+        guard let frames = store.persistent.frameLRU else {
+            return isolateOldest(.persistent, upTo: count)
+        }
+        return frames.zombifyLRUFrame().map {
+            (TMemKey($0.owner), ZPageHandle(allocation: $0.handle, class: .persistent))
+        }
     }
 
     /// Step 1's sources, in the seed's order.
@@ -153,7 +166,7 @@ extension ZCache {
             return .frame(frame)
         }
         counters.failedAlloc.increment()
-        if let frame = evictEphemeralFrame() {
+        if let frame = retryEvictingEphemeral({ store.pool.allocate() }) {
             counters.writebackFramesHeld.add(1)
             return .frame(frame)
         }

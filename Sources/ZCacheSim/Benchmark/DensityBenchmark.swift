@@ -249,10 +249,13 @@ struct MemoryUsage {
 
     init(_ zcache: ZCache) {
         let s = zcache.statistics
-        allocator = "zbud"
-        framesInUse = s.zcache.ephPageframes + s.zcache.persPageframes
-        metadataBytes = 0
-        objectBytes = s.zcache.ephZBytes + s.zcache.persZBytes
+        allocator = s.allocator.allocator.rawValue
+        framesInUse = s.allocator.framesInUse
+        // TMem's, the allocators' and ZCache's per-entry structures, from
+        // their real capacities.
+        metadataBytes = s.allocator.metadataBytes
+        // As stored: compressed bytes plus the 32-byte key in front of each.
+        objectBytes = s.allocator.ephemeral.objectBytes + s.allocator.persistent.objectBytes
     }
 }
 

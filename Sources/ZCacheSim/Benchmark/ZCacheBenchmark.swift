@@ -11,7 +11,9 @@
 //   warmed by an untimed store and load of every page, so neither side pays
 //   first-touch page faults.
 //   3. density: the frames zcache used against the offline optimum of packing
-//      the same accepted sizes at most two per frame (zbud's chunk rule)
+//      the same accepted sizes: at most two per frame by zbud's chunk rule
+//      (zbud), or every byte packed without a gap (other allocators); and the
+//      allocator's figures: frames in use, pool utilization, metadata per page
 //   4. density against a Dictionary of compressed arrays and against the
 //      packing limit, with the bench's codec and with zstd (DensityBenchmark)
 //
@@ -29,6 +31,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var pages = 0
     public var zeroPages = 0
     public var compressor = ""
+    public var allocator = ZCacheAllocatorKind.zbud
     public var threads = 1
     public var rawCompressPagesPerSec = 0.0
     public var storePagesPerSec = 0.0
@@ -42,6 +45,18 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var optimalPageframes = 0
     public var densityVsOptimal = 0.0
     public var pagesPerFrame = 0.0
+    /// Pages stored as one repeated word (no frame), zero pages included.
+    public var sameFilledPages = 0
+    /// Frames both allocator classes hold after the stores.
+    public var framesInUse = 0
+    /// Live stored bytes (key prefix included) over the bytes of those frames.
+    public var poolUtilization = 0.0
+    /// Bytes of per-entry structures (TMem, allocator, LRU) per stored page.
+    public var metadataBytesPerPage = 0.0
+    /// Its parts per stored page: TMem, the allocators, ZCache's own (LRU).
+    public var metadataTMemPerPage = 0.0
+    public var metadataAllocatorsPerPage = 0.0
+    public var metadataZCachePerPage = 0.0
     public var rawCompressionRatio = 0.0
     public var verifiedPages = 0
     public var mismatchedPages = 0
@@ -55,7 +70,7 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case pages, zeroPages = "zero_pages", compressor, threads
+        case pages, zeroPages = "zero_pages", compressor, allocator, threads
         case rawCompressPagesPerSec = "raw_compress_pages_per_sec"
         case storePagesPerSec = "store_pages_per_sec", storeVsRaw = "store_vs_raw"
         case rawDecompressPagesPerSec = "raw_decompress_pages_per_sec"
@@ -63,6 +78,11 @@ public struct BenchReport: Sendable, Codable, Equatable {
         case storedPages = "stored_pages", rejectedPages = "rejected_pages"
         case pageframes, optimalPageframes = "optimal_pageframes"
         case densityVsOptimal = "density_vs_optimal", pagesPerFrame = "pages_per_frame"
+        case sameFilledPages = "same_filled_pages", framesInUse = "frames_in_use"
+        case poolUtilization = "pool_utilization", metadataBytesPerPage = "metadata_bytes_per_page"
+        case metadataTMemPerPage = "metadata_tmem_per_page"
+        case metadataAllocatorsPerPage = "metadata_allocators_per_page"
+        case metadataZCachePerPage = "metadata_zcache_per_page"
         case rawCompressionRatio = "raw_compression_ratio"
         case verifiedPages = "verified_pages", mismatchedPages = "mismatched_pages"
         case density, densityVsDictionary = "density_vs_dictionary"
@@ -105,9 +125,10 @@ private struct SharedBuffers: @unchecked Sendable {
 public enum ZCacheBenchmark {
     static let slot = Compressor.maxCompressedSize
 
-    /// Benchmarks `bytes` (whole pages) with `compressor` on `threads` threads.
+    /// Benchmarks `bytes` (whole pages) with `compressor` and `allocator` on `threads` threads.
     public static func run(
-        pages bytes: [UInt8], compressor kind: CompressorKind, threads: Int, rounds: Int = 5
+        pages bytes: [UInt8], compressor kind: CompressorKind,
+        allocator: ZCacheAllocatorKind = .zbud, threads: Int, rounds: Int = 5
     )
         throws(BenchError) -> BenchReport
     {
@@ -118,6 +139,7 @@ public enum ZCacheBenchmark {
         var report = BenchReport()
         report.pages = n
         report.compressor = kind.rawValue
+        report.allocator = allocator
         report.threads = threads
 
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: n * pageSize, alignment: 64)
@@ -147,8 +169,13 @@ public enum ZCacheBenchmark {
         configuration.compressor = kind
         configuration.pageframes = n + 64
         configuration.writebackEnabled = false
+        configuration.allocator = allocator
         let stored = UnsafeMutableBufferPointer<Bool>.allocate(capacity: n)
-        defer { stored.deallocate() }
+        let inAllocator = UnsafeMutableBufferPointer<Bool>.allocate(capacity: n)
+        defer {
+            stored.deallocate()
+            inAllocator.deallocate()
+        }
         let flags = UncheckedSendable(UnsafeBufferPointer(stored))
 
         // Each round runs the four phases in turn; the best time of each phase
@@ -189,7 +216,7 @@ public enum ZCacheBenchmark {
             }
 
             // 2. ZCache frontswap, a fresh cache each round.
-            // results: 0 error, 1 stored, 2 zero-filled, 3 rejected.
+            // results: 0 error, 1 stored, 2 same-filled (zero or not), 3 rejected.
             let zcache = ZCache(configuration: configuration)
             do {
                 try zcache.frontswapInit(type: 0)
@@ -215,7 +242,7 @@ public enum ZCacheBenchmark {
                         shared.results[i] =
                             switch outcome {
                             case .stored: 1
-                            case .storedZeroFilled: 2
+                            case .storedZeroFilled, .storedSameFilled: 2
                             case .rejected: 3
                             case nil: 0
                             }
@@ -224,9 +251,23 @@ public enum ZCacheBenchmark {
             if round == 0 {
                 report.storedPages = results.filter { $0 == 1 || $0 == 2 }.count
                 report.rejectedPages = results.filter { $0 == 0 || $0 == 3 }.count
-                report.pageframes = zcache.statistics.zcache.persPageframes
+                let statistics = zcache.statistics
+                report.pageframes = statistics.zcache.persPageframes
+                report.sameFilledPages = statistics.zcache.sameFilledPages
+                report.framesInUse = statistics.allocator.framesInUse
+                report.poolUtilization = statistics.allocator.poolUtilization
+                let a = statistics.allocator
+                report.metadataBytesPerPage = a.metadataBytesPerPage
+                let perPage =
+                    a.metadataBytes == 0 ? 0 : a.metadataBytesPerPage / Double(a.metadataBytes)
+                report.metadataTMemPerPage = Double(a.metadataBytesTMem) * perPage
+                report.metadataAllocatorsPerPage = Double(a.metadataBytesAllocators) * perPage
+                report.metadataZCachePerPage = Double(a.metadataBytesZCache) * perPage
             }
-            for i in 0..<n { stored[i] = results[i] == 1 || results[i] == 2 }
+            for i in 0..<n {
+                stored[i] = results[i] == 1 || results[i] == 2
+                inAllocator[i] = results[i] == 1
+            }
             output.initializeMemory(as: UInt8.self, repeating: 0xA5)
             bestZ.load = min(
                 bestZ.load,
@@ -264,12 +305,16 @@ public enum ZCacheBenchmark {
         let storedFlags = UnsafeBufferPointer(stored)
 
         // 3. Density against the offline optimum on the same accepted sizes
-        // (pages zcache stored in a frame, i.e. not zero-filled).
+        // (pages zcache stored in the allocator, i.e. not same-filled).
         var chunks: [Int] = []
-        for i in 0..<n where storedFlags[i] && !PageContentSource.isZero(shared.inputPage(i)) {
+        var bytesStored = 0
+        for i in 0..<n where storedFlags[i] && inAllocator[i] {
             if let c = ZBud.chunks(forDataSize: sizes[i]) { chunks.append(c) }
+            bytesStored += sizes[i]
         }
-        report.optimalPageframes = optimalPairFrames(chunks: chunks)
+        report.optimalPageframes =
+            allocator == .zbud
+            ? optimalPairFrames(chunks: chunks) : (bytesStored + pageSize - 1) / pageSize
         report.densityVsOptimal =
             report.pageframes == 0
             ? 1 : Double(report.optimalPageframes) / Double(report.pageframes)
@@ -351,7 +396,7 @@ extension ZCacheBenchmark {
         let rows: [(String, String)] = [
             ("corpus", corpus.joined(separator: " ")),
             ("pages (zero)", "\(r.pages) (\(r.zeroPages))"),
-            ("compressor, threads", "\(r.compressor), \(r.threads)"),
+            ("compressor, allocator, threads", "\(r.compressor), \(r.allocator), \(r.threads)"),
             ("bare compress", rate(r.rawCompressPagesPerSec)),
             (
                 "zcache store",
@@ -366,6 +411,16 @@ extension ZCacheBenchmark {
             ("pageframes (optimal)", "\(r.pageframes) (\(r.optimalPageframes))"),
             ("density vs optimal", String(format: "%.3f", r.densityVsOptimal)),
             ("pages per frame", String(format: "%.3f", r.pagesPerFrame)),
+            ("same-filled pages", "\(r.sameFilledPages)"),
+            ("frames in use", "\(r.framesInUse)"),
+            ("pool utilization", String(format: "%.3f", r.poolUtilization)),
+            (
+                "metadata bytes per page",
+                String(
+                    format: "%.1f (tmem %.1f, allocators %.1f, zcache %.1f)",
+                    r.metadataBytesPerPage, r.metadataTMemPerPage, r.metadataAllocatorsPerPage,
+                    r.metadataZCachePerPage)
+            ),
             ("bare compression ratio", String(format: "%.2fx", r.rawCompressionRatio)),
             ("verified / mismatched", "\(r.verifiedPages) / \(r.mismatchedPages)"),
         ]

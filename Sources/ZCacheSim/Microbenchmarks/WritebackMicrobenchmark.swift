@@ -3,8 +3,8 @@
 // The same pages, in one run: (a) bare device writes: each page submitted to a
 // slot of a fresh swap file through the asynchronous path, then drained;
 // (b) ZCache writeback: the pages swapped out into zcache (untimed), then every
-// persistent pageframe written back (zombify, decompress into the swap cache,
-// submit, complete) and drained. Alternating rounds; the report gives each round
+// persistent pageframe written back (zombify or isolate the LRU entries,
+// decompress into the swap cache, submit, complete) and drained. Alternating rounds; the report gives each round
 // and the ratio of the medians, (b) against (a).
 
 import Foundation
@@ -17,7 +17,9 @@ public enum WritebackMicrobenchmark {
     static let pageCount = 16384
     static let rounds = 5
 
-    public static func run(corpus: [String]) throws -> String {
+    public static func run(corpus: [String], allocator: ZCacheAllocatorKind = .zbud) throws
+        -> String
+    {
         let source =
             corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
         let available = source.count / pageSize
@@ -60,6 +62,7 @@ public enum WritebackMicrobenchmark {
             // (b) ZCache writeback of the same pages.
             var configuration = ZCacheConfiguration()
             configuration.pageframes = pages.count + 64
+            configuration.allocator = allocator
             let cache = ZCache(configuration: configuration)
             let swap = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
             try cache.attachSwapDevice(swap)
@@ -83,7 +86,7 @@ public enum WritebackMicrobenchmark {
         let barePagesPerSecond = Double(pages.count) / median(bare)
         let writebackPagesPerSecond = Double(written) / median(writeback)
         var lines = [
-            "writeback microbenchmark: \(pages.count) non-zero pages, \(rounds) alternating rounds",
+            "writeback microbenchmark (\(allocator)): \(pages.count) non-zero pages, \(rounds) alternating rounds",
             "round  bare writes p/s  writeback p/s",
         ]
         for round in 0..<rounds {

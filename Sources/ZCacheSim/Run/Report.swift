@@ -19,6 +19,8 @@ public enum Report {
                 for key in dictionary.keys.sorted() {
                     walk(dictionary[key]!, path.isEmpty ? key : "\(path).\(key)")
                 }
+            } else if node is [Any] {
+                return  // per-class tables (zsmalloc's classes) are left to the JSON
             } else if let number = node as? NSNumber {
                 out.append((path, number.stringValue))
             } else {
@@ -40,6 +42,7 @@ public enum Report {
             ("zcache", rows(result.statistics.zcache)),
             ("zbud", rows(result.statistics.zbud)),
             ("frame pool", rows(result.statistics.framePool)),
+            ("allocator", rows(result.statistics.allocator)),
             ("host", rows(result.host)),
             ("swap device", rows(result.swapDevice)),
         ] {

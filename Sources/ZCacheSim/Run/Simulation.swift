@@ -10,6 +10,8 @@ import ZCache
 public struct SimulationResult: Sendable, Codable {
     /// The shrinker policy; nil for the baseline with zcache off (plain swap).
     public var policy: ShrinkerPolicy?
+    /// The allocator zcache ran with.
+    public var allocator = ZCacheAllocatorKind.zbud
     public var compressor: CompressorKind
     public var seconds: Double
     public var host: HostCounters
@@ -44,11 +46,14 @@ public struct SimulationResult: Sendable, Codable {
     public var ramPages: Int
 
     /// The column name: the policy, or "zcache-off".
-    public var name: String { policy?.rawValue ?? Self.zcacheOffName }
+    public var name: String {
+        guard let policy else { return Self.zcacheOffName }
+        return allocator == .zbud ? policy.rawValue : "\(policy.rawValue)/\(allocator.rawValue)"
+    }
     public static let zcacheOffName = "zcache-off"
 
     enum CodingKeys: String, CodingKey {
-        case policy, compressor, seconds, host, statistics
+        case policy, allocator, compressor, seconds, host, statistics
         case swapDevice = "swap_device", shrinkerEvicted = "shrinker_evicted"
         case shrinkerWrittenBack = "shrinker_written_back"
         case forcedPagesMax = "forced_pages_max"
@@ -63,6 +68,7 @@ public struct SimulationResult: Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         policy = try c.decodeIfPresent(ShrinkerPolicy.self, forKey: .policy)
+        allocator = try c.decodeIfPresent(ZCacheAllocatorKind.self, forKey: .allocator) ?? .zbud
         compressor = try c.decode(CompressorKind.self, forKey: .compressor)
         seconds = try c.decode(Double.self, forKey: .seconds)
         host = try c.decode(HostCounters.self, forKey: .host)
@@ -85,6 +91,7 @@ public struct SimulationResult: Sendable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(policy, forKey: .policy)
+        try c.encode(allocator, forKey: .allocator)
         try c.encode(compressor, forKey: .compressor)
         try c.encode(seconds, forKey: .seconds)
         try c.encode(host, forKey: .host)
@@ -122,7 +129,8 @@ public struct SimulationResult: Sendable, Codable {
         // The workload's reads, not the final read-back's: one device read
         // per swap-in from the device (no readahead) and per file read.
         var work = SimulatedWork(
-            compressions: statistics.zbud.ephCumulZPages + statistics.zbud.persCumulZPages
+            compressions: statistics.allocator.ephemeral.objectsStoredTotal
+                + statistics.allocator.persistent.objectsStoredTotal
                 + z.failedEphPuts + z.failedPersPuts,
             decompressions: workload.swapInsFromCompressedCache + workload.cleancacheHits
                 + z.writtenbackPages,
@@ -190,7 +198,8 @@ public enum Simulation {
     /// claimed) and before the first step; `progress` sees (done, total);
     /// `sampler`, if given, records the run's time series at each progress tick.
     public static func run(
-        _ options: SimulationOptions, policy: ShrinkerPolicy?, content: PageContentSource,
+        _ options: SimulationOptions, policy: ShrinkerPolicy?,
+        allocator: ZCacheAllocatorKind = .zbud, content: PageContentSource,
         trace: TraceWorkload? = nil, costs: CostModel? = nil,
         started: (() -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil,
         sampler: RunSampler? = nil
@@ -216,6 +225,7 @@ public enum Simulation {
         configuration.writebackEnabled = options.writeback
         configuration.maxOutstandingWritebackPages = options.writebackCap
         configuration.shrinkerPolicy = policy ?? .seed
+        configuration.allocator = allocator
         configuration.ignoreNonActiveEphemeralPuts = options.nonActiveFilter
         configuration.ignoreNonActivePersistentPuts = options.nonActiveFilter
         configuration.maxPoolPercent = options.maxPoolPercent
@@ -246,7 +256,7 @@ public enum Simulation {
         let counters = host.counters
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         if let error = replay?.error { throw .trace(error) }
-        return SimulationResult(
+        var result = SimulationResult(
             policy: policy, compressor: options.compressor, seconds: seconds, host: counters,
             workload: workload, statistics: zcache.statistics, swapDevice: device.stats,
             shrinkerEvicted: paths.shrinkerEvicted, shrinkerWrittenBack: paths.shrinkerWrittenBack,
@@ -255,6 +265,8 @@ public enum Simulation {
             swapSlotsInUse: device.slots.usedSlots, swapSlotBadFrees: device.slots.badFrees,
             stoppedAtStep: stoppedAtStep, costModel: costs, trace: trace?.summary,
             ramPages: options.host.ramPages)
+        result.allocator = allocator
+        return result
     }
 
     /// Swap-out failures after which a run whose swap-outs mostly fail stops.

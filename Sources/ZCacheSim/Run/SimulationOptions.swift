@@ -15,6 +15,8 @@ public struct SimulationOptions: Sendable {
     public var compressor = CompressorKind.lz4
     /// The shrinker policies to run the scenario under (one run each).
     public var policies: [ShrinkerPolicy] = [.seed]
+    /// The allocators to run the scenario under (one run each, per policy).
+    public var allocators: [ZCacheAllocatorKind] = [.zbud]
     /// Writeback of persistent frames to the swap device, and its cap.
     public var writeback = true
     public var writebackCap = 6400
@@ -195,6 +197,7 @@ public struct SimulationOptions: Sendable {
         guard !policies.isEmpty || includeZCacheOff else {
             throw OptionError("--policy: no shrinker policy")
         }
+        guard !allocators.isEmpty else { throw OptionError("--allocator: no allocator") }
         try OptionChecks.bounded(
             writebackCap, 1...Int(Int32.max), option: "--writeback-cap", unit: "pages")
         try OptionChecks.bounded(

@@ -1,0 +1,233 @@
+// The per-entry LRU (zswap's since 6.5, when it moved the LRU out of the
+// allocators): for allocators without a frame LRU, ZCache orders the stored
+// pages of a class itself, oldest first.
+//
+//   nodes, indexed by the allocator's handle h: table h >> 24, entry h & 0xFFFFFF
+//   (zsmalloc's handles are class << 24 | slot, slots dense per class; zbud's
+//   are frame << 1 | bud): one growable table per top byte.
+//
+//     prev[h], next[h]: UInt32   links (handles), or a state in next[h]:
+//                                  free              not tracked
+//                                  isolated          taken by an evictor/writeback
+//                                  isolatedReleased  ... and TMem let go of it
+//     (8 bytes per handle slot: the key and size live elsewhere, the key in
+//     front of the object, the size in TMem's handle)
+//
+//     oldest <-> ... <-> newest  (`oldest`, `newest`: `end` when empty)
+//
+// Lifecycle of an entry: `link` when TMem publishes it (under the bucket
+// lock, so nobody can free it first); then exactly one of
+//   - `release` (TMem let go: flush, replacing put, removing get): unlinked,
+//     and the caller frees the object;
+//   - `isolate` by an evictor or writeback, which reads the key in front of
+//     the object, asks TMem to drop "this key if it still maps here", and
+//     ends with `finishIsolation`: if TMem let go meanwhile (`release` saw the
+//     entry isolated and freed nothing), the isolator frees the object; if
+//     not, the entry goes back at the newest end.
+// So every object is freed exactly once, and an isolated object stays
+// allocated (its handle cannot be reused) until its isolator is done: the
+// per-entry counterpart of zbud's dying frame.
+//
+// Locking: one `Lock` per LRU, a leaf under the TMem bucket lock and above the
+// allocator's locks (it is never held while calling the allocator or TMem).
+// Only operations that add or remove an entry take it; a get that leaves the
+// page in place (non-exclusive) does not touch the LRU, as in zswap.
+
+import ZCacheSupport
+
+final class EntryLRU: @unchecked Sendable {
+    private static let end: UInt32 = 0xFFFF_FFFC
+    private static let isolatedReleased: UInt32 = 0xFFFF_FFFD
+    private static let isolated: UInt32 = 0xFFFF_FFFE
+    private static let free: UInt32 = 0xFFFF_FFFF
+    /// Handles must stay below this.
+    static let handleLimit: UInt32 = 0xFFFF_FFF0
+
+    /// The nodes whose handles share a top byte.
+    private struct NodeTable {
+        var prev: [UInt32] = []
+        var next: [UInt32] = []
+    }
+
+    private let lock = Lock()
+    // Guarded by `lock`.
+    private var tables = [NodeTable](repeating: NodeTable(), count: 256)
+    private var oldest = EntryLRU.end
+    private var newest = EntryLRU.end
+    private var linked = 0
+
+    init() {}
+
+    /// Entries on the list (isolated ones excluded).
+    var count: Int { lock.withLock { linked } }
+
+    /// Bytes of the node tables, from their capacities.
+    var metadataBytes: Int {
+        lock.withLock {
+            tables.reduce(0) { total, table in
+                total + table.prev.capacity * MemoryLayout<UInt32>.stride
+                    + table.next.capacity * MemoryLayout<UInt32>.stride
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func split(_ handle: UInt32) -> (table: Int, entry: Int) {
+        (Int(handle >> 24), Int(handle & 0xFF_FFFF))
+    }
+
+    @inline(__always)
+    private func next(_ handle: UInt32) -> UInt32 {
+        let (t, e) = Self.split(handle)
+        return tables[t].next[e]
+    }
+
+    @inline(__always)
+    private func setNext(_ handle: UInt32, _ value: UInt32) {
+        let (t, e) = Self.split(handle)
+        tables[t].next[e] = value
+    }
+
+    @inline(__always)
+    private func prev(_ handle: UInt32) -> UInt32 {
+        let (t, e) = Self.split(handle)
+        return tables[t].prev[e]
+    }
+
+    @inline(__always)
+    private func setPrev(_ handle: UInt32, _ value: UInt32) {
+        let (t, e) = Self.split(handle)
+        tables[t].prev[e] = value
+    }
+
+    /// Whether `handle` has a node (it was linked once).
+    @inline(__always)
+    private func hasNode(_ handle: UInt32) -> Bool {
+        let (t, e) = Self.split(handle)
+        return e < tables[t].next.count
+    }
+
+    /// Adds `handle` at the newest end.
+    func link(_ handle: UInt32) {
+        precondition(handle < Self.handleLimit, "EntryLRU: handle \(handle) out of range")
+        let (t, e) = Self.split(handle)
+        lock.lock()
+        if e >= tables[t].next.count { grow(t, to: e + 1) }
+        precondition(tables[t].next[e] == Self.free, "EntryLRU: handle \(handle) linked twice")
+        append(handle)
+        lock.unlock()
+    }
+
+    /// TMem let go of `handle`. Returns true when the caller must free the
+    /// object now, false when an isolator holds it (and will free it).
+    func release(_ handle: UInt32) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        precondition(
+            hasNode(handle) && next(handle) != Self.free, "EntryLRU: \(handle) not tracked")
+        switch next(handle) {
+        case Self.isolated:
+            setNext(handle, Self.isolatedReleased)
+            return false
+        case Self.isolatedReleased:
+            preconditionFailure("EntryLRU: \(handle) released twice")
+        default:
+            unlink(handle)
+            setNext(handle, Self.free)
+            return true
+        }
+    }
+
+    /// Takes up to `count` entries from the oldest end; each stays allocated
+    /// until `finishIsolation`.
+    func isolateOldest(upTo count: Int) -> [UInt32] {
+        var result: [UInt32] = []
+        lock.lock()
+        while result.count < count, oldest != Self.end {
+            let handle = oldest
+            unlink(handle)
+            setNext(handle, Self.isolated)
+            result.append(handle)
+        }
+        lock.unlock()
+        return result
+    }
+
+    /// Ends an isolation. Returns true when TMem let go of the entry meanwhile
+    /// (the caller frees the object); otherwise the entry is linked again at
+    /// the newest end and stays stored.
+    func finishIsolation(_ handle: UInt32) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        switch next(handle) {
+        case Self.isolatedReleased:
+            setNext(handle, Self.free)
+            return true
+        case Self.isolated:
+            append(handle)
+            return false
+        default:
+            preconditionFailure("EntryLRU: \(handle) was not isolated")
+        }
+    }
+
+    /// The linked handles, oldest first (tests).
+    func handlesOldestFirst() -> [UInt32] {
+        lock.withLock {
+            var result: [UInt32] = []
+            var node = oldest
+            while node != Self.end {
+                result.append(node)
+                node = next(node)
+            }
+            return result
+        }
+    }
+
+    /// Checks the links: both directions agree, the count matches.
+    func checkInvariants() {
+        lock.withLock {
+            var seen = 0
+            var previous = Self.end
+            var node = oldest
+            while node != Self.end {
+                precondition(prev(node) == previous, "EntryLRU: broken back link at \(node)")
+                seen += 1
+                precondition(seen <= linked, "EntryLRU: cycle")
+                previous = node
+                node = next(node)
+            }
+            precondition(previous == newest, "EntryLRU: newest is not the last node")
+            precondition(seen == linked, "EntryLRU: \(seen) linked, count says \(linked)")
+        }
+    }
+
+    // MARK: Under the lock
+
+    private func grow(_ t: Int, to needed: Int) {
+        // Grows by half: the tables are per-entry memory, kept tight.
+        let capacity = max(needed, tables[t].next.count * 3 / 2, 16)
+        let added = capacity - tables[t].next.count
+        tables[t].prev.reserveCapacity(capacity)
+        tables[t].next.reserveCapacity(capacity)
+        tables[t].prev.append(contentsOf: repeatElement(Self.end, count: added))
+        tables[t].next.append(contentsOf: repeatElement(Self.free, count: added))
+    }
+
+    private func append(_ handle: UInt32) {
+        setPrev(handle, newest)
+        setNext(handle, Self.end)
+        if newest == Self.end { oldest = handle } else { setNext(newest, handle) }
+        newest = handle
+        linked += 1
+    }
+
+    private func unlink(_ handle: UInt32) {
+        let before = prev(handle)
+        let after = next(handle)
+        if before == Self.end { oldest = after } else { setNext(before, after) }
+        if after == Self.end { newest = before } else { setPrev(after, before) }
+        setPrev(handle, Self.end)
+        linked -= 1
+    }
+}
