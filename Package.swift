@@ -61,6 +61,9 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]),
 
+        // glibc's malloc accounting (mallinfo2, malloc_trim) for the density bench.
+        .systemLibrary(name: "CMalloc"),
+
         .target(name: "ZCacheSupport", swiftSettings: checkedSettings),
         .target(
             name: "PageFrames", dependencies: ["ZCacheSupport"], swiftSettings: checkedSettings),
@@ -95,7 +98,7 @@ let package = Package(
             name: "ZCacheSim",
             dependencies: [
                 "ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport",
-                "ZCacheRegion", "CZlib", .product(name: "Logging", package: "swift-log"),
+                "ZCacheRegion", "CZlib", "CMalloc", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: checkedSettings),
         .executableTarget(

@@ -30,6 +30,7 @@ final class RedisFailoverTests: XCTestCase {
         let redis = try RedisCluster(configuration: clusterConfiguration)
         var configuration = RedisPageTier.Configuration(namespace: "failover")
         configuration.replicas = 1
+        configuration.waitMilliseconds = 10_000  // a loaded machine replicates slowly
         let tier = try RedisPageTier(cluster: redis, configuration: configuration)
         let pages = RedisClusterTests.pages(3000, seed: 11)
         let keys = pages.indices.map { RemotePageKey(type: 0, offset: UInt64($0)) }

@@ -179,12 +179,15 @@ final class MetricsAndLoggingTests: XCTestCase {
     private func flattenedJSON(_ statistics: ZCacheStatistics) throws -> [String: Int] {
         let object = try XCTUnwrap(
             try JSONSerialization.jsonObject(with: JSONEncoder().encode(statistics))
-                as? [String: [String: Int]])
+                as? [String: [String: Any]])
         var out: [String: Int] = [:]
         for (section, prefix) in [
             ("zcache", "zcache_"), ("zbud", "zbud_"), ("frame_pool", "zcache_frame_pool_"),
+            ("allocator", "zcache_allocator_"),
         ] {
-            for (key, value) in object[section] ?? [:] { out[prefix + key] = value }
+            for (key, value) in object[section] ?? [:] where !ZCacheMetrics.ratios.contains(key) {
+                if let value = value as? Int { out[prefix + key] = value }
+            }
         }
         return out
     }

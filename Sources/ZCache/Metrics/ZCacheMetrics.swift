@@ -155,6 +155,7 @@ public final class ZCacheMetrics: Sendable {
         var out = flatten(statistics.zcache, prefix: "zcache_")
         out += flatten(statistics.zbud, prefix: "zbud_")
         out += flatten(statistics.framePool, prefix: "zcache_frame_pool_")
+        out += flatten(statistics.allocator, prefix: "zcache_allocator_")
         if let swapDevice { out += flatten(swapDevice, prefix: "zcache_swap_device_") }
         return out
     }
@@ -173,8 +174,15 @@ public final class ZCacheMetrics: Sendable {
         "zbud_pers_zombie_count",
         "zcache_frame_pool_frames", "zcache_frame_pool_frames_in_use",
         "zcache_frame_pool_writeback_pages_held",
+        "zcache_allocator_frames_in_use", "zcache_allocator_resident_bytes",
+        "zcache_allocator_metadata_bytes", "zcache_allocator_metadata_bytes_tmem",
+        "zcache_allocator_metadata_bytes_allocators", "zcache_allocator_metadata_bytes_zcache",
         "zcache_swap_device_in_flight", "zcache_swap_device_slots_in_use",
     ]
+
+    /// Fractional figures of a snapshot: not published (a metric here is a
+    /// whole count), and derivable from the counts that are.
+    public static let ratios: Set<String> = ["pool_utilization", "metadata_bytes_per_page"]
 
     /// Gauge or counter for a published name. Peaks (`*_max`, `*_peak`) are levels.
     public static func kind(of name: String) -> Kind {
@@ -182,13 +190,14 @@ public final class ZCacheMetrics: Sendable {
             ? .gauge : .counter
     }
 
-    /// The value's integer fields under their JSON (snake_case) keys.
+    /// The value's integer fields under their JSON (snake_case) keys (ratios
+    /// such as `pool_utilization`, names and nested tables are not published).
     static func flatten<T: Encodable>(_ value: T, prefix: String) -> [Metric] {
         guard let data = try? JSONEncoder().encode(value),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return [] }
         return object.keys.sorted().compactMap { key in
-            guard let number = object[key] as? NSNumber else { return nil }
+            guard let number = object[key] as? NSNumber, !ratios.contains(key) else { return nil }
             let name = prefix + key
             var dimensions: [Metric.Dimension] = []
             if key.hasPrefix("eph_") {

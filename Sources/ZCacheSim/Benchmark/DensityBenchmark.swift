@@ -21,6 +21,7 @@
 // given back to the system before each measurement, so neither inherits
 // memory that earlier work freed.
 
+import CMalloc
 import Foundation
 import ZCache
 import ZCacheSupport
@@ -100,6 +101,7 @@ public enum DensityBenchmark {
             // growth: give it back first.
             ProcessMemory.trimHeap()
             let before = ProcessMemory.residentBytes()
+            let mallocBefore = ProcessMemory.mallocInUseBytes()
             withUnsafeTemporaryAllocation(byteCount: Compressor.maxCompressedSize, alignment: 16) {
                 buffer in
                 for i in 0..<n {
@@ -114,7 +116,12 @@ public enum DensityBenchmark {
                     }
                 }
             }
-            report.dictionaryResidentBytes = max(0, ProcessMemory.residentBytes() - before)
+            // Resident growth undercounts when the dictionary reuses heap that
+            // earlier work freed and malloc could not trim; what malloc handed
+            // out cannot be less than the dictionary holds. The larger counts.
+            report.dictionaryResidentBytes = max(
+                0, ProcessMemory.residentBytes() - before,
+                ProcessMemory.mallocInUseBytes() - mallocBefore)
             withExtendedLifetime(dictionary) {}
         }
         // Give the dictionary's heap back before the cache is measured.
@@ -229,15 +236,12 @@ public enum ProcessMemory {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    /// Returns the free parts of malloc's heap to the system.
-    public static func trimHeap() {
-        // glibc's malloc_trim, looked up so that other C libraries build too.
-        typealias MallocTrim = @convention(c) (Int) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else {
-            return
-        }
-        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
-    }
+    /// Returns the free parts of malloc's heap to the system (glibc).
+    public static func trimHeap() { zcache_malloc_trim() }
+
+    /// Bytes malloc has handed out and not had back (glibc's `mallinfo2`;
+    /// 0 elsewhere).
+    public static func mallocInUseBytes() -> Int { Int(zcache_malloc_in_use_bytes()) }
 }
 
 /// What a cache's memory holds, as the density report needs it.
