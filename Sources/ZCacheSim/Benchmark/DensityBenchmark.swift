@@ -5,8 +5,10 @@
 //   dictionary   [UInt64: [UInt8]] of exact-size output of the same codec, every
 //                page (zero pages included: they compress to a few bytes). Its
 //                cost is the growth of the process's resident memory while it is
-//                built (/proc/self/statm), so malloc's and Swift's per-array
-//                overheads count as they would for that user.
+//                built (/proc/self/statm), or of malloc's bytes in use if larger,
+//                so malloc's and Swift's per-array overheads count as they would
+//                for that user. Measured once per codec before anything else
+//                (`dictionaryCosts`), every dictionary alive until all are.
 //   zcache       frontswap stores of every page into a fresh cache (writeback
 //                off, a pool with room for every page). Its cost is the frames in
 //                use plus every per-entry structure ZCache, TMem and the allocator
@@ -79,9 +81,12 @@ public struct DensityReport: Sendable, Codable, Equatable {
 public enum DensityBenchmark {
     /// Measures density on `bytes` (whole pages) with the codec and cache shape of
     /// `configuration` (its pool is resized to hold every page).
-    public static func run(pages bytes: [UInt8], configuration base: ZCacheConfiguration)
-        throws(BenchError) -> DensityReport
-    {
+    ///
+    /// `dictionaryBytes`: the Dictionary's cost for this codec, measured by
+    /// `dictionaryCosts` at the start of the process; measured here when nil.
+    public static func run(
+        pages bytes: [UInt8], configuration base: ZCacheConfiguration, dictionaryBytes: Int? = nil
+    ) throws(BenchError) -> DensityReport {
         let n = bytes.count / pageSize
         guard n > 0 else { throw .noPages }
         var report = DensityReport()
@@ -95,38 +100,24 @@ public enum DensityBenchmark {
             func page(_ i: Int) -> UnsafeRawBufferPointer {
                 UnsafeRawBufferPointer(rebasing: all[i * pageSize..<(i + 1) * pageSize])
             }
-            // The dictionary, and each page's compressed size for the limit.
-            var dictionary: [UInt64: [UInt8]] = [:]
-            // Free heap left by earlier work would absorb the dictionary's
-            // growth: give it back first.
-            ProcessMemory.trimHeap()
-            let before = ProcessMemory.residentBytes()
-            let mallocBefore = ProcessMemory.mallocInUseBytes()
+            // Each page's compressed size, for the limit.
             withUnsafeTemporaryAllocation(byteCount: Compressor.maxCompressedSize, alignment: 16) {
                 buffer in
                 for i in 0..<n {
-                    let size = codec.compress(page(i), into: buffer, bound: buffer.count) ?? 0
-                    dictionary[UInt64(i)] = Array(UnsafeRawBufferPointer(rebasing: buffer[..<size]))
                     if PageContentSource.isZero(page(i)) {
                         report.zeroPages += 1
                     } else if sameFilledWord(page(i)) != nil {
                         report.sameFilledPages += 1
                     } else {
-                        packedSizes[i] = size
+                        packedSizes[i] =
+                            codec.compress(page(i), into: buffer, bound: buffer.count) ?? 0
                     }
                 }
             }
-            // Resident growth undercounts when the dictionary reuses heap that
-            // earlier work freed and malloc could not trim; what malloc handed
-            // out cannot be less than the dictionary holds. The larger counts.
-            report.dictionaryResidentBytes = max(
-                0, ProcessMemory.residentBytes() - before,
-                ProcessMemory.mallocInUseBytes() - mallocBefore)
-            withExtendedLifetime(dictionary) {}
         }
-        // Give the dictionary's heap back before the cache is measured.
-        ProcessMemory.trimHeap()
-
+        report.dictionaryResidentBytes =
+            dictionaryBytes ?? dictionaryCosts(pages: bytes, codecs: [base.compressor])[
+                base.compressor] ?? 0
         report.dictionaryPagesPerPage = pagesPerPage(n, bytes: report.dictionaryResidentBytes)
 
         var configuration = base
@@ -181,8 +172,50 @@ public enum DensityBenchmark {
         return report
     }
 
+    /// Pages per page of memory (0 when nothing was measured).
     static func pagesPerPage(_ pages: Int, bytes: Int) -> Double {
-        bytes == 0 ? (pages == 0 ? 0 : .infinity) : Double(pages) * Double(pageSize) / Double(bytes)
+        bytes == 0 ? 0 : Double(pages) * Double(pageSize) / Double(bytes)
+    }
+
+    /// What a `[UInt64: [UInt8]]` of each codec's exact-size output of every
+    /// page costs, from the growth of resident memory (or of malloc's bytes in
+    /// use, if larger) while it is built. Every dictionary stays alive until
+    /// all are measured, and this should run before other work: a dictionary
+    /// built into heap that earlier work freed is not seen by either figure.
+    public static func dictionaryCosts(pages bytes: [UInt8], codecs: [CompressorKind])
+        -> [CompressorKind: Int]
+    {
+        let n = bytes.count / pageSize
+        var costs: [CompressorKind: Int] = [:]
+        var dictionaries: [[UInt64: [UInt8]]] = []
+        ProcessMemory.trimHeap()
+        bytes.withUnsafeBytes { all in
+            for kind in codecs where costs[kind] == nil {
+                let codec = Compressor(kind)
+                var dictionary: [UInt64: [UInt8]] = [:]
+                let before = ProcessMemory.residentBytes()
+                let mallocBefore = ProcessMemory.mallocInUseBytes()
+                withUnsafeTemporaryAllocation(
+                    byteCount: Compressor.maxCompressedSize, alignment: 16
+                ) { buffer in
+                    for i in 0..<n {
+                        let page = UnsafeRawBufferPointer(
+                            rebasing: all[i * pageSize..<(i + 1) * pageSize])
+                        let size = codec.compress(page, into: buffer, bound: buffer.count) ?? 0
+                        dictionary[UInt64(i)] = Array(
+                            UnsafeRawBufferPointer(rebasing: buffer[..<size]))
+                    }
+                }
+                costs[kind] = max(
+                    0, ProcessMemory.residentBytes() - before,
+                    ProcessMemory.mallocInUseBytes() - mallocBefore)
+                dictionaries.append(dictionary)
+            }
+        }
+        withExtendedLifetime(dictionaries) {}
+        dictionaries.removeAll()
+        ProcessMemory.trimHeap()
+        return costs
     }
 
     /// The repeated 8-byte word of a page made of one, else nil.

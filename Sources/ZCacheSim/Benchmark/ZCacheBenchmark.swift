@@ -128,7 +128,8 @@ public enum ZCacheBenchmark {
     /// Benchmarks `bytes` (whole pages) with `compressor` and `allocator` on `threads` threads.
     public static func run(
         pages bytes: [UInt8], compressor kind: CompressorKind,
-        allocator: ZCacheAllocatorKind = .zbud, threads: Int, rounds: Int = 5
+        allocator: ZCacheAllocatorKind = .zbud, threads: Int, rounds: Int = 5,
+        dictionaryCosts: [CompressorKind: Int] = [:]
     )
         throws(BenchError) -> BenchReport
     {
@@ -327,7 +328,9 @@ public enum ZCacheBenchmark {
             var densityConfiguration = configuration
             densityConfiguration.compressor = codec
             report.density.append(
-                try DensityBenchmark.run(pages: bytes, configuration: densityConfiguration))
+                try DensityBenchmark.run(
+                    pages: bytes, configuration: densityConfiguration,
+                    dictionaryBytes: dictionaryCosts[codec]))
         }
         report.densityVsDictionary = report.density[0].densityVsDictionary
         report.densityVsLimit = report.density[0].densityVsLimit
