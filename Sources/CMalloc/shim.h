@@ -3,6 +3,9 @@
 /* glibc's malloc accounting, for the density benchmark (<malloc.h> is not in
    Swift's Glibc module). Elsewhere both report nothing. */
 #include <stddef.h>
+#if defined(__linux__)
+#include <features.h> /* defines __GLIBC__ (stddef.h is the compiler's own) */
+#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
