@@ -58,7 +58,7 @@ final class BenchState {
         _ = try page.withUnsafeBytes { try cache.frontswapStore(type: 0, offset: offset, page: $0) }
     }
 
-    /// Swaps out two pages: one pageframe's two buds.
+    /// Swaps out two pages: one zbud pageframe's two buds, or two zsmalloc entries.
     func swapOutPair() throws {
         entries = try (0..<2).map { _ in
             try next().page.withUnsafeBytes { try cache.swapOut(page: $0, type: 0) }
@@ -66,9 +66,12 @@ final class BenchState {
     }
 }
 
-func makeCache(_ codec: CompressorKind, exclusiveGets: Bool = true) throws -> ZCache {
+func makeCache(
+    _ codec: CompressorKind, _ allocator: ZCacheAllocatorKind = .zbud, exclusiveGets: Bool = true
+) throws -> ZCache {
     var configuration = ZCacheConfiguration()
     configuration.compressor = codec
+    configuration.allocator = allocator
     configuration.pageframes = 4 * slots
     configuration.exclusiveGets = exclusiveGets
     configuration.ignoreNonActivePersistentPuts = false
@@ -78,8 +81,10 @@ func makeCache(_ codec: CompressorKind, exclusiveGets: Bool = true) throws -> ZC
 }
 
 /// A cache holding a page at each of the `slots` offsets.
-func filledCache(_ codec: CompressorKind, exclusiveGets: Bool) throws -> BenchState {
-    let state = BenchState(try makeCache(codec, exclusiveGets: exclusiveGets))
+func filledCache(_ codec: CompressorKind, _ allocator: ZCacheAllocatorKind, exclusiveGets: Bool)
+    throws -> BenchState
+{
+    let state = BenchState(try makeCache(codec, allocator, exclusiveGets: exclusiveGets))
     for _ in 0..<slots {
         let (offset, page) = state.next()
         try state.store(offset, page)
@@ -89,10 +94,11 @@ func filledCache(_ codec: CompressorKind, exclusiveGets: Bool) throws -> BenchSt
 
 /// A cache with a swap file attached (unlinked at once: the open descriptor
 /// keeps the file until the device closes) and a pageframe ready to write back.
-func writebackState(_ codec: CompressorKind) throws -> BenchState {
-    let state = BenchState(try makeCache(codec))
+func writebackState(_ codec: CompressorKind, _ allocator: ZCacheAllocatorKind) throws -> BenchState
+{
+    let state = BenchState(try makeCache(codec, allocator))
     let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-        "zcache-benchmark-\(getpid())-\(codec).swap"
+        "zcache-benchmark-\(getpid())-\(codec)-\(allocator).swap"
     ).path
     let device = try SwapDevice.create(path: path, pages: 4096)
     unlink(path)
@@ -123,38 +129,42 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     for codec in CompressorKind.allCases {
-        Benchmark("store/\(codec)") { _, state in
-            let (offset, page) = state.next()
-            try state.store(offset, page)
-        } setup: {
-            try filledCache(codec, exclusiveGets: true)
-        }
+        for allocator in ZCacheAllocatorKind.allCases {
+            let name = "\(codec)/\(allocator)"
+            Benchmark("store/\(name)") { _, state in
+                let (offset, page) = state.next()
+                try state.store(offset, page)
+            } setup: {
+                try filledCache(codec, allocator, exclusiveGets: true)
+            }
 
-        Benchmark("load/\(codec)") { _, state in
-            let (offset, _) = state.next()
-            blackHole(try state.cache.frontswapLoad(type: 0, offset: offset, into: state.buffer))
-        } setup: {
-            try filledCache(codec, exclusiveGets: false)
-        }
+            Benchmark("load/\(name)") { _, state in
+                let (offset, _) = state.next()
+                blackHole(
+                    try state.cache.frontswapLoad(type: 0, offset: offset, into: state.buffer))
+            } setup: {
+                try filledCache(codec, allocator, exclusiveGets: false)
+            }
 
-        Benchmark("flush/\(codec)") { benchmark, state in
-            let (offset, page) = state.next()
-            try state.cache.frontswapInvalidatePage(type: 0, offset: offset)
-            benchmark.stopMeasurement()
-            try state.store(offset, page)  // the page the next cycle through flushes
-        } setup: {
-            try filledCache(codec, exclusiveGets: true)
-        }
+            Benchmark("flush/\(name)") { benchmark, state in
+                let (offset, page) = state.next()
+                try state.cache.frontswapInvalidatePage(type: 0, offset: offset)
+                benchmark.stopMeasurement()
+                try state.store(offset, page)  // the page the next cycle through flushes
+            } setup: {
+                try filledCache(codec, allocator, exclusiveGets: true)
+            }
 
-        Benchmark("writeback/\(codec)", configuration: .init(maxIterations: 5_000)) {
-            benchmark, state in
-            blackHole(state.cache.writeback(pageframes: 1))
-            state.cache.waitForWriteback()
-            benchmark.stopMeasurement()
-            for entry in state.entries { _ = try state.cache.swapIn(entry, into: state.buffer) }
-            try state.swapOutPair()
-        } setup: {
-            try writebackState(codec)
+            Benchmark("writeback/\(name)", configuration: .init(maxIterations: 5_000)) {
+                benchmark, state in
+                blackHole(state.cache.writeback(pageframes: 1))
+                state.cache.waitForWriteback()
+                benchmark.stopMeasurement()
+                for entry in state.entries { _ = try state.cache.swapIn(entry, into: state.buffer) }
+                try state.swapOutPair()
+            } setup: {
+                try writebackState(codec, allocator)
+            }
         }
     }
 }
