@@ -50,8 +50,9 @@ public final class RedisPageTier: Sendable {
         public var namespace: String
         /// Replicas that must acknowledge a put (`WAIT`) before it counts; 0: the master's word.
         public var replicas = 0
-        /// How long a put waits for those replicas.
-        public var waitMilliseconds = 1000
+        /// How long a put waits for those replicas (less than the cluster's
+        /// timeout, which bounds every read of a reply).
+        public var waitMilliseconds = 500
 
         public init(namespace: String) { self.namespace = namespace }
     }
@@ -80,6 +81,15 @@ public final class RedisPageTier: Sendable {
         }
         guard (1...60_000).contains(configuration.waitMilliseconds) else {
             throw .badInput("wait \(configuration.waitMilliseconds) ms is not in 1...60000")
+        }
+        // WAIT blocks the connection for up to its timeout: a socket timeout
+        // shorter than that would cut every slow WAIT off and resend its batch.
+        guard configuration.replicas == 0
+            || configuration.waitMilliseconds < cluster.configuration.timeoutMilliseconds
+        else {
+            throw .badInput(
+                "wait \(configuration.waitMilliseconds) ms must be shorter than the cluster's "
+                    + "timeout \(cluster.configuration.timeoutMilliseconds) ms")
         }
         self.cluster = cluster
         self.configuration = configuration

@@ -28,7 +28,9 @@ final class RedisClusterTests: XCTestCase {
     }
 
     func client(_ cluster: LocalCluster) throws -> RedisCluster {
-        try RedisCluster(configuration: .init(seeds: [cluster.seeds[0]]))
+        var configuration = RedisCluster.Configuration(seeds: [cluster.seeds[0]])
+        configuration.timeoutMilliseconds = 15_000  // above the tests' WAIT timeouts
+        return try RedisCluster(configuration: configuration)
     }
 
     func tier(
@@ -183,6 +185,10 @@ final class RedisClusterTests: XCTestCase {
         XCTAssertThrowsError(try tier(redis, "")) { XCTAssertTrue("\($0)".contains("namespace")) }
         XCTAssertThrowsError(try tier(redis, "a:b")) {
             XCTAssertTrue("\($0)".contains("namespace"))
+        }
+        // A WAIT longer than the socket timeout would be cut off every time.
+        XCTAssertThrowsError(try tier(redis, "slow", replicas: 1, waitMilliseconds: 20_000)) {
+            XCTAssertTrue("\($0)".contains("shorter than the cluster's timeout"), "\($0)")
         }
         let a = try tier(redis, "hostA")
         let b = try tier(redis, "hostB")

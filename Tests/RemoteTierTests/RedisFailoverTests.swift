@@ -27,6 +27,7 @@ final class RedisFailoverTests: XCTestCase {
         // machine much longer. Up to 40 rounds (about 37 s) for this test.
         var clusterConfiguration = RedisCluster.Configuration(seeds: cluster.seeds)
         clusterConfiguration.maxAttempts = 40
+        clusterConfiguration.timeoutMilliseconds = 15_000  // above the WAIT timeout
         let redis = try RedisCluster(configuration: clusterConfiguration)
         var configuration = RedisPageTier.Configuration(namespace: "failover")
         configuration.replicas = 1
