@@ -8,20 +8,46 @@ import ZCacheSupport
 /// free / bad free / compact, with pool failures injected; every stored
 /// object reads back exactly, every refusal is `.noMemory`, frames balance,
 /// and the invariants hold after each operation (the class it touched after
-/// each, every class every 500 operations and after each compaction).
+/// each, every class every 500 operations -- every 25 in small pools -- and
+/// after each compaction).
 final class ZSmallocModelTests: XCTestCase {
     func testRandomOperationsAgainstModel() throws {
-        let operations = 200_000
-        let pool = PageFramePool(frameCount: 96)
-        let zs = ZSmalloc(pool: pool)
+        runAgainstModel(
+            frames: 96, maxFramesPerZspage: ZSmalloc.Configuration().maxFramesPerZspage,
+            operations: 200_000, seed: 0x2005_EED)
+    }
+
+    /// Small pools run out of frames all the time, so zspages are often left
+    /// partly attached (a later frame attached only when an object reaches
+    /// it); with long zspages a small pool cannot even hold one whole zspage.
+    /// Every chain length against every pool of 2...16 frames.
+    func testSmallPoolsWithEveryZspageLengthAgainstModel() throws {
+        for maxFrames in [1, 2, 4, 8, 16] {
+            for frames in 2...16 {
+                runAgainstModel(
+                    frames: frames, maxFramesPerZspage: maxFrames, operations: 1_200,
+                    seed: UInt64(maxFrames << 8 | frames))
+            }
+        }
+    }
+
+    private func runAgainstModel(
+        frames frameCount: Int, maxFramesPerZspage: Int, operations: Int, seed: UInt64
+    ) {
+        let pool = PageFramePool(frameCount: frameCount)
+        var configuration = ZSmalloc.Configuration()
+        configuration.maxFramesPerZspage = maxFramesPerZspage
+        let zs = ZSmalloc(pool: pool, configuration: configuration)
         zs.setTrapsOnInvalidFree(false)
-        let failEvery = LockedValue(SplitMix64(seed: 7))
+        let failEvery = LockedValue(SplitMix64(seed: 7 &+ seed))
         pool.injectAllocationFailures { failEvery.withLock { $0.next() % 16 == 0 } }
-        var rng = SplitMix64(seed: 0x2005_EED)
+        var rng = SplitMix64(seed: seed)
+        let context = "pool of \(frameCount) frames, zspages of up to \(maxFramesPerZspage)"
         var model: [ZsHandle: (id: UInt64, size: Int)] = [:]
         var handles: [ZsHandle] = []  // the model's keys, for random picks
         var invalidFrees = 0
         var nextID: UInt64 = 0
+        var partlyAttachedSeen = false
 
         func randomSize() -> Int {
             switch rng.next() % 10 {
@@ -51,7 +77,7 @@ final class ZSmallocModelTests: XCTestCase {
                     handles.append(handle)
                     touched = handle
                 } catch {
-                    XCTAssertEqual(error, .noMemory)
+                    XCTAssertEqual(error, .noMemory, context)
                     zs.checkInvariants(classForDataSize: size)
                 }
             case 45..<65:
@@ -60,14 +86,14 @@ final class ZSmallocModelTests: XCTestCase {
                 let entry = model[handle]!
                 XCTAssertEqual(
                     zs.readBytes(handle, count: entry.size),
-                    objectBytes(id: entry.id, count: entry.size))
+                    objectBytes(id: entry.id, count: entry.size), context)
                 touched = handle
             case 65..<80:
                 guard let handle = takeRandomHandle() else { continue }
                 let entry = model.removeValue(forKey: handle)!
                 XCTAssertEqual(
                     zs.readAndFreeBytes(handle, count: entry.size),
-                    objectBytes(id: entry.id, count: entry.size))
+                    objectBytes(id: entry.id, count: entry.size), context)
                 touched = handle
             case 80..<97:
                 guard let handle = takeRandomHandle() else { continue }
@@ -85,28 +111,40 @@ final class ZSmallocModelTests: XCTestCase {
             default:
                 let before = zs.framesInUse
                 let freed = zs.compact()
-                XCTAssertEqual(zs.framesInUse, before - freed)
+                XCTAssertEqual(zs.framesInUse, before - freed, context)
                 zs.checkInvariants()
             }
             if let touched { zs.checkInvariants(classOf: touched) }
-            XCTAssertEqual(pool.framesInUse, zs.framesInUse)
-            if step % 500 == 0 {
+            XCTAssertEqual(pool.framesInUse, zs.framesInUse, context)
+            // Small pools: every class and the pool often (they are cheap to check).
+            if step % (frameCount <= 16 ? 25 : 500) == 0 {
                 zs.checkInvariants()
                 pool.checkInvariants()
-                XCTAssertEqual(zs.stats.objectsInUse, model.count)
+                let stats = zs.stats
+                XCTAssertEqual(stats.objectsInUse, model.count, context)
+                partlyAttachedSeen =
+                    partlyAttachedSeen
+                    || stats.classes.contains {
+                        $0.frames < $0.objectsAllocated / $0.objectsPerZspage * $0.framesPerZspage
+                    }
             }
+        }
+        // The state this test is for: zspages holding fewer frames than their
+        // length (seen at the sampled checks).
+        if frameCount <= 16, maxFramesPerZspage > 1 {
+            XCTAssertTrue(partlyAttachedSeen, "no partly attached zspage: \(context)")
         }
         // Everything still stored reads back; freeing it all empties the pool.
         for (handle, entry) in model {
             XCTAssertEqual(
                 zs.readBytes(handle, count: entry.size),
-                objectBytes(id: entry.id, count: entry.size))
+                objectBytes(id: entry.id, count: entry.size), context)
             zs.free(handle)
         }
-        XCTAssertEqual(zs.stats.invalidFrees, invalidFrees)
-        XCTAssertEqual(zs.framesInUse, 0)
-        XCTAssertEqual(pool.framesInUse, 0)
-        XCTAssertGreaterThan(pool.injectedFailures, 0)
+        XCTAssertEqual(zs.stats.invalidFrees, invalidFrees, context)
+        XCTAssertEqual(zs.framesInUse, 0, context)
+        XCTAssertEqual(pool.framesInUse, 0, context)
+        XCTAssertGreaterThan(pool.injectedFailures, 0, context)
         zs.checkInvariants()
         pool.checkInvariants()
     }
