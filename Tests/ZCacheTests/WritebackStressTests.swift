@@ -290,7 +290,9 @@ final class WritebackStressTests: AllocatorTestCase {
     func testConcurrentWritebackRespectsTheCap() throws {
         try forEachAllocator {
             let cap = 16
-            let setup = try makeSetup(latency: 500, cap: cap)
+            // Writes slow enough (3 ms) that three writers fill the cap even
+            // under the thread sanitizer, so the bound is really exercised.
+            let setup = try makeSetup(latency: 3_000, cap: cap)
             let cache = setup.cache
             let count = 300
             let entries = try (0..<count).map {
@@ -312,7 +314,11 @@ final class WritebackStressTests: AllocatorTestCase {
             let stats = cache.statistics.zcache
             XCTAssertLessThanOrEqual(observedMax.withLock { $0 }, cap)
             XCTAssertLessThanOrEqual(stats.outstandingWritebackPagesMax, cap)
-            XCTAssertGreaterThan(stats.writebackCapReached, 0)
+            // The cap was met: a writeback was refused at it, or waited for
+            // room and filled it exactly.
+            XCTAssertTrue(
+                stats.writebackCapReached > 0 || stats.outstandingWritebackPagesMax == cap,
+                "cap reached \(stats.writebackCapReached), peak \(stats.outstandingWritebackPagesMax)")
             XCTAssertEqual(stats.writtenbackPages, count)
             for (index, entry) in entries.enumerated() {
                 let (bytes, source) = try cache.swapIn(entry)
