@@ -26,9 +26,10 @@
 // batched and never runs under the pool lock, and a cache that frees and
 // refills its frames within the idle time (a burst of loads, then stores)
 // pays no page fault for frames it was about to take again; frames that stay
-// free go back. `releaseIdleFrames()` (the shrinker's) and
+// free go back. `releaseIdleFrames()` (the idle ones) and
 // `releaseFreeFrames(keeping:)` (all beyond a count, idle or not) do the same
-// on demand, for a pool that no longer frees anything.
+// on demand, for an owner whose pool no longer frees anything (nothing in
+// ZCache calls them yet: an idle cache keeps its free frames until its next free).
 //
 // Every array here is sized for the maximum but lives in a `ReservedRegion`, so
 // an empty pool's resident memory is a few pages whatever its size.
@@ -225,7 +226,7 @@ public final class PageFramePool: @unchecked Sendable {
 
     /// Gives the free frames beyond the reserve that have stayed free for
     /// `releaseAfterIdleNanoseconds` back to the OS; returns how many. `free`
-    /// calls it; so does ZCache's shrinker, for a pool that has stopped freeing.
+    /// calls it; an owner whose pool has stopped freeing may call it too.
     @discardableResult
     public func releaseIdleFrames() -> Int {
         releaseFreeFrames(keeping: Self.residentFreeReserve, idleFor: releaseAfterIdleNanoseconds)
