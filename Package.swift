@@ -9,7 +9,8 @@
 //   ZSmalloc             size-class allocator after mm/zsmalloc.c: zspages, handles, compaction
 //   TMem                 object store: clients, pools, objects, index -> opaque handle
 //   SwapDevice           swap entries, slot map, Linux swap file, async I/O, swap cache
-//   CHiredis, RemoteTier the remote tier: compressed pages in Redis Cluster (libhiredis-dev)
+//   CHiredis, RemoteTier the remote tier: compressed pages in Redis Cluster (libhiredis-dev),
+//                        behind ZCache's RemotePageStore seam (RemoteTier imports ZCache)
 //   ZCache               compressors, front ends, put policy, eviction, writeback, shrinker
 //   CUserfaultfd         static-inline wrappers for Linux userfaultfd's ioctls
 //   ZCacheRegion         a program's own memory as a front end (userfaultfd, Linux)
@@ -88,7 +89,7 @@ let package = Package(
             ],
             swiftSettings: checkedSettings),
         .target(
-            name: "RemoteTier", dependencies: ["CHiredis", "CZlib", "ZCacheSupport"],
+            name: "RemoteTier", dependencies: ["CHiredis", "CZlib", "ZCacheSupport", "ZCache"],
             swiftSettings: checkedSettings),
         .systemLibrary(name: "CUserfaultfd"),
         .target(
@@ -98,7 +99,8 @@ let package = Package(
             name: "ZCacheSim",
             dependencies: [
                 "ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport",
-                "ZCacheRegion", "CZlib", "CMalloc", .product(name: "Logging", package: "swift-log"),
+                "ZCacheRegion", "CZlib", "CMalloc", "RemoteTier",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: checkedSettings),
         .executableTarget(
@@ -131,7 +133,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "ZCacheSimTests", dependencies: ["ZCacheSim", "ZCache", "ZCacheRegion", "CZlib"]),
-        .testTarget(name: "RemoteTierTests", dependencies: ["RemoteTier", "ZCacheSupport"]),
+        .testTarget(
+            name: "RemoteTierTests",
+            dependencies: ["RemoteTier", "ZCache", "ZCacheSupport", "SwapDevice"]),
         .testTarget(
             name: "ZCacheRegionTests", dependencies: ["ZCacheRegion", "ZCache", "ZCacheSupport"]),
     ],

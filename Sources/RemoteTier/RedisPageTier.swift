@@ -1,4 +1,5 @@
 import CZlib
+import ZCache
 import Synchronization
 import ZCacheSupport
 
@@ -6,33 +7,11 @@ import ZCacheSupport
     import Glibc
 #endif
 
-/// Where a page lives in the remote tier: its swap entry.
-public struct RemotePageKey: Hashable, Sendable {
-    public var type: Int
-    public var offset: UInt64
-
-    public init(type: Int, offset: UInt64) {
-        self.type = type
-        self.offset = offset
-    }
-}
-
-/// A page as the remote tier holds it: still compressed, with its codec's id.
-public struct RemotePage: Sendable, Equatable {
-    public var codec: UInt8
-    public var data: [UInt8]
-
-    public init(codec: UInt8, data: [UInt8]) {
-        self.codec = codec
-        self.data = data
-    }
-}
-
 /// Compressed pages in Redis Cluster, under one namespace per cache instance
 /// (so many hosts share one cluster): the RAMster tier on an existing engine.
 ///
-/// Key:   `zc:<namespace>:<type>:<offset in hex>` (no hash tag: pages spread
-///        over every slot, so over every master)
+/// Key:   `zc:<namespace>:<type>:<offset in hex>:<generation in hex>` (no
+///        hash tag: pages spread over every slot, so over every master)
 /// Value: a 20-byte header, then the compressed bytes
 ///
 ///     0 ..< 4   magic "ZCP1"
@@ -98,7 +77,10 @@ public final class RedisPageTier: Sendable {
 
     /// The Redis key of a page.
     public func key(_ page: RemotePageKey) -> [UInt8] {
-        prefix + Array("\(page.type):\(String(page.offset, radix: 16))".utf8)
+        prefix
+            + Array(
+                "\(page.type):\(String(page.offset, radix: 16)):\(String(page.generation, radix: 16))"
+                    .utf8)
     }
 
     /// Stores pages (one pipelined round trip per master, plus `WAIT` when
@@ -225,4 +207,21 @@ public final class RedisPageTier: Sendable {
     }
 
     private func describe(_ key: [UInt8]) -> String { String(decoding: key, as: UTF8.self) }
+}
+
+/// The tier as ZCache's writeback target.
+extension RedisPageTier: RemotePageStore {
+    public func storePages(_ pages: [(key: RemotePageKey, page: RemotePage)]) -> [Result<
+        Void, any Error
+    >] {
+        put(pages).map { $0.mapError { $0 } }
+    }
+
+    public func loadPages(_ keys: [RemotePageKey]) -> [Result<RemotePage?, any Error>] {
+        get(keys).map { $0.mapError { $0 } }
+    }
+
+    public func deletePages(_ keys: [RemotePageKey]) -> [Result<Bool, any Error>] {
+        delete(keys).map { $0.mapError { $0 } }
+    }
 }

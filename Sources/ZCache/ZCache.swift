@@ -5,6 +5,7 @@
 //   client/pool API ---------/    (policy)   (keys) \-- allocator (persistent) --/
 //                                     |
 //                                     +--> writeback --> SwapCache --> SwapDevice (swap file)
+//                                     |         \--> RemotePageStore (remote tier, still compressed)
 //
 // A page comes in through a front end, is compressed (outside every lock, into
 // a stack buffer), gets an allocation (a zbud bud or a zsmalloc object, see
@@ -105,6 +106,10 @@ public final class ZCache: Sendable {
     /// the writeback cap first reached). The library prints nothing itself.
     let logger: Logger?
     let poolLimit = PoolLimitState()
+    /// The remote tier writeback sends pages to, if any (nil: the swap file).
+    let remote: RemoteWriteback?
+    let remoteResidency = RemoteResidency()
+    let remoteCounters = RemoteTierCounters()
 
     /// Creates a cache with its own pageframe pool of `configuration.pageframes` frames.
     ///
@@ -115,15 +120,18 @@ public final class ZCache: Sendable {
     ///   - logger: receives the events a user must know about: swap device write
     ///     errors, writes given up after their retries, the outstanding-writeback
     ///     cap reached for the first time. Nothing is logged without one.
+    ///   - remote: a remote tier to write back to instead of (or before) the
+    ///     swap file; nil writes back to the swap file.
     public init(
         configuration: ZCacheConfiguration = .init(), host: (any HostMemory)? = nil,
-        logger: Logger? = nil
+        logger: Logger? = nil, remote: RemoteWriteback? = nil
     ) {
         precondition(configuration.pageframes > 0, "a cache needs at least one pageframe")
         precondition(configuration.maxOutstandingWritebackPages >= 0)
         self.configuration = configuration
         self.host = host
         self.logger = logger
+        self.remote = remote
         compressor = Compressor(configuration.compressor)
         store = ZPageStore(configuration: configuration, counters: counters)
         var tmemConfiguration = TMem<ZPageStore>.Configuration()
@@ -155,6 +163,8 @@ public final class ZCache: Sendable {
     /// Every statistic, named as in the kernel's debugfs.
     public var statistics: ZCacheStatistics {
         var s = counters.snapshot(tmem: tmem.stats, store: store)
+        s.remote = remoteCounters.snapshot()
+        s.remote.remotePages = remoteResidency.count
         s.allocator.metadataBytesTMem = tmem.metadataBytes
         s.allocator.metadataBytesAllocators =
             store.ephemeral.metadataBytes + store.persistent.metadataBytes

@@ -26,6 +26,9 @@ public enum ZCacheError: Error, Sendable, Equatable, CustomStringConvertible {
     case swapEntryNotInUse(SwapEntry)
     /// The swap device reported an I/O error.
     case io(SwapIOError)
+    /// The page of this swap entry lives in the remote tier and could not be
+    /// had from it (unreachable, not found, not a page of this cache).
+    case remotePageUnavailable(SwapEntry, String)
 
     /// A one-line explanation naming the offending value.
     public var description: String {
@@ -40,6 +43,8 @@ public enum ZCacheError: Error, Sendable, Equatable, CustomStringConvertible {
         case .swapDeviceFull(let type): "swap device \(type) is full"
         case .swapEntryNotInUse(let entry): "swap entry \(entry) is not in use"
         case .io(let error): "swap I/O: \(error)"
+        case .remotePageUnavailable(let entry, let reason):
+            "page of swap entry \(entry) is in the remote tier and unavailable: \(reason)"
         }
     }
 }

@@ -156,6 +156,7 @@ public final class ZCacheMetrics: Sendable {
         out += flatten(statistics.zbud, prefix: "zbud_")
         out += flatten(statistics.framePool, prefix: "zcache_frame_pool_")
         out += flatten(statistics.allocator, prefix: "zcache_allocator_")
+        out += flatten(statistics.remote, prefix: "zcache_")
         if let swapDevice { out += flatten(swapDevice, prefix: "zcache_swap_device_") }
         return out
     }
@@ -178,6 +179,8 @@ public final class ZCacheMetrics: Sendable {
         "zcache_allocator_metadata_bytes", "zcache_allocator_metadata_bytes_tmem",
         "zcache_allocator_metadata_bytes_allocators", "zcache_allocator_metadata_bytes_zcache",
         "zcache_swap_device_in_flight", "zcache_swap_device_slots_in_use",
+        "zcache_remote_pages", "zcache_remote_round_trip_p50_us",
+        "zcache_remote_round_trip_p99_us",
     ]
 
     /// Fractional figures of a snapshot: not published (a metric here is a

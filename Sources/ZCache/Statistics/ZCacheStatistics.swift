@@ -256,9 +256,11 @@ public struct ZCacheStatistics: Sendable, Codable, Equatable {
     public var framePool = FramePoolCounters()
     /// The allocator behind the seam (added here).
     public var allocator = AllocatorCounters()
+    /// The remote tier, as zcache sees it (added here; all 0 without one).
+    public var remote = RemoteTierStatistics()
 
     enum CodingKeys: String, CodingKey {
-        case zcache, zbud, framePool = "frame_pool", allocator
+        case zcache, zbud, framePool = "frame_pool", allocator, remote
     }
 
     /// An all-zero snapshot.

@@ -7,7 +7,8 @@
 //                       device asynchronously; it leaves the cache when written
 //   swap in:  swap cache (a page being written, or kept after a failed write)
 //             -> else take the slot's has-cache bit (writeback of this entry
-//                now waits) -> frontswap load -> else device read
+//                now waits) -> frontswap load -> else the remote tier, if the
+//                slot's page lives there -> else device read
 //             then the entry is released: the caller holds the only copy
 //             (an entry with other owners keeps a page loaded from zcache in
 //             the swap cache, dirty, for them: the exclusive load removed it)
@@ -52,6 +53,8 @@ extension ZCache {
         case zcache
         /// Read from the swap device.
         case device
+        /// Fetched from the remote tier.
+        case remote
     }
 
     /// Swaps a page out to swap type `type`: a new slot, then frontswap, else
@@ -84,10 +87,10 @@ extension ZCache {
         return entry
     }
 
-    /// Swaps a page in: swap cache, then zcache, then the device. On success the
-    /// entry is released (the caller's reference dropped), as the caller now
-    /// holds the page. On a device read error the entry is kept, so the read
-    /// can be retried.
+    /// Swaps a page in: swap cache, then zcache, then the remote tier, then the
+    /// device. On success the entry is released (the caller's reference
+    /// dropped), as the caller now holds the page. On a device read error or a
+    /// remote page unavailable the entry is kept, so the swap-in can be retried.
     @discardableResult
     public func swapIn(_ entry: SwapEntry, into page: UnsafeMutableRawBufferPointer)
         throws(ZCacheError) -> SwapInSource
@@ -117,7 +120,7 @@ extension ZCache {
         }
     }
 
-    /// Zcache, else the device, then the end of the caller's reference; the
+    /// Zcache, else the remote tier, else the device, then the end of the caller's reference; the
     /// caller holds the entry's has-cache bit, which this gives up.
     private func swapInPrepared(
         _ entry: SwapEntry, device: SwapDevice, into page: UnsafeMutableRawBufferPointer
@@ -126,6 +129,8 @@ extension ZCache {
         do throws(ZCacheError) {
             if try frontswapLoad(type: entry.type, offset: entry.offset, into: page) {
                 source = .zcache
+            } else if try remoteLoad(entry, into: page) {
+                source = .remote
             } else {
                 try read(entry, from: device, into: page)
                 source = .device
@@ -146,7 +151,8 @@ extension ZCache {
         // other owners and the page came from zcache, it has no other copy:
         // keep it in the swap cache (dirty) for them, as the kernel's swap
         // cache does; the bit we hold goes to that page.
-        if device.slots.endSwapIn(entry, keepCacheWhenShared: source == .zcache) {
+        // A page from the remote tier has no other copy either (its record is gone).
+        if device.slots.endSwapIn(entry, keepCacheWhenShared: source != .device) {
             let kept = addToSwapCache(
                 entry, device: device, page: UnsafeRawBufferPointer(page),
                 flags: [.upToDate, .dirty])
@@ -212,6 +218,7 @@ extension ZCache {
                 slots.free(entry)
                 if slots.useCount(entry) == 0 {
                     try? frontswapInvalidatePage(type: entry.type, offset: entry.offset)
+                    forgetRemotePage(entry)
                 }
                 slots.swapcacheFree(entry)
                 return

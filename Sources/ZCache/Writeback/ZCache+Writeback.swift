@@ -81,6 +81,11 @@ extension ZCache {
     public func writeback(pageframes: Int) -> Int {
         let plug = WritebackPlug()
         defer { plug.submit() }
+        if let remote {
+            guard case .submitted(let pages) = remoteWriteback(remote, pageframes: pageframes, plug: plug)
+            else { return 0 }
+            return pages
+        }
         var frames = 0
         var pages = 0
         while frames < pageframes {
@@ -110,6 +115,7 @@ extension ZCache {
     /// Writes back the LRU persistent pageframe, queueing its pages in `plug`.
     func writebackPageframe(plug: WritebackPlug) -> WritebackOutcome {
         guard configuration.writebackEnabled else { return .disabled }
+        if let remote { return remoteWriteback(remote, pageframes: 1, plug: plug) }
         // A frame holds up to two buds: reserve two cap slots and two pages
         // before touching it, so both buds can be written (the seed's intent).
         // Only a cap below two makes do with one: the frame's other bud then
@@ -150,7 +156,7 @@ extension ZCache {
     /// The LRU persistent pages to write back (step 2), with their keys: the
     /// buds of the LRU frame made a zombie (zbud), else the oldest `count`
     /// entries of the per-entry LRU, isolated.
-    private func writebackVictims(upTo count: Int) -> [(key: TMemKey, handle: ZPageHandle)] {
+    func writebackVictims(upTo count: Int) -> [(key: TMemKey, handle: ZPageHandle)] {
         guard let frames = store.persistent.frameLRU else {
             return isolateOldest(.persistent, upTo: count)
         }
@@ -160,7 +166,7 @@ extension ZCache {
     }
 
     /// Step 1's sources, in the seed's order.
-    private func gatherPage() -> GatheredPage? {
+    func gatherPage() -> GatheredPage? {
         if let frame = store.pool.allocate() {
             counters.writebackFramesHeld.add(1)
             return .frame(frame)
@@ -174,7 +180,7 @@ extension ZCache {
         return nil
     }
 
-    private func releaseGathered(_ page: GatheredPage) {
+    func releaseGathered(_ page: GatheredPage) {
         switch page {
         case .frame(let frame):
             counters.writebackFramesHeld.add(-1)
@@ -186,7 +192,7 @@ extension ZCache {
 
     /// Gives back `count` outstanding-writeback slots and wakes whoever waits
     /// for room or for writeback to end.
-    private func releaseOutstanding(_ count: Int) {
+    func releaseOutstanding(_ count: Int) {
         guard count > 0 else { return }
         counters.outstandingWritebackPages.add(-count)
         writeback.progress.wake()
@@ -194,7 +200,7 @@ extension ZCache {
 
     /// Steps 3 and 4 for one victim bud. Returns whether its page was queued
     /// for writing (the write then owns `gathered` and one outstanding slot).
-    private func writebackBud(
+    func writebackBud(
         key: TMemKey, handle: ZPageHandle, page gathered: GatheredPage, plug: WritebackPlug
     ) -> Bool {
         // Only frontswap's pages have a swap entry; a user's persistent pool

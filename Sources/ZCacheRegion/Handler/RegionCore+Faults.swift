@@ -129,6 +129,9 @@
                     case .zcache: return .zcache
                     case .swapCache: return .swapCache
                     case .device: return .device
+                    // The region's caches write back to the swap file; a page
+                    // from a remote tier is counted with the device's, below zcache.
+                    case .remote: return .device
                     }
                 } catch {
                     local.swapInRetries += 1

@@ -137,6 +137,7 @@ extension SimulatedHost {
             case .swapCache: counters.swapInsFromSwapCache += 1
             case .compressedCache: counters.swapInsFromCompressedCache += 1
             case .device: counters.swapInsFromDevice += 1
+            case .remoteTier: counters.swapInsFromRemote += 1
             }
             verify(key(anon: g), UnsafeRawBufferPointer(buffer))
         } catch {

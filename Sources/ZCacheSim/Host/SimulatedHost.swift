@@ -63,6 +63,8 @@ public struct HostCounters: Sendable, Codable, Equatable {
     public var swapInsFromSwapCache = 0
     public var swapInsFromCompressedCache = 0
     public var swapInsFromDevice = 0
+    /// Swap-ins the remote tier served (0 unless writeback goes there).
+    public var swapInsFromRemote = 0
     public var swapOuts = 0
     public var swapOutFailures = 0
     public var fileFaults = 0
@@ -84,6 +86,7 @@ public struct HostCounters: Sendable, Codable, Equatable {
         case swapInsFromSwapCache = "swap_ins_from_swap_cache"
         case swapInsFromCompressedCache = "swap_ins_from_zcache"
         case swapInsFromDevice = "swap_ins_from_device"
+        case swapInsFromRemote = "swap_ins_from_remote"
         case swapOuts = "swap_outs", swapOutFailures = "swap_out_failures"
         case fileFaults = "file_faults", cleancacheHits = "cleancache_hits"
         case fileReads = "file_reads", reclaimedFilePages = "reclaimed_file_pages"

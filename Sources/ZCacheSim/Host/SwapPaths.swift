@@ -12,6 +12,8 @@ public enum SwapInOrigin: String, Sendable, Codable, CaseIterable {
     case compressedCache
     /// The swap device.
     case device
+    /// The remote tier (writeback sent the page to another machine's memory).
+    case remoteTier
 }
 
 /// The host's LRU page counts, as a shrinker sees them.

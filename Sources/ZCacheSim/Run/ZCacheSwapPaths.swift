@@ -1,7 +1,8 @@
 // The host's swap paths in real runs: ZCache in front of a swap device.
 //
 //   reclaim anon   -> ZCache.swapOut   (slot, frontswap store, else device write)
-//   fault anon     -> ZCache.swapIn    (swap cache, frontswap load, device read)
+//   fault anon     -> ZCache.swapIn    (swap cache, frontswap load, remote tier,
+//                                       device read)
 //   reclaim file   -> cleancache put (one filesystem, a file per simulated file)
 //   fault file     -> cleancache get
 //   reclaim pass   -> ZCache.shrinkerScan(counts:) with the host's LRU counts
@@ -41,6 +42,7 @@ public final class ZCacheSwapPaths: SwapPaths {
         switch try zcache.swapIn(entry, into: page) {
         case .swapCache: return .swapCache
         case .zcache: return .compressedCache
+        case .remote: return .remoteTier
         case .device:
             // The feedback the zswap shrinker policy reads, as mm reports a
             // swap-in that zswap missed.
