@@ -1,4 +1,5 @@
 import XCTest
+import ZCache
 
 @testable import RemoteTier
 

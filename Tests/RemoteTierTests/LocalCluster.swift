@@ -19,12 +19,12 @@ struct LocalCluster {
             .deletingLastPathComponent().appendingPathComponent("scripts/cluster").path
     }
 
-    /// A base port for this test process: six ports at `offset` within a block
+    /// A base port for this test process: six ports at `offset` (0, 6 ... 24) within a block
     /// of its own, so two test runs on one machine (two checkouts, say) do not
     /// stop each other's clusters. Below 55,536: each node's cluster bus listens
     /// on its port + 10,000.
     static func basePort(offset: Int) -> Int {
-        20_000 + Int(getpid() % 3_000) * 10 + offset
+        20_000 + Int(getpid() % 1_000) * 30 + offset
     }
 
     /// Starts the cluster; fails the test (with the script's words) if it cannot.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ZCache
 import ZCacheSupport
 
 @testable import RemoteTier

@@ -138,7 +138,7 @@ package final class RemoteTierCounters: Sendable {
     package static func now() -> UInt64 { MonotonicClock.nanoseconds() }
 
     /// The bucket of `nanoseconds`: 4 * floor(log2) plus the next two bits.
-    static func bucket(_ nanoseconds: UInt64) -> Int {
+    package static func bucket(_ nanoseconds: UInt64) -> Int {
         let value = max(nanoseconds, 4)
         let log = 63 - value.leadingZeroBitCount
         let sub = Int((value >> (log - 2)) & 3)
@@ -146,7 +146,7 @@ package final class RemoteTierCounters: Sendable {
     }
 
     /// The smallest value of a bucket.
-    static func lowerBound(_ bucket: Int) -> Double {
+    package static func lowerBound(_ bucket: Int) -> Double {
         let log = bucket / 4
         return Double(UInt64(1) << log) * (1 + Double(bucket % 4) / 4)
     }

@@ -318,3 +318,11 @@ extension ZCache {
             metadata: ["error": "\(error)"])
     }
 }
+
+extension ZCache {
+    /// The remote key of `entry`'s page, if it lives in the remote tier (tests
+    /// reach the stored value with it).
+    package func remotePageKey(of entry: SwapEntry) -> RemotePageKey? {
+        remoteResidency.key(of: entry)
+    }
+}
