@@ -99,14 +99,13 @@ let package = Package(
             name: "ZCacheSim",
             dependencies: [
                 "ZCache", "PageFrames", "ZBud", "ZSmalloc", "TMem", "SwapDevice", "ZCacheSupport",
-                "ZCacheRegion", "CZlib", "CMalloc", "RemoteTier",
-                .product(name: "Logging", package: "swift-log"),
+                "ZCacheRegion", "CZlib", "CMalloc", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: checkedSettings),
         .executableTarget(
             name: "zcache-sim",
             dependencies: [
-                "ZCacheSim", "ZCache", "ZCacheRegion",
+                "ZCacheSim", "ZCache", "ZCacheRegion", "RemoteTier",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -112,6 +112,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var workload: WorkloadOptions
 
+    @OptionGroup var remoteOptions: RemoteOptions
+
     var options: SimulationOptions {
         var o = SimulationOptions()
         o.host.ramPages = ram
@@ -167,6 +169,8 @@ struct Run: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var configured = self.options
         configured.logger = Logger(label: "zcache-sim")
+        let remotes = try remoteOptions.connect()
+        configured.remote = remotes?.first
         let options = configured
         let content: PageContentSource
         let trace: TraceWorkload?
@@ -208,6 +212,20 @@ struct Run: ParsableCommand {
         let inputs = RunInputs(
             commandLine: CommandLine.arguments, options: sized, contents: content.name)
 
+        if let remotes, remotes.count > 1 {
+            printHeader()
+            let hosts = try runSharedHosts(
+                options, remotes: remotes, allocator: options.allocators[0],
+                policy: options.policies.first ?? .seed, content: content, costs: costs)
+            print("\n\(hosts.count) hosts sharing \(remoteOptions.remote ?? ""), writeback to "
+                + "\(remoteOptions.remoteTarget):")
+            print(Report.hostsTable(hosts.enumerated().map { ("host \($0.offset)", $0.element) }))
+            if let json {
+                try OptionChecks.write(try Report.json(hosts, inputs: inputs), to: json, option: "--json")
+            }
+            if hosts.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
+            return
+        }
         var results: [SimulationResult] = []
         var reportRuns: [HTMLReport.Run] = []
         var failure: SimulationError?

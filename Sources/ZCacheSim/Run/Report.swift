@@ -45,7 +45,7 @@ public enum Report {
             ("allocator", rows(result.statistics.allocator)),
             ("host", rows(result.host)),
             ("swap device", rows(result.swapDevice)),
-        ] {
+        ] + remoteRows(result) {
             lines.append("")
             lines.append("[\(title)]")
             lines.append(contentsOf: columns(rows))
@@ -58,6 +58,33 @@ public enum Report {
                 + (result.frameAccountingHolds ? "holds" : "BROKEN")
                 + "; swap slots in use \(result.swapSlotsInUse), bad frees \(result.swapSlotBadFrees)"
         )
+        return lines.joined(separator: "\n")
+    }
+
+    /// The remote tier's section, for a run that used one.
+    static func remoteRows(_ result: SimulationResult) -> [(String, [(String, String)])] {
+        let remote = result.statistics.remote
+        guard remote.remoteRoundTrips > 0 else { return [] }
+        return [("remote tier", rows(remote))]
+    }
+
+    /// Per simulated host sharing a remote tier: where its swap-ins came from
+    /// (the workload's, before the final read-back) and what it stored remotely.
+    public static func hostsTable(_ results: [(host: String, result: SimulationResult)]) -> String {
+        var lines = [
+            "host         swap-ins: zcache  swap cache  remote tier  disk    remote puts  remote MiB  lost"
+        ]
+        for (host, result) in results {
+            let w = result.workload
+            let r = result.statistics.remote
+            lines.append(
+                host.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(
+                        format: " %16d  %10d  %11d  %6d  %11d  %10.1f  %4d",
+                        w.swapInsFromCompressedCache, w.swapInsFromSwapCache, w.swapInsFromRemote,
+                        w.swapInsFromDevice, r.remotePuts, Double(r.remoteBytes) / 1_048_576,
+                        result.lostPages))
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -232,7 +232,8 @@ public enum Simulation {
         configuration.acceptThresholdPercent = options.acceptThresholdPercent
         let ram = HostRAM(
             totalPages: options.host.ramPages, reservePages: options.host.minWatermark)
-        let zcache = ZCache(configuration: configuration, host: ram, logger: options.logger)
+        let zcache = ZCache(
+            configuration: configuration, host: ram, logger: options.logger, remote: options.remote)
         // zcache off: a frozen cache turns every put into a flush, so every
         // swap-out goes to the device and every file page is dropped, through
         // the same swap paths.
@@ -253,6 +254,7 @@ public enum Simulation {
         }
         let workload = host.counters
         host.finish()
+        zcache.flushRemoteDeletes()  // pages read back at the end leave no key behind
         let counters = host.counters
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
         if let error = replay?.error { throw .trace(error) }

@@ -36,6 +36,9 @@ public struct SimulationOptions: Sendable {
     public var allowSwapFull = false
     /// Receives the cache's and the swap device's events (not recorded in result files).
     public var logger: Logger?
+    /// The remote tier writeback goes to (`--remote`), with its target; nil:
+    /// the swap file. Not recorded in result files (the inputs name it).
+    public var remote: RemoteWriteback?
 
     // Real workloads and the cost model (issue 19).
     /// A trace file (plain or gzip) replayed instead of the synthetic pattern.
