@@ -3,15 +3,20 @@
 
 import ArgumentParser
 import Foundation
+import RemoteTier
 import ZCache
 import ZCacheSim
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback, swapin).",
+        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback, swapin, remote).",
         subcommands: [
             ZBudPart.self, ZSmallocPart.self, TMemPart.self, SwapPart.self, WritebackPart.self,
-            SwapInPart.self,
+            SwapInPart.self, RemotePart.self,
         ])
 }
 
@@ -80,6 +85,48 @@ extension Microbench {
         func run() throws {
             for kind in allocator.allocators {
                 print(try WritebackMicrobenchmark.run(corpus: pages.corpus, allocator: kind))
+            }
+        }
+    }
+
+    struct RemotePart: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remote",
+            abstract:
+                "Writeback to the remote tier against writeback to the swap file, and swap-in latency from each.")
+
+        @OptionGroup var pages: MicrobenchCorpus
+
+        @Option(help: "A node of the Redis Cluster (redis://127.0.0.1:PORT).")
+        var remote: String
+
+        @Option(help: "Replicas that must hold a page before it counts (WAIT).")
+        var remoteReplicas = 0
+
+        @Option(help: "Pages per pipelined remote batch.")
+        var batchPages = 256
+
+        @Option(help: AllocatorChoice.help)
+        var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
+        func run() throws {
+            guard let seed = RedisNodeAddress(remote) else {
+                throw ValidationError("--remote \(remote) is not redis://HOST:PORT")
+            }
+            var configuration = RedisCluster.Configuration(seeds: [seed])
+            configuration.timeoutMilliseconds = 5000
+            let cluster = try RedisCluster(configuration: configuration)
+            for kind in allocator.allocators {
+                print(
+                    try RemoteMicrobenchmark.run(
+                        corpus: pages.corpus, batchPages: batchPages, allocator: kind
+                    ) { round in
+                        var tier = RedisPageTier.Configuration(
+                            namespace: "bench-\(getpid())-\(kind)-\(round)")
+                        tier.replicas = remoteReplicas
+                        tier.waitMilliseconds = 2000
+                        return try RedisPageTier(cluster: cluster, configuration: tier)
+                    })
             }
         }
     }
