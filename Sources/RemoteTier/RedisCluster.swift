@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 import ZCacheSupport
 
@@ -141,7 +142,10 @@ public final class RedisCluster: Sendable {
             }
             var next: [(index: Int, ask: RedisNodeAddress?)] = []
             var refresh = groups.isEmpty
-            for (node, group) in groups {
+            // Each node's pipeline on its own thread: a batch costs the
+            // slowest node's round trip, not the sum of them.
+            let work = Array(groups)
+            let pipelines: [[[[UInt8]]]] = work.map { _, group in
                 var pipeline: [[[UInt8]]] = []
                 for (index, ask) in group {
                     if ask { pipeline.append([Array("ASKING".utf8)]) }
@@ -153,12 +157,27 @@ public final class RedisCluster: Sendable {
                         Array(String(waitMilliseconds).utf8),
                     ])
                 }
-                let replies: [RedisReply]
-                do {
-                    replies = try withConnection(to: node) { (connection) throws(RemoteTierError) in
-                        try connection.pipeline(pipeline)
+                return pipeline
+            }
+            let nodes = work.map(\.key)
+            let outcomes = LockedValue(
+                [Result<[RedisReply], RemoteTierError>?](repeating: nil, count: work.count))
+            let send: @Sendable (Int) -> Void = { [self] i in
+                let outcome = Result { () throws(RemoteTierError) -> [RedisReply] in
+                    try withConnection(to: nodes[i]) { (connection) throws(RemoteTierError) in
+                        try connection.pipeline(pipelines[i])
                     }
-                } catch {
+                }
+                outcomes.withLock { $0[i] = outcome }
+            }
+            if work.count == 1 { send(0) } else { DispatchQueue.concurrentPerform(iterations: work.count, execute: send) }
+            let replied = outcomes.withLock { $0 }
+            for (i, (node, group)) in work.enumerated() {
+                let replies: [RedisReply]
+                switch replied[i]! {
+                case .success(let r):
+                    replies = r
+                case .failure(let error):
                     for (index, _) in group {
                         lastError[index] = error
                         next.append((index, nil))

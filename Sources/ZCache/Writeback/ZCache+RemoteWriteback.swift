@@ -57,8 +57,8 @@ extension ZCache {
 
     /// Writes back up to `pageframes` LRU persistent frames (zbud) or entries
     /// to the remote tier, in batches. Returns the pages the store
-    /// acknowledged plus those written to the swap file behind it; `outcome`
-    /// is `.submitted` when any victim was taken.
+    /// acknowledged plus those written to the swap file behind it, as
+    /// `.submitted`; `.remoteRefused` when the store failed and nothing was written.
     func remoteWriteback(_ remote: RemoteWriteback, pageframes: Int, plug: WritebackPlug)
         -> WritebackOutcome
     {
@@ -103,7 +103,10 @@ extension ZCache {
             }
             for handle in taken { store.finishIsolation(handle) }
         }
-        return frames == 0 ? .nothingToWriteBack : .submitted(written)
+        if frames == 0 { return .nothingToWriteBack }
+        // A failing store that took nothing ends the caller's loop too (the
+        // victims went back to the LRU and would be taken again).
+        return failed && written == 0 ? .remoteRefused : .submitted(written)
     }
 
     /// Step 2 for one victim: the candidate, holding its entry's has-cache
@@ -176,6 +179,7 @@ extension ZCache {
         remoteCounters.recordRoundTrip(nanoseconds: RemoteTierCounters.now() - started)
         var acknowledged = [Bool](repeating: false, count: candidates.count)
         var firstError: (any Error)?
+        var refused: [RemotePageKey] = []
         for (i, candidate) in candidates.enumerated() {
             switch i < results.count ? results[i] : nil {
             case .success?:
@@ -186,11 +190,16 @@ extension ZCache {
             case .failure(let error)?:
                 remoteCounters.errors.add(1, ordering: .relaxed)
                 firstError = firstError ?? error
+                refused.append(keys[i])
             case nil:
                 remoteCounters.errors.add(1, ordering: .relaxed)
+                refused.append(keys[i])
             }
         }
         if let firstError { logRemoteFailure("store of a writeback batch", firstError) }
+        // A refused put may still have left its value (stored, not replicated
+        // in time): no record names it, so it is deleted with the others.
+        for key in refused { queueRemoteDelete(key) }
         return acknowledged
     }
 

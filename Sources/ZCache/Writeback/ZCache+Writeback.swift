@@ -55,6 +55,8 @@ extension ZCache {
         case noMemory
         /// No persistent frame can be written back.
         case nothingToWriteBack
+        /// The remote tier refused or failed every page (and no swap file took them).
+        case remoteRefused
     }
 
     /// A page gathered for writeback: a frame of zcache's pool (taken without
