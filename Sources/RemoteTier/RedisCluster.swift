@@ -170,7 +170,11 @@ public final class RedisCluster: Sendable {
                 }
                 outcomes.withLock { $0[i] = outcome }
             }
-            if work.count == 1 { send(0) } else { DispatchQueue.concurrentPerform(iterations: work.count, execute: send) }
+            if work.count == 1 {
+                send(0)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: work.count, execute: send)
+            }
             let replied = outcomes.withLock { $0 }
             for (i, (node, group)) in work.enumerated() {
                 let replies: [RedisReply]

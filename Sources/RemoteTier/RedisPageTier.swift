@@ -1,6 +1,6 @@
 import CZlib
-import ZCache
 import Synchronization
+import ZCache
 import ZCacheSupport
 
 #if canImport(Glibc)
@@ -63,8 +63,9 @@ public final class RedisPageTier: Sendable {
         }
         // WAIT blocks the connection for up to its timeout: a socket timeout
         // shorter than that would cut every slow WAIT off and resend its batch.
-        guard configuration.replicas == 0
-            || configuration.waitMilliseconds < cluster.configuration.timeoutMilliseconds
+        guard
+            configuration.replicas == 0
+                || configuration.waitMilliseconds < cluster.configuration.timeoutMilliseconds
         else {
             throw .badInput(
                 "wait \(configuration.waitMilliseconds) ms must be shorter than the cluster's "

@@ -13,7 +13,8 @@ import ZCacheSim
 
 struct Microbench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback, swapin, remote).",
+        abstract:
+            "Measure one part on its own (zbud, zsmalloc, tmem, swap, writeback, swapin, remote).",
         subcommands: [
             ZBudPart.self, ZSmallocPart.self, TMemPart.self, SwapPart.self, WritebackPart.self,
             SwapInPart.self, RemotePart.self,
@@ -47,7 +48,8 @@ extension Microbench {
         static let configuration = CommandConfiguration(
             commandName: "zsmalloc",
             abstract:
-                "zsmalloc pool utilization against the packing limit, zspage lengths, compaction, costs.")
+                "zsmalloc pool utilization against the packing limit, zspage lengths, compaction, costs."
+        )
 
         @OptionGroup var pages: MicrobenchCorpus
 
@@ -93,7 +95,8 @@ extension Microbench {
         static let configuration = CommandConfiguration(
             commandName: "remote",
             abstract:
-                "Writeback to the remote tier against writeback to the swap file, and swap-in latency from each.")
+                "Writeback to the remote tier against writeback to the swap file, and swap-in latency from each."
+        )
 
         @OptionGroup var pages: MicrobenchCorpus
 

@@ -42,9 +42,12 @@ struct RemoteOptions: ParsableArguments {
             throw ValidationError("--remote \(remote) is not redis://HOST:PORT")
         }
         guard remoteTarget != .swapFile else {
-            throw ValidationError("--remote-target is remote or remote+swap (without --remote: swap)")
+            throw ValidationError(
+                "--remote-target is remote or remote+swap (without --remote: swap)")
         }
-        guard (1...64).contains(hosts) else { throw ValidationError("--hosts \(hosts) is not in 1...64") }
+        guard (1...64).contains(hosts) else {
+            throw ValidationError("--hosts \(hosts) is not in 1...64")
+        }
         guard (0...16).contains(remoteReplicas) else {
             throw ValidationError("--remote-replicas \(remoteReplicas) is not in 0...16")
         }
@@ -77,8 +80,9 @@ func runSharedHosts(
     _ options: SimulationOptions, remotes: [RemoteWriteback], allocator: ZCacheAllocatorKind,
     policy: ShrinkerPolicy, content: PageContentSource, costs: CostModel
 ) throws -> [SimulationResult] {
-    let results = LockedValue([Result<SimulationResult, SimulationError>?](
-        repeating: nil, count: remotes.count))
+    let results = LockedValue(
+        [Result<SimulationResult, SimulationError>?](
+            repeating: nil, count: remotes.count))
     DispatchQueue.concurrentPerform(iterations: remotes.count) { host in
         var hostOptions = options
         hostOptions.remote = remotes[host]

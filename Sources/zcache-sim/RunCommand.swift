@@ -217,11 +217,13 @@ struct Run: ParsableCommand {
             let hosts = try runSharedHosts(
                 options, remotes: remotes, allocator: options.allocators[0],
                 policy: options.policies.first ?? .seed, content: content, costs: costs)
-            print("\n\(hosts.count) hosts sharing \(remoteOptions.remote ?? ""), writeback to "
-                + "\(remoteOptions.remoteTarget):")
+            print(
+                "\n\(hosts.count) hosts sharing \(remoteOptions.remote ?? ""), writeback to "
+                    + "\(remoteOptions.remoteTarget):")
             print(Report.hostsTable(hosts.enumerated().map { ("host \($0.offset)", $0.element) }))
             if let json {
-                try OptionChecks.write(try Report.json(hosts, inputs: inputs), to: json, option: "--json")
+                try OptionChecks.write(
+                    try Report.json(hosts, inputs: inputs), to: json, option: "--json")
             }
             if hosts.contains(where: { $0.lostPages > 0 }) { throw ExitCode(1) }
             return

@@ -53,7 +53,8 @@ final class ZCacheRemoteFailoverTests: XCTestCase {
         // The node comes back (as a replica) and every connection is dropped.
         let restart = try LocalCluster.run([
             "redis-server", "--port", String(victim.port), "--bind", "127.0.0.1",
-            "--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/nodes-\(victim.port).conf",
+            "--cluster-enabled", "yes", "--cluster-config-file",
+            "\(directory)/nodes-\(victim.port).conf",
             "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no",
             "--maxmemory-policy", "noeviction", "--save", "", "--appendonly", "no",
             "--dir", directory, "--pidfile", pidFile,

@@ -133,7 +133,9 @@ final class RemoteModelWorker: @unchecked Sendable {
     private func swapIn(at i: Int, _ buffer: inout [UInt8]) -> Bool {
         let (entry, id) = live[i]
         do {
-            let source = try buffer.withUnsafeMutableBytes { try stack.cache.swapIn(entry, into: $0) }
+            let source = try buffer.withUnsafeMutableBytes {
+                try stack.cache.swapIn(entry, into: $0)
+            }
             sources[source, default: 0] += 1
             if buffer == RemoteStack.page(id) {
                 verified += 1
@@ -156,13 +158,15 @@ final class RemoteModelWorker: @unchecked Sendable {
         if rng.next() % 2 == 0 {
             nextID += 1
             let stored = RemoteStack.page(nextID).withUnsafeBytes {
-                (try? stack.cache.cleancachePut(filesystem, file: ObjectID(1), index: index, page: $0))
+                (try? stack.cache.cleancachePut(
+                    filesystem, file: ObjectID(1), index: index, page: $0))
                     ?? false
             }
             cleancache[index] = stored ? nextID : nil
         } else {
             let hit = buffer.withUnsafeMutableBytes {
-                (try? stack.cache.cleancacheGet(filesystem, file: ObjectID(1), index: index, into: $0))
+                (try? stack.cache.cleancacheGet(
+                    filesystem, file: ObjectID(1), index: index, into: $0))
                     ?? false
             }
             guard hit else { return }

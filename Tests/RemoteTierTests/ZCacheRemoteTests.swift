@@ -97,7 +97,8 @@ final class ZCacheRemoteTests: XCTestCase {
         let entry = entries[3]
         let key = mine.tier.key(try XCTUnwrap(mine.cache.remotePageKey(of: entry)))
         let theirKey = theirs.tier.key(try XCTUnwrap(theirs.cache.remotePageKey(of: entry)))
-        guard case .string(let original) = try redis.execute([RedisCommand("GET", key: key)])[0].get()
+        guard
+            case .string(let original) = try redis.execute([RedisCommand("GET", key: key)])[0].get()
         else { return XCTFail("no value under \(key)") }
         guard
             case .string(let foreign) = try redis.execute([RedisCommand("GET", key: theirKey)])[0]
@@ -144,7 +145,8 @@ final class ZCacheRemoteTests: XCTestCase {
                     })
             }
             for node in redis.masters {
-                XCTAssertEqual(try cluster.cli(port: node.port, ["config", "set", "maxmemory", "1"]), "OK\n")
+                XCTAssertEqual(
+                    try cluster.cli(port: node.port, ["config", "set", "maxmemory", "1"]), "OK\n")
             }
             let written = stack.cache.writeback(pageframes: 100)
             for node in redis.masters {

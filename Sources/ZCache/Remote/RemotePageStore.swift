@@ -18,8 +18,8 @@
 // A key carries the generation of its write, so a key whose delete is still
 // queued can never be read as a later page of the same slot.
 
-import Synchronization
 import SwapDevice
+import Synchronization
 import ZCacheSupport
 
 /// Where a page lives in the remote tier: its swap entry and the generation

@@ -71,7 +71,8 @@ extension ZCache {
             var candidates: [RemoteCandidate] = []
             var taken: [ZPageHandle] = []
             while frames < pageframes, candidates.count < remote.batchPages {
-                let wanted = store.persistent.frameLRU == nil
+                let wanted =
+                    store.persistent.frameLRU == nil
                     ? min(pageframes - frames, remote.batchPages - candidates.count) : 2
                 let victims = writebackVictims(upTo: wanted)
                 guard !victims.isEmpty else { break }
@@ -95,7 +96,8 @@ extension ZCache {
                     failed = true
                     candidate.device.slots.swapcacheFree(candidate.entry)
                     if remote.swapFileBehind,
-                        writebackToSwapFile(key: candidate.key, handle: candidate.handle, plug: plug)
+                        writebackToSwapFile(
+                            key: candidate.key, handle: candidate.handle, plug: plug)
                     {
                         written += 1
                     }
@@ -219,7 +221,8 @@ extension ZCache {
 
     /// The swap file's writeback of one zpage (the remote store refused it):
     /// a cap slot and a page gathered for it, as `writebackPageframe` does.
-    private func writebackToSwapFile(key: TMemKey, handle: ZPageHandle, plug: WritebackPlug) -> Bool {
+    private func writebackToSwapFile(key: TMemKey, handle: ZPageHandle, plug: WritebackPlug) -> Bool
+    {
         let reserved = counters.outstandingWritebackPages.reserve(
             upTo: 1, limit: configuration.maxOutstandingWritebackPages)
         guard reserved == 1 else {
@@ -270,7 +273,8 @@ extension ZCache {
             remoteCounters.errors.add(1, ordering: .relaxed)
             throw .remotePageUnavailable(entry, "written with codec id \(fetched.codec)")
         }
-        let decompressed = fetched.data.withUnsafeBytes { bytes -> Result<Void, DecompressionError> in
+        let decompressed = fetched.data.withUnsafeBytes {
+            bytes -> Result<Void, DecompressionError> in
             do throws(DecompressionError) {
                 try compressor.decompress(bytes, into: page)
                 return .success(())

@@ -84,7 +84,9 @@ extension ZCache {
         let plug = WritebackPlug()
         defer { plug.submit() }
         if let remote {
-            guard case .submitted(let pages) = remoteWriteback(remote, pageframes: pageframes, plug: plug)
+            guard
+                case .submitted(let pages) = remoteWriteback(
+                    remote, pageframes: pageframes, plug: plug)
             else { return 0 }
             return pages
         }

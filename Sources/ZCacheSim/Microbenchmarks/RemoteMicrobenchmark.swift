@@ -95,7 +95,9 @@ public enum RemoteMicrobenchmark {
                 var buffer = [UInt8](repeating: 0, count: pageSize)
                 for (entry, i) in entries {
                     let before = monotonicNanoseconds()
-                    let from = try buffer.withUnsafeMutableBytes { try cache.swapIn(entry, into: $0) }
+                    let from = try buffer.withUnsafeMutableBytes {
+                        try cache.swapIn(entry, into: $0)
+                    }
                     let took = monotonicNanoseconds() - before
                     guard buffer == pages[i] else { throw BenchmarkError.wrongPage(entry) }
                     switch from {
