@@ -171,6 +171,7 @@ final class CommandLineTests: XCTestCase {
             for (key, value) in statistics["allocator"] ?? [:] {
                 expected["zcache_allocator_" + key] = value
             }
+            for (key, value) in statistics["remote"] ?? [:] { expected["zcache_" + key] = value }
             for (key, value) in device { expected["zcache_swap_device_" + key] = value }
             expected["zcache_swap_device_slots_in_use"] = run["swap_slots_in_use"] as? Int
             for (name, value) in expected {

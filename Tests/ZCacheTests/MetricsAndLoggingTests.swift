@@ -183,7 +183,7 @@ final class MetricsAndLoggingTests: XCTestCase {
         var out: [String: Int] = [:]
         for (section, prefix) in [
             ("zcache", "zcache_"), ("zbud", "zbud_"), ("frame_pool", "zcache_frame_pool_"),
-            ("allocator", "zcache_allocator_"),
+            ("allocator", "zcache_allocator_"), ("remote", "zcache_"),
         ] {
             for (key, value) in object[section] ?? [:] where !ZCacheMetrics.ratios.contains(key) {
                 if let value = value as? Int { out[prefix + key] = value }

@@ -103,10 +103,11 @@ public struct RemoteTierStatistics: Sendable, Codable, Equatable {
     public var remoteBytes = 0
     /// Pages living in the remote tier now (zcache's records; 0 for a store's own counters).
     public var remotePages = 0
-    /// Round trips (one batch of puts or gets) and their latency percentiles, in microseconds.
+    /// Round trips (one batch of puts or gets) and their latency percentiles,
+    /// in whole microseconds (a bucket is up to 25% wide anyway).
     public var remoteRoundTrips = 0
-    public var remoteRoundTripP50Microseconds = 0.0
-    public var remoteRoundTripP99Microseconds = 0.0
+    public var remoteRoundTripP50Microseconds = 0
+    public var remoteRoundTripP99Microseconds = 0
 
     public init() {}
 
@@ -178,8 +179,8 @@ package final class RemoteTierCounters: Sendable {
             }
             return 0
         }
-        s.remoteRoundTripP50Microseconds = percentile(0.5)
-        s.remoteRoundTripP99Microseconds = percentile(0.99)
+        s.remoteRoundTripP50Microseconds = Int(percentile(0.5).rounded())
+        s.remoteRoundTripP99Microseconds = Int(percentile(0.99).rounded())
         return s
     }
 }

@@ -71,13 +71,18 @@ extension ZCache {
             var candidates: [RemoteCandidate] = []
             var taken: [ZPageHandle] = []
             while frames < pageframes, candidates.count < remote.batchPages {
+                // A "pageframe" is a zbud frame (up to two buds), or two
+                // per-entry LRU entries, as in the swap file's writeback.
+                let perEntry = store.persistent.frameLRU == nil
+                let framesLeft = pageframes - frames
                 let wanted =
-                    store.persistent.frameLRU == nil
-                    ? min(pageframes - frames, remote.batchPages - candidates.count) : 2
+                    perEntry
+                    ? min(
+                        framesLeft >= remote.batchPages ? remote.batchPages : framesLeft * 2,
+                        remote.batchPages - candidates.count) : 2
                 let victims = writebackVictims(upTo: wanted)
                 guard !victims.isEmpty else { break }
-                // A zbud frame counts once; per-entry LRU entries one each.
-                frames += store.persistent.frameLRU == nil ? victims.count : 1
+                frames += perEntry ? (victims.count + 1) / 2 : 1
                 for victim in victims {
                     taken.append(victim.handle)
                     if let candidate = remoteCandidate(victim.key, victim.handle) {

@@ -144,7 +144,7 @@ public enum RemoteMicrobenchmark {
         lines.append(
             String(
                 format:
-                    "last remote round: %d puts, %.1f MiB, %d errors, round trip p50 %.0f us p99 %.0f us",
+                    "last remote round: %d puts, %.1f MiB, %d errors, round trip p50 %d us p99 %d us",
                 remoteStatistics.remotePuts, Double(remoteStatistics.remoteBytes) / 1_048_576,
                 remoteStatistics.remoteErrors, remoteStatistics.remoteRoundTripP50Microseconds,
                 remoteStatistics.remoteRoundTripP99Microseconds))
