@@ -58,7 +58,7 @@ public enum ZSmallocMicrobenchmark {
                 + "stored: \(count) (\(objects.rawPages) raw, in the huge class), "
                 + "mean object \(objectBytes / count) bytes",
             "",
-            "density (classes every 16 bytes, zspages of up to 4 frames (the default), 4-byte header):",
+            "density (classes every 16 bytes, zspages of up to \(ZSmalloc.Configuration().maxFramesPerZspage) frames (the default), 4-byte header):",
             "  frames used:                     \(frames)  (\(format(Double(count) / Double(frames))) pages/frame)",
             "  limit (objects without a gap):   \(limitFrames)",
             "  pool utilization (bytes/frames): \(format(Double(objectBytes) / Double(frames * pageSize)))",
@@ -67,7 +67,8 @@ public enum ZSmallocMicrobenchmark {
                 + "(handle table + per-frame zspage records)",
             "  classes used:                    \(stats.classes.count), huge objects: \(stats.hugeObjectsInUse)",
         ]
-        for maxFrames in [1, 2, 8, 16] {
+        for maxFrames in [1, 2, 4, 8, 16]
+        where maxFrames != ZSmalloc.Configuration().maxFramesPerZspage {
             var configuration = ZSmalloc.Configuration()
             configuration.maxFramesPerZspage = maxFrames
             let other = ZSmalloc(
