@@ -136,9 +136,10 @@ final class ZswapPolicyTests: XCTestCase {
         return page
     }
 
-    /// A cache with `pages` swapped-out pages, two to a frame, and a swap device.
+    /// A cache with `pages` swapped-out pages, two to a zbud frame, and a swap device.
     private func cacheWithPersistentPages(_ pages: Int) throws -> (ZCache, [(SwapEntry, [UInt8])]) {
         var configuration = ZCacheConfiguration()
+        configuration.allocator = .zbud
         configuration.pageframes = 1024
         configuration.shrinkerPolicy = .zswap
         let cache = ZCache(configuration: configuration)
@@ -234,6 +235,7 @@ final class ZswapPolicyTests: XCTestCase {
     /// even when the LRU counts ask for nothing.
     func testFullPoolIsWrittenBackToTheAcceptThreshold() throws {
         var configuration = ZCacheConfiguration()
+        configuration.allocator = .zbud  // frame counts of zbud's pairs
         configuration.pageframes = 40
         configuration.shrinkerPolicy = .zswap
         configuration.acceptThresholdPercent = 50

@@ -23,7 +23,7 @@ public enum ZSmallocMicrobenchmark {
     public static func run(corpus: [String]) throws -> String {
         let pages =
             corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
-        let objects = Objects(pages: pages)
+        let objects = CompressedPages(pages: pages, bound: ZSmalloc.maxObjectSize, keepingRaw: true)
         guard !objects.sizes.isEmpty else { return "ZSmalloc microbenchmark: no non-zero pages" }
         let source =
             corpus.isEmpty ? "system binaries and libraries" : corpus.joined(separator: ", ")
@@ -123,45 +123,7 @@ public enum ZSmallocMicrobenchmark {
     static func format(_ value: Double) -> String { "\((value * 1000).rounded() / 1000)" }
 }
 
-/// The objects of a page set: LZ4 output, or the raw page when it does not fit.
-private struct Objects {
-    var bytes: [UInt8] = []
-    var offsets: [Int] = []
-    var sizes: [Int] = []
-    var zeroPages = 0
-    var rawPages = 0
-
-    init(pages: [UInt8]) {
-        let compressor = Compressor(.lz4)
-        var scratch = [UInt8](repeating: 0, count: Compressor.maxCompressedSize)
-        pages.withUnsafeBytes { all in
-            for start in stride(from: 0, to: all.count, by: pageSize) {
-                let page = UnsafeRawBufferPointer(rebasing: all[start..<start + pageSize])
-                if page.allSatisfy({ $0 == 0 }) {
-                    zeroPages += 1
-                    continue
-                }
-                offsets.append(bytes.count)
-                if let size = scratch.withUnsafeMutableBytes({
-                    compressor.compress(page, into: $0, bound: ZSmalloc.maxObjectSize)
-                }) {
-                    sizes.append(size)
-                    bytes.append(contentsOf: scratch[0..<size])
-                } else {
-                    rawPages += 1
-                    sizes.append(pageSize)
-                    bytes.append(contentsOf: page)
-                }
-            }
-        }
-    }
-
-    func withObject<T>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T {
-        bytes.withUnsafeBytes {
-            body(UnsafeRawBufferPointer(rebasing: $0[offsets[i]..<offsets[i] + sizes[i]]))
-        }
-    }
-
+extension CompressedPages {
     func storeAll(in zs: ZSmalloc) -> [ZsHandle] {
         (0..<sizes.count).map { i in
             withObject(i) { data in
@@ -183,7 +145,7 @@ private struct Objects {
 
 /// Nanoseconds per operation, and the two-thread read rate.
 private enum Cost {
-    static func measure(_ objects: Objects) -> [(String, String)] {
+    static func measure(_ objects: CompressedPages) -> [(String, String)] {
         var store: [Double] = []
         var read: [Double] = []
         var free: [Double] = []
@@ -219,7 +181,7 @@ private enum Cost {
 
     /// Steady state: every object stored; each step frees a random one and
     /// stores it again (frames come from the pool's resident reserve).
-    private static func steadyChurn(_ objects: Objects, iterations: Int) -> Double {
+    private static func steadyChurn(_ objects: CompressedPages, iterations: Int) -> Double {
         let count = objects.sizes.count
         let zs = ZSmalloc(pool: PageFramePool(frameCount: count + 1024))
         var handles = objects.storeAll(in: zs)
@@ -239,7 +201,7 @@ private enum Cost {
         return Double(monotonicNanoseconds() - start) / Double(iterations)
     }
 
-    private static func once(_ objects: Objects) -> (
+    private static func once(_ objects: CompressedPages) -> (
         store: Double, read: Double, free: Double, twoThreadReadSpeedup: Double
     ) {
         let count = objects.sizes.count
