@@ -47,13 +47,15 @@
 // zspage only when there is none, so partly used zspages fill up first. A
 // zspage whose last object is freed goes back to the pool at once.
 //
-// COMPACTION (ZSmalloc+Compaction.swift), per class, while the free slots add
-// up to at least one whole zspage: take the emptiest zspage (source) and the
-// fullest other one (destination), move the source's objects into the
-// destination (copying the slot, header included, and rewriting the handle's
-// table entry), and free the source's frames once it is empty. Only objects
-// and handle-table entries move; handles stay valid. Huge classes never
-// compact (a zspage of one object is never partly empty).
+// COMPACTION (ZSmalloc+Compaction.swift), per class, while the class holds
+// more frames than an ideal repacking of its objects would: take the
+// emptiest zspage (source) and the fullest other one (destination), move the
+// source's objects into the destination (copying the slot, header included,
+// and rewriting the handle's table entry), and free the source's frames once
+// it is empty; then pack each partial zspage left in place and detach its
+// frames past the last object. Only objects and handle-table entries move;
+// handles stay valid. Huge classes never compact (a zspage of one object is
+// never partly empty).
 //
 // LOCKING. One `Lock` per class guards its lists, its zspages' records, its
 // objects' bytes and its handle table. A read locks only the class its handle
