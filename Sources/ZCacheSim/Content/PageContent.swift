@@ -214,7 +214,7 @@ public struct PageContentSource: Sendable {
         }
     }
 
-    private static let vocabulary: [[UInt8]] = [
+    static let vocabulary: [[UInt8]] = [
         "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was",
         "on", "be", "by", "this", "are", "from", "at", "or", "page", "memory", "swap",
         "cache", "kernel", "process", "value", "string", "object", "function", "return",
@@ -223,29 +223,49 @@ public struct PageContentSource: Sendable {
         "http://", "localhost", "2013-02-", "compressed", "frontswap", "cleancache",
     ].map { Array($0.utf8) }
 
+    /// The vocabulary in one array (word `w` is `bytes[starts[w]..<starts[w + 1]]`):
+    /// a text page copies a word per draw, and this is the simulator's hottest loop.
+    private static let flatVocabulary: (bytes: [UInt8], starts: [Int]) = {
+        var starts = [0]
+        for word in vocabulary { starts.append(starts.last! + word.count) }
+        return (vocabulary.flatMap { $0 }, starts)
+    }()
+
     /// Words from a small vocabulary with numbers: logs, JSON, source text.
-    private static func fillText(_ page: UnsafeMutableRawBufferPointer, _ rng: inout PagePRNG) {
+    /// (`PageContentTests` checks it against the plain loop over `vocabulary`.)
+    static func fillText(_ page: UnsafeMutableRawBufferPointer, _ rng: inout PagePRNG) {
         let out = page.bindMemory(to: UInt8.self)
-        var i = 0
+        guard let base = out.baseAddress else { return }
         let n = out.count
-        while i < n {
-            let r = rng.next()
-            if r & 7 == 0 {
-                var v = (r >> 8) % 100_000
-                repeat {
-                    if i < n { out[i] = UInt8(48 + v % 10); i += 1 }
-                    v /= 10
-                } while v > 0
-            } else {
-                let word = vocabulary[Int((r >> 8) % UInt64(vocabulary.count))]
-                for b in word where i < n {
-                    out[i] = b
-                    i += 1
+        let (table, starts) = flatVocabulary
+        table.withUnsafeBufferPointer { table in
+            starts.withUnsafeBufferPointer { starts in
+                let words = UInt64(starts.count - 1)
+                var i = 0
+                while i < n {
+                    let r = rng.next()
+                    if r & 7 == 0 {
+                        var v = (r >> 8) % 100_000
+                        repeat {
+                            if i < n {
+                                base[i] = UInt8(48 + v % 10)
+                                i += 1
+                            }
+                            v /= 10
+                        } while v > 0
+                    } else {
+                        let w = Int((r >> 8) % words)
+                        let start = starts[w]
+                        let count = min(starts[w + 1] - start, n - i)
+                        // Words are a few bytes: a loop beats a call to memmove.
+                        for k in 0..<count { base[i + k] = table[start + k] }
+                        i += count
+                    }
+                    if i < n {
+                        base[i] = 32
+                        i += 1
+                    }
                 }
-            }
-            if i < n {
-                out[i] = 32
-                i += 1
             }
         }
     }
