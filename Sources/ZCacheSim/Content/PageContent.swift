@@ -223,24 +223,41 @@ public struct PageContentSource: Sendable {
         "http://", "localhost", "2013-02-", "compressed", "frontswap", "cleancache",
     ].map { Array($0.utf8) }
 
-    /// The vocabulary in one array (word `w` is `bytes[starts[w]..<starts[w + 1]]`):
-    /// a text page copies a word per draw, and this is the simulator's hottest loop.
-    private static let flatVocabulary: (bytes: [UInt8], starts: [Int]) = {
-        var starts = [0]
-        for word in vocabulary { starts.append(starts.last! + word.count) }
-        return (vocabulary.flatMap { $0 }, starts)
+    /// `vocabulary.count`, as a literal: a division by a constant is a multiply.
+    private static var vocabularyCount: UInt64 { 56 }
+
+    /// The vocabulary as the text generator copies it: each word in a 16-byte
+    /// slot (two words of memory, zero-padded) written with two stores, and
+    /// its length. Near the end of the page, where 16 bytes do not fit, the
+    /// word is copied byte by byte from `vocabulary`.
+    private static let vocabularySlots: (slots: [UInt64], lengths: [Int]) = {
+        precondition(UInt64(vocabulary.count) == vocabularyCount, "update vocabularyCount")
+        var slots: [UInt64] = []
+        var lengths: [Int] = []
+        for word in vocabulary {
+            precondition(word.count <= 16, "a vocabulary word fits a 16-byte slot")
+            let padded = word + [UInt8](repeating: 0, count: 16 - word.count)
+            padded.withUnsafeBytes {
+                slots.append($0.loadUnaligned(as: UInt64.self))
+                slots.append($0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            }
+            lengths.append(word.count)
+        }
+        return (slots, lengths)
     }()
 
     /// Words from a small vocabulary with numbers: logs, JSON, source text.
-    /// (`PageContentTests` checks it against the plain loop over `vocabulary`.)
+    /// The simulator's hottest loop (every swap-out fills a page, every
+    /// swap-in fills one to verify against), so a word is two 8-byte stores
+    /// whose padding the next word or space overwrites. `PageContentTests`
+    /// checks it against the plain loop over `vocabulary`.
     static func fillText(_ page: UnsafeMutableRawBufferPointer, _ rng: inout PagePRNG) {
+        guard let base = page.baseAddress else { return }
         let out = page.bindMemory(to: UInt8.self)
-        guard let base = out.baseAddress else { return }
         let n = out.count
-        let (table, starts) = flatVocabulary
-        table.withUnsafeBufferPointer { table in
-            starts.withUnsafeBufferPointer { starts in
-                let words = UInt64(starts.count - 1)
+        let (slots, lengths) = vocabularySlots
+        slots.withUnsafeBufferPointer { slots in
+            lengths.withUnsafeBufferPointer { lengths in
                 var i = 0
                 while i < n {
                     let r = rng.next()
@@ -248,21 +265,27 @@ public struct PageContentSource: Sendable {
                         var v = (r >> 8) % 100_000
                         repeat {
                             if i < n {
-                                base[i] = UInt8(48 + v % 10)
+                                out[i] = UInt8(48 + v % 10)
                                 i += 1
                             }
                             v /= 10
                         } while v > 0
                     } else {
-                        let w = Int((r >> 8) % words)
-                        let start = starts[w]
-                        let count = min(starts[w + 1] - start, n - i)
-                        // Words are a few bytes: a loop beats a call to memmove.
-                        for k in 0..<count { base[i + k] = table[start + k] }
-                        i += count
+                        let w = Int((r >> 8) % vocabularyCount)
+                        let count = lengths[w]
+                        if n - i >= 16 {
+                            (base + i).storeBytes(of: slots[2 * w], as: UInt64.self)
+                            (base + i + 8).storeBytes(of: slots[2 * w + 1], as: UInt64.self)
+                            i += count
+                        } else {
+                            for byte in vocabulary[w] where i < n {
+                                out[i] = byte
+                                i += 1
+                            }
+                        }
                     }
                     if i < n {
-                        base[i] = 32
+                        out[i] = 32
                         i += 1
                     }
                 }
