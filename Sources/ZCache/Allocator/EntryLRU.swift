@@ -180,7 +180,7 @@ final class EntryLRU: @unchecked Sendable {
         return rotated
     }
 
-    /// Whether `handle` is linked and referenced (tests).
+    /// The referenced bit of `handle`'s node, false without one (tests).
     func referencedBit(_ handle: UInt32) -> Bool {
         lock.withLock { hasNode(handle) && isReferenced(handle) }
     }
