@@ -98,6 +98,8 @@ final class ZPageStore: TMemStorage {
         let allocator = allocator(zbudClass)
         let size = keyPrefixSize + handle.size
         guard release else {
+            // The page stays: a use the shrinker's second chance should see.
+            lru(zbudClass)?.markReferenced(handle.allocation)
             return allocator.read(handle.allocation, size: size, into: buffer) != nil
         }
         counters.addZPage(-1, bytes: -handle.size, zbudClass)
