@@ -140,13 +140,14 @@ extension ZCache {
         let page = withUnsafeTemporaryAllocation(byteCount: pageSize, alignment: 16) {
             scratch -> RemotePage? in
             // Under the bucket lock only the copy; the array is built after.
+            let start = store.keyPrefixSize(key)
             let size = try? tmem.peek(key, ifHandle: handle) { found -> Int? in
-                guard !found.isSameFilled, store.copyOut(found, into: scratch, release: false)
+                guard !found.isSameFilled,
+                    store.copyOut(found, keyPrefixSize: start, into: scratch, release: false)
                 else { return nil }
                 return found.size
             }
             guard let size else { return nil }
-            let start = store.ownerPrefix
             return RemotePage(
                 codec: configuration.compressor.remoteCodecID,
                 data: Array(UnsafeRawBufferPointer(rebasing: scratch[start..<(start + size)])))
