@@ -20,7 +20,7 @@ public final class PageBuffer: @unchecked Sendable {
     /// fresh page for a swap-in or writeback would otherwise be cleared just
     /// to be overwritten.
     public init(zeroFilled: Bool) {
-        bytes = PageRecycler.shared.take()
+        bytes = .allocate(byteCount: pageSize, alignment: pageSize)
         if zeroFilled { bytes.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
@@ -31,38 +31,5 @@ public final class PageBuffer: @unchecked Sendable {
         bytes.copyBytes(from: contents)
     }
 
-    deinit { PageRecycler.shared.give(bytes) }
-}
-
-/// Page memory of dropped `PageBuffer`s kept for the next ones, up to `limit`
-/// pages. Writeback makes a page per page it writes and drops it on an I/O
-/// worker once written: without this, every page cost an aligned allocation
-/// (glibc's memalign) and a free from another thread.
-final class PageRecycler: @unchecked Sendable {
-    static let shared = PageRecycler()
-
-    /// At most this many free pages are kept (1 MiB).
-    static let limit = 256
-
-    private let lock = Lock()
-    /// Guarded by `lock`.
-    private var pages: [UnsafeMutableRawBufferPointer] = []
-
-    private init() { pages.reserveCapacity(Self.limit) }
-
-    /// A page (contents undefined).
-    func take() -> UnsafeMutableRawBufferPointer {
-        if let page = lock.withLock({ pages.popLast() }) { return page }
-        return .allocate(byteCount: pageSize, alignment: pageSize)
-    }
-
-    /// Takes back a page from `take`.
-    func give(_ page: UnsafeMutableRawBufferPointer) {
-        let kept = lock.withLock { () -> Bool in
-            guard pages.count < Self.limit else { return false }
-            pages.append(page)
-            return true
-        }
-        if !kept { page.deallocate() }
-    }
+    deinit { bytes.deallocate() }
 }
