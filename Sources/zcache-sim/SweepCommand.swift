@@ -31,6 +31,9 @@ struct Sweep: ParsableCommand {
     @Option(help: "Compressor: lz4, zlib or zstd.")
     var compressor = CompressorKind.lz4
 
+    @Option(help: AllocatorChoice.help)
+    var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
     @Option(
         name: .long, parsing: .upToNextOption,
         help: "Page dumps to draw contents from (default: the built-in generator).")
@@ -80,6 +83,7 @@ struct Sweep: ParsableCommand {
         o.policies = policy.policies
         o.includeZCacheOff = policy.includesZCacheOff
         o.compressor = compressor
+        o.allocators = allocator.allocators
         o.corpus = corpus
         o.contentSeed = seed
         o.host.seed = seed
@@ -119,13 +123,18 @@ struct Sweep: ParsableCommand {
         for fraction in fractions {
             let options = options(fraction: fraction)
             var results: [SimulationResult] = []
-            for policy in Simulation.runs(options) {
+            // Each policy under each allocator; zcache off once.
+            let cells = Simulation.runs(options).flatMap { policy in
+                policy == nil
+                    ? [(policy, ZCacheAllocatorKind.zbud)] : options.allocators.map { (policy, $0) }
+            }
+            for (policy, allocator) in cells {
                 var runs: [SimulationResult] = []
                 for _ in 0..<repeatCount {
                     runs.append(
                         try Simulation.run(
-                            options, policy: policy, content: content, trace: workload,
-                            costs: costs))
+                            options, policy: policy, allocator: allocator, content: content,
+                            trace: workload, costs: costs))
                 }
                 if let lost = runs.first(where: { $0.lostPages > 0 }) {
                     results.append(lost)  // never hidden by the median

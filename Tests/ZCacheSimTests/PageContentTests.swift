@@ -91,4 +91,32 @@ final class PageContentTests: XCTestCase {
         XCTAssertTrue(sawData)
         XCTAssertThrowsError(try PageContentSource.corpus([1, 2, 3], seed: 1))
     }
+
+    /// The text generator copies words from a flat table; the reference is
+    /// the plain loop over the vocabulary, byte by byte, from the same draws.
+    func testTextPagesMatchTheWordByWordReference() {
+        for seed in UInt64(1)...300 {
+            var fast = [UInt8](repeating: 0xAA, count: pageSize)
+            var rng = PagePRNG(seed: seed &* 0x9E37_79B9_7F4A_7C15)
+            fast.withUnsafeMutableBytes { PageContentSource.fillText($0, &rng) }
+
+            var reference = [UInt8]()
+            var referenceRNG = PagePRNG(seed: seed &* 0x9E37_79B9_7F4A_7C15)
+            while reference.count < pageSize {
+                let r = referenceRNG.next()
+                if r & 7 == 0 {
+                    var v = (r >> 8) % 100_000
+                    repeat {
+                        reference.append(UInt8(48 + v % 10))
+                        v /= 10
+                    } while v > 0
+                } else {
+                    let vocabulary = PageContentSource.vocabulary
+                    reference += vocabulary[Int((r >> 8) % UInt64(vocabulary.count))]
+                }
+                reference.append(32)
+            }
+            XCTAssertEqual(fast, Array(reference.prefix(pageSize)), "seed \(seed)")
+        }
+    }
 }

@@ -129,3 +129,99 @@ final class EntryLRUTests: XCTestCase {
         device.close()
     }
 }
+
+/// The per-entry referenced bit (zswap's `entry->referenced`) against a model:
+/// an array of handles oldest first and the set of referenced ones. A link
+/// sets the bit, a non-exclusive get sets it, a rotation clears it and moves
+/// the entry to the newest end, stopping at the first unreferenced entry.
+final class EntryLRUReferencedBitTests: XCTestCase {
+    func testReferencedBitAndRotationFollowAModel() {
+        let lru = EntryLRU()
+        var rng = SeededGenerator(seed: 0x5EC0)
+        var order: [UInt32] = []
+        var referenced = Set<UInt32>()
+        var isolated: [UInt32] = []
+        // Handles from two tables, as zsmalloc's class << 24 | slot.
+        let handles: [UInt32] = (0..<50).map { UInt32($0 % 2) << 24 | UInt32($0 * 3) }
+        for step in 0..<20_000 {
+            let handle = handles[Int.random(in: 0..<handles.count, using: &rng)]
+            let linked = order.contains(handle)
+            let taken = isolated.contains(handle)
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0..<3 where !linked && !taken:
+                lru.link(handle)
+                order.append(handle)
+                referenced.insert(handle)
+            case 3 where linked:
+                XCTAssertTrue(lru.release(handle))
+                order.removeAll { $0 == handle }
+                referenced.remove(handle)
+            case 4..<6:
+                // A non-exclusive get: only a linked entry gets the bit.
+                lru.markReferenced(handle)
+                if linked { referenced.insert(handle) }
+            case 6..<8:
+                let limit = Int.random(in: 1...8, using: &rng)
+                var expected = 0
+                while expected < limit, let first = order.first, referenced.contains(first) {
+                    referenced.remove(first)
+                    order.removeFirst()
+                    order.append(first)
+                    expected += 1
+                }
+                XCTAssertEqual(lru.rotateReferencedOldest(limit: limit), expected, "step \(step)")
+            case 8:
+                let taken = lru.isolateOldest(upTo: 1)
+                XCTAssertEqual(taken, Array(order.prefix(1)), "step \(step)")
+                if let first = taken.first {
+                    order.removeFirst()
+                    isolated.append(first)
+                }
+            default:
+                // End an isolation: back at the newest end, its bit as it was.
+                guard !isolated.isEmpty else { continue }
+                let handle = isolated.removeFirst()
+                XCTAssertFalse(lru.finishIsolation(handle))
+                order.append(handle)
+            }
+            XCTAssertEqual(lru.handlesOldestFirst(), order, "step \(step)")
+            for handle in handles where order.contains(handle) {
+                XCTAssertEqual(
+                    lru.referencedBit(handle), referenced.contains(handle),
+                    "step \(step) handle \(handle)")
+            }
+        }
+        lru.checkInvariants()
+    }
+
+    /// A persistent get that leaves the page (non-exclusive gets) marks its
+    /// entry, so the zswap walk spares it once; an untouched entry is not.
+    func testNonExclusiveGetMarksTheEntry() throws {
+        let cache = CoreTestSupport.cache(pageframes: 64) {
+            $0.allocator = .zsmalloc
+            $0.exclusiveGets = false
+        }
+        let pool = try cache.newPool(client: try cache.newClient(), kind: .persistent)
+        let lru = try XCTUnwrap(cache.store.lru(.persistent))
+        for index in UInt32(0)..<4 {
+            let page = TestPages.text(seed: UInt64(index)).bytes
+            _ = try page.withUnsafeBytes {
+                try cache.put(TMemKey(pool: pool, object: ObjectID(1), index: index), page: $0)
+            }
+        }
+        let handles = lru.handlesOldestFirst()
+        XCTAssertEqual(handles.count, 4)
+        XCTAssertTrue(handles.allSatisfy { lru.referencedBit($0) }, "set at store")
+        XCTAssertEqual(lru.rotateReferencedOldest(limit: 4), 4)
+        XCTAssertTrue(handles.allSatisfy { !lru.referencedBit($0) }, "cleared by the walk")
+        var out = [UInt8](repeating: 0, count: pageSize)
+        XCTAssertTrue(
+            try out.withUnsafeMutableBytes {
+                try cache.get(TMemKey(pool: pool, object: ObjectID(1), index: 0), into: $0)
+            })
+        XCTAssertEqual(lru.handlesOldestFirst(), handles, "a get does not move the entry")
+        XCTAssertTrue(lru.referencedBit(handles[0]))
+        XCTAssertEqual(lru.rotateReferencedOldest(limit: 4), 1, "only the page got is spared")
+        XCTAssertEqual(lru.handlesOldestFirst(), Array(handles[1...]) + [handles[0]])
+    }
+}

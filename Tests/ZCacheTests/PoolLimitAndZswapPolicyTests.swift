@@ -137,10 +137,13 @@ final class ZswapPolicyTests: XCTestCase {
     }
 
     /// A cache with `pages` swapped-out pages, two to a frame, and a swap device.
-    private func cacheWithPersistentPages(_ pages: Int) throws -> (ZCache, [(SwapEntry, [UInt8])]) {
+    private func cacheWithPersistentPages(_ pages: Int, allocator: ZCacheAllocatorKind = .zbud)
+        throws -> (ZCache, [(SwapEntry, [UInt8])])
+    {
         var configuration = ZCacheConfiguration()
         configuration.pageframes = 1024
         configuration.shrinkerPolicy = .zswap
+        configuration.allocator = allocator
         let cache = ZCache(configuration: configuration)
         let device = try SwapDevice.create(path: try scratchSwapPath(self), pages: 512)
         try cache.attachSwapDevice(device)
@@ -149,7 +152,7 @@ final class ZswapPolicyTests: XCTestCase {
             let page = Self.compressiblePage(id)
             entries.append((try cache.swapOut(page), page))
         }
-        XCTAssertEqual(cache.statistics.zcache.persPageframes, pages / 2)
+        if allocator == .zbud { XCTAssertEqual(cache.statistics.zcache.persPageframes, pages / 2) }
         return (cache, entries)
     }
 
@@ -193,6 +196,36 @@ final class ZswapPolicyTests: XCTestCase {
         }
         XCTAssertEqual(fromDevice.count, written)
         XCTAssertEqual(fromDevice, Array(0..<written), "the LRU end went first")
+    }
+
+    /// The same rule under zsmalloc, with the per-entry LRU's referenced bit:
+    /// every entry is referenced at store, so walks rotate each entry exactly
+    /// once before the first is written back, and the oldest go first.
+    func testSecondChancePerEntryUnderZSmalloc() throws {
+        let (cache, entries) = try cacheWithPersistentPages(40, allocator: .zsmalloc)
+        let first = cache.shrinkerScan(counts: Self.noLRU)
+        XCTAssertGreaterThan(first.writebackTarget, 0)
+        XCTAssertEqual(first.secondChances, min(first.writebackTarget, entries.count))
+        XCTAssertEqual(first.writtenBack, 0)
+        var written = first.writtenBack
+        var scans = 1
+        while written == 0 && scans < 200 {
+            written += cache.shrinkerScan(counts: Self.noLRU).writtenBack
+            scans += 1
+        }
+        cache.waitForWriteback()
+        XCTAssertGreaterThan(written, 0)
+        XCTAssertEqual(
+            cache.statistics.zcache.shrinkerSecondChances, entries.count,
+            "each entry was spared exactly once before any was written back")
+        var fromDevice: [Int] = []
+        for (index, (entry, page)) in entries.enumerated() {
+            let (bytes, source) = try cache.swapIn(entry)
+            XCTAssertEqual(bytes, page)
+            if source == .device { fromDevice.append(index) }
+        }
+        XCTAssertEqual(fromDevice, Array(0..<written), "the LRU end went first")
+        XCTAssertTrue(cache.checkFrameAccounting())
     }
 
     /// zswap_shrinker_count: reported disk swap-ins are subtracted from the

@@ -10,8 +10,13 @@
 //                                  free              not tracked
 //                                  isolated          taken by an evictor/writeback
 //                                  isolatedReleased  ... and TMem let go of it
-//     (8 bytes per handle slot: the key and size live elsewhere, the key in
-//     front of the object, the size in TMem's handle)
+//     referenced[h]: 1 bit     zswap's second chance (`entry->referenced`):
+//                                set when linked (a store) and on a get that
+//                                leaves the page in place; the shrinker's walk
+//                                (`rotateReferencedOldest`) clears it and moves
+//                                the entry to the newest end instead of taking it
+//     (8 bytes and a bit per handle slot: the key and size live elsewhere, the
+//     key in front of the object, the size in TMem's handle)
 //
 //     oldest <-> ... <-> newest  (`oldest`, `newest`: `end` when empty)
 //
@@ -30,8 +35,9 @@
 //
 // Locking: one `Lock` per LRU, a leaf under the TMem bucket lock and above the
 // allocator's locks (it is never held while calling the allocator or TMem).
-// Only operations that add or remove an entry take it; a get that leaves the
-// page in place (non-exclusive) does not touch the LRU, as in zswap.
+// Operations that add or remove an entry take it, and a get that leaves the
+// page in place (non-exclusive), to set the entry's referenced bit; it does
+// not move the entry (zswap's LRU is in store order, the bit does the rest).
 
 import ZCacheSupport
 
@@ -47,6 +53,8 @@ final class EntryLRU: @unchecked Sendable {
     private struct NodeTable {
         var prev: [UInt32] = []
         var next: [UInt32] = []
+        /// The referenced bits, 64 entries a word.
+        var referenced: [UInt64] = []
     }
 
     private let lock = Lock()
@@ -67,6 +75,7 @@ final class EntryLRU: @unchecked Sendable {
             tables.reduce(0) { total, table in
                 total + table.prev.capacity * MemoryLayout<UInt32>.stride
                     + table.next.capacity * MemoryLayout<UInt32>.stride
+                    + table.referenced.capacity * MemoryLayout<UInt64>.stride
             }
         }
     }
@@ -100,6 +109,23 @@ final class EntryLRU: @unchecked Sendable {
         tables[t].prev[e] = value
     }
 
+    @inline(__always)
+    private func isReferenced(_ handle: UInt32) -> Bool {
+        let (t, e) = Self.split(handle)
+        return tables[t].referenced[e >> 6] & (1 << UInt64(e & 63)) != 0
+    }
+
+    @inline(__always)
+    private func setReferenced(_ handle: UInt32, _ value: Bool) {
+        let (t, e) = Self.split(handle)
+        let bit: UInt64 = 1 << UInt64(e & 63)
+        if value {
+            tables[t].referenced[e >> 6] |= bit
+        } else {
+            tables[t].referenced[e >> 6] &= ~bit
+        }
+    }
+
     /// Whether `handle` has a node (it was linked once).
     @inline(__always)
     private func hasNode(_ handle: UInt32) -> Bool {
@@ -107,7 +133,8 @@ final class EntryLRU: @unchecked Sendable {
         return e < tables[t].next.count
     }
 
-    /// Adds `handle` at the newest end.
+    /// Adds `handle` at the newest end, referenced (zswap sets the bit at
+    /// store, so a page gets one pass of the walk before it can be written back).
     func link(_ handle: UInt32) {
         precondition(handle < Self.handleLimit, "EntryLRU: handle \(handle) out of range")
         let (t, e) = Self.split(handle)
@@ -115,7 +142,47 @@ final class EntryLRU: @unchecked Sendable {
         if e >= tables[t].next.count { grow(t, to: e + 1) }
         precondition(tables[t].next[e] == Self.free, "EntryLRU: handle \(handle) linked twice")
         append(handle)
+        setReferenced(handle, true)
         lock.unlock()
+    }
+
+    /// A get found `handle` and left it stored: it was used, so the next walk
+    /// spares it once. Nothing for an entry an isolator holds (it is leaving).
+    func markReferenced(_ handle: UInt32) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard hasNode(handle) else { return }
+        switch next(handle) {
+        case Self.free, Self.isolated, Self.isolatedReleased: return
+        default: setReferenced(handle, true)
+        }
+    }
+
+    /// zswap's second chance (`shrink_memcg_cb` returning LRU_ROTATE) over the
+    /// oldest end: while the oldest entry is referenced and fewer than `limit`
+    /// were rotated, clears its bit and moves it to the newest end. Stops at
+    /// the first unreferenced entry, which the next `isolateOldest` takes.
+    /// Returns how many were rotated.
+    func rotateReferencedOldest(limit: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        var rotated = 0
+        while rotated < limit, oldest != Self.end, isReferenced(oldest) {
+            let handle = oldest
+            setReferenced(handle, false)
+            // Only entry: it stays where it is, already the newest.
+            if handle != newest {
+                unlink(handle)
+                append(handle)
+            }
+            rotated += 1
+        }
+        return rotated
+    }
+
+    /// The referenced bit of `handle`'s node, false without one (tests).
+    func referencedBit(_ handle: UInt32) -> Bool {
+        lock.withLock { hasNode(handle) && isReferenced(handle) }
     }
 
     /// TMem let go of `handle`. Returns true when the caller must free the
@@ -212,6 +279,9 @@ final class EntryLRU: @unchecked Sendable {
         tables[t].next.reserveCapacity(capacity)
         tables[t].prev.append(contentsOf: repeatElement(Self.end, count: added))
         tables[t].next.append(contentsOf: repeatElement(Self.free, count: added))
+        let words = (capacity + 63) / 64
+        tables[t].referenced.append(
+            contentsOf: repeatElement(0, count: words - tables[t].referenced.count))
     }
 
     private func append(_ handle: UInt32) {

@@ -96,6 +96,8 @@ final class ZPageStore: TMemStorage {
         let allocator = allocator(zbudClass)
         let size = storedSize(handle)
         guard release else {
+            // The page stays: a use the shrinker's second chance should see.
+            lru(zbudClass)?.markReferenced(handle.allocation)
             return allocator.read(handle.allocation, size: size, into: buffer) != nil
         }
         counters.addZPage(-1, bytes: -handle.size, zbudClass)

@@ -31,8 +31,11 @@
 // Kept from zswap: the referenced bit set at store, the rotation counted as a
 // scan, the swap-in counter consumed by the count, the compression-ratio
 // scaling. Not kept: per-memcg LRUs and the stop when writeback meets a page
-// already in the swap cache (writeback here skips that bud and goes on); the
-// bit is per frame, since zbud's LRU is per frame. Ephemeral eviction is the
+// already in the swap cache (writeback here skips that bud and goes on). The
+// bit is per frame under zbud (its LRU is of frames: set when a bud is added)
+// and per entry under other allocators (`EntryLRU`: set at store and on a get
+// that leaves the page); with the per-entry LRU the walk's units are entries
+// rotated and frames' worth of entries written. Ephemeral eviction is the
 // seed's under every policy.
 //
 // One scan runs at a time. The count a scan returns is the correct
@@ -195,9 +198,10 @@ extension ZCache {
         var pages = 0
         var rotated = 0
         while budget > 0 {
-            // Second chance needs a referenced bit: zbud keeps one per frame;
-            // the per-entry LRU has none yet, so with zsmalloc nothing rotates.
-            let spared = store.persistent.frameLRU?.rotateReferencedLRU(limit: budget) ?? 0
+            // The referenced bit: zbud's per frame, else the per-entry LRU's.
+            let spared =
+                store.persistent.frameLRU?.rotateReferencedLRU(limit: budget)
+                ?? store.persistentLRU?.rotateReferencedOldest(limit: budget) ?? 0
             rotated += spared
             budget -= spared
             guard budget > 0, case .submitted(let submitted) = writebackPageframe(plug: plug)

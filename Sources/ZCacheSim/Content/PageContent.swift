@@ -214,7 +214,7 @@ public struct PageContentSource: Sendable {
         }
     }
 
-    private static let vocabulary: [[UInt8]] = [
+    static let vocabulary: [[UInt8]] = [
         "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was",
         "on", "be", "by", "this", "are", "from", "at", "or", "page", "memory", "swap",
         "cache", "kernel", "process", "value", "string", "object", "function", "return",
@@ -223,29 +223,72 @@ public struct PageContentSource: Sendable {
         "http://", "localhost", "2013-02-", "compressed", "frontswap", "cleancache",
     ].map { Array($0.utf8) }
 
-    /// Words from a small vocabulary with numbers: logs, JSON, source text.
-    private static func fillText(_ page: UnsafeMutableRawBufferPointer, _ rng: inout PagePRNG) {
-        let out = page.bindMemory(to: UInt8.self)
-        var i = 0
-        let n = out.count
-        while i < n {
-            let r = rng.next()
-            if r & 7 == 0 {
-                var v = (r >> 8) % 100_000
-                repeat {
-                    if i < n { out[i] = UInt8(48 + v % 10); i += 1 }
-                    v /= 10
-                } while v > 0
-            } else {
-                let word = vocabulary[Int((r >> 8) % UInt64(vocabulary.count))]
-                for b in word where i < n {
-                    out[i] = b
-                    i += 1
-                }
+    /// `vocabulary.count`, as a literal: a division by a constant is a multiply.
+    private static var vocabularyCount: UInt64 { 56 }
+
+    /// The vocabulary as the text generator copies it: each word in a 16-byte
+    /// slot (two words of memory, zero-padded) written with two stores, and
+    /// its length. Near the end of the page, where 16 bytes do not fit, the
+    /// word is copied byte by byte from `vocabulary`.
+    private static let vocabularySlots: (slots: [UInt64], lengths: [Int]) = {
+        precondition(UInt64(vocabulary.count) == vocabularyCount, "update vocabularyCount")
+        var slots: [UInt64] = []
+        var lengths: [Int] = []
+        for word in vocabulary {
+            precondition(word.count <= 16, "a vocabulary word fits a 16-byte slot")
+            let padded = word + [UInt8](repeating: 0, count: 16 - word.count)
+            padded.withUnsafeBytes {
+                slots.append($0.loadUnaligned(as: UInt64.self))
+                slots.append($0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             }
-            if i < n {
-                out[i] = 32
-                i += 1
+            lengths.append(word.count)
+        }
+        return (slots, lengths)
+    }()
+
+    /// Words from a small vocabulary with numbers: logs, JSON, source text.
+    /// The simulator's hottest loop (every swap-out fills a page, every
+    /// swap-in fills one to verify against), so a word is two 8-byte stores
+    /// whose padding the next word or space overwrites. `PageContentTests`
+    /// checks it against the plain loop over `vocabulary`.
+    static func fillText(_ page: UnsafeMutableRawBufferPointer, _ rng: inout PagePRNG) {
+        guard let base = page.baseAddress else { return }
+        let out = page.bindMemory(to: UInt8.self)
+        let n = out.count
+        let (slots, lengths) = vocabularySlots
+        slots.withUnsafeBufferPointer { slots in
+            lengths.withUnsafeBufferPointer { lengths in
+                var i = 0
+                while i < n {
+                    let r = rng.next()
+                    if r & 7 == 0 {
+                        var v = (r >> 8) % 100_000
+                        repeat {
+                            if i < n {
+                                out[i] = UInt8(48 + v % 10)
+                                i += 1
+                            }
+                            v /= 10
+                        } while v > 0
+                    } else {
+                        let w = Int((r >> 8) % vocabularyCount)
+                        let count = lengths[w]
+                        if n - i >= 16 {
+                            (base + i).storeBytes(of: slots[2 * w], as: UInt64.self)
+                            (base + i + 8).storeBytes(of: slots[2 * w + 1], as: UInt64.self)
+                            i += count
+                        } else {
+                            for byte in vocabulary[w] where i < n {
+                                out[i] = byte
+                                i += 1
+                            }
+                        }
+                    }
+                    if i < n {
+                        out[i] = 32
+                        i += 1
+                    }
+                }
             }
         }
     }
