@@ -28,8 +28,9 @@
 // pays no page fault for frames it was about to take again; frames that stay
 // free go back. `releaseIdleFrames()` (the idle ones) and
 // `releaseFreeFrames(keeping:)` (all beyond a count, idle or not) do the same
-// on demand, for an owner whose pool no longer frees anything (nothing in
-// ZCache calls them yet: an idle cache keeps its free frames until its next free).
+// on demand, for an owner whose pool no longer frees anything (ZCache's
+// shrinker scan calls `releaseIdleFrames()`, so an idle cache gives its free
+// frames back at its next scan).
 //
 // Every array here is sized for the maximum but lives in a `ReservedRegion`, so
 // an empty pool's resident memory is a few pages whatever its size.

@@ -3,7 +3,7 @@
 // gap; an object may cross from one frame of its zspage into the next.
 //
 // SIZE CLASSES (ZSmalloc+Classes.swift). Slots of 32, 48, ..., 4096 bytes.
-// Each class chains 1...maxFramesPerZspage (default 4) frames into a zspage,
+// Each class chains 1...maxFramesPerZspage (default 8) frames into a zspage,
 // choosing the length that wastes least; lower classes that would get the same
 // frames and objects per zspage are merged into the class above them. A store
 // of n bytes takes a slot of the class serving n + 4 (the object header); a
@@ -47,13 +47,15 @@
 // zspage only when there is none, so partly used zspages fill up first. A
 // zspage whose last object is freed goes back to the pool at once.
 //
-// COMPACTION (ZSmalloc+Compaction.swift), per class, while the free slots add
-// up to at least one whole zspage: take the emptiest zspage (source) and the
-// fullest other one (destination), move the source's objects into the
-// destination (copying the slot, header included, and rewriting the handle's
-// table entry), and free the source's frames once it is empty. Only objects
-// and handle-table entries move; handles stay valid. Huge classes never
-// compact (a zspage of one object is never partly empty).
+// COMPACTION (ZSmalloc+Compaction.swift), per class, while the class holds
+// more frames than an ideal repacking of its objects would: take the
+// emptiest zspage (source) and the fullest other one (destination), move the
+// source's objects into the destination (copying the slot, header included,
+// and rewriting the handle's table entry), and free the source's frames once
+// it is empty; then pack each partial zspage left in place and detach its
+// frames past the last object. Only objects and handle-table entries move;
+// handles stay valid. Huge classes never compact (a zspage of one object is
+// never partly empty).
 //
 // LOCKING. One `Lock` per class guards its lists, its zspages' records, its
 // objects' bytes and its handle table. A read locks only the class its handle
@@ -72,7 +74,9 @@ import ZCacheSupport
 public final class ZSmalloc: @unchecked Sendable {
     public struct Configuration: Sendable, Equatable {
         /// The longest zspage, in frames (the kernel's ZS_MAX_PAGES_PER_ZSPAGE), 1...16.
-        public var maxFramesPerZspage = 4
+        /// 8, the kernel's CONFIG_ZSMALLOC_CHAIN_SIZE default since 6.6: longer
+        /// zspages waste less at the end of each and raise the huge watermark.
+        public var maxFramesPerZspage = 8
         public init() {}
     }
 
@@ -229,6 +233,22 @@ public final class ZSmalloc: @unchecked Sendable {
         sizeClass.lock.lock()
         defer { sizeClass.lock.unlock() }
         return copyOut(handle, of: sizeClass, size: size, into: buffer)
+    }
+
+    /// Copies the object's first bytes, up to `size` or the end of its slot
+    /// (so at least all its bytes when they are fewer; the rest is the slot's
+    /// slack), into `buffer` under the class lock; returns how many. For a
+    /// prefix whose length the caller learns from the bytes. Nil for a handle
+    /// that names no stored object.
+    public func readHead(
+        _ handle: ZsHandle, upTo size: Int, into buffer: UnsafeMutableRawBufferPointer
+    ) -> Int? {
+        guard let sizeClass = sizeClass(of: handle) else { return nil }
+        let header = sizeClass.info.isHuge ? 0 : Self.headerSize
+        let count = max(0, min(size, buffer.count, sizeClass.info.size - header))
+        sizeClass.lock.lock()
+        defer { sizeClass.lock.unlock() }
+        return copyOut(handle, of: sizeClass, size: count, into: buffer) ? count : nil
     }
 
     /// `read` and `free` under one hold of the class lock (zswap's load with

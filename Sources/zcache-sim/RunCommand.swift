@@ -211,14 +211,18 @@ struct Run: ParsableCommand {
         var results: [SimulationResult] = []
         var reportRuns: [HTMLReport.Run] = []
         var failure: SimulationError?
-        // Each policy under each allocator; zcache off once.
+        // Each policy under each allocator; zcache off once. A run under the
+        // default allocator is named by its policy alone.
+        let defaultAllocator = ZCacheConfiguration().allocator
         let runs = Simulation.runs(options).flatMap { policy in
             policy == nil
-                ? [(policy, ZCacheAllocatorKind.zbud)] : options.allocators.map { (policy, $0) }
+                ? [(policy, defaultAllocator)] : options.allocators.map { (policy, $0) }
         }
         for (policy, allocator) in runs {
             let label =
-                policy.map { allocator == .zbud ? $0.rawValue : "\($0.rawValue)/\(allocator)" }
+                policy.map {
+                    allocator == defaultAllocator ? $0.rawValue : "\($0.rawValue)/\(allocator)"
+                }
                 ?? SimulationResult.zcacheOffName
             let bar = terminal ? ProgressBar(label: label) : nil
             let sampler = report != nil ? RunSampler() : nil

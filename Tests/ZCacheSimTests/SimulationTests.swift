@@ -28,7 +28,7 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(result.lostPages, 0)
         XCTAssertGreaterThan(result.verifiedPages, 0)
         // Compression (pages stored in frames), zero pages, and poor pages refused.
-        XCTAssertGreaterThan(result.statistics.zbud.persCumulZPages, 0)
+        XCTAssertGreaterThan(result.statistics.allocator.persistent.objectsStoredTotal, 0)
         XCTAssertGreaterThan(z.zeroFilledPages, 0)
         XCTAssertGreaterThan(z.compressPoor, 0)
         // Eviction of ephemeral frames, writeback of persistent ones, the shrinker.

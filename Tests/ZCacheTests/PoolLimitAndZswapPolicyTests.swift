@@ -136,7 +136,8 @@ final class ZswapPolicyTests: XCTestCase {
         return page
     }
 
-    /// A cache with `pages` swapped-out pages, two to a frame, and a swap device.
+    /// A cache with `pages` swapped-out pages, two to a frame (zbud by
+    /// default), and a swap device.
     private func cacheWithPersistentPages(_ pages: Int, allocator: ZCacheAllocatorKind = .zbud)
         throws -> (ZCache, [(SwapEntry, [UInt8])])
     {
@@ -267,6 +268,7 @@ final class ZswapPolicyTests: XCTestCase {
     /// even when the LRU counts ask for nothing.
     func testFullPoolIsWrittenBackToTheAcceptThreshold() throws {
         var configuration = ZCacheConfiguration()
+        configuration.allocator = .zbud  // frame counts of zbud's pairs
         configuration.pageframes = 40
         configuration.shrinkerPolicy = .zswap
         configuration.acceptThresholdPercent = 50

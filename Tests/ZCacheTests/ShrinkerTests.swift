@@ -59,6 +59,7 @@ final class ShrinkerTests: XCTestCase {
         policy: ShrinkerPolicy, ephPages: Int = 80, persPages: Int = 40, host: TestHost? = nil
     ) throws -> (cache: ZCache, device: SwapDevice, entries: [(SwapEntry, [UInt8])]) {
         var configuration = ZCacheConfiguration()
+        configuration.allocator = .zbud  // the formulas count zbud's frames
         configuration.pageframes = 4096
         configuration.shrinkerPolicy = policy
         let cache = ZCache(configuration: configuration, host: host)
@@ -231,6 +232,7 @@ final class ShrinkerTests: XCTestCase {
     func testConcurrentSecondScanIsSkipped() throws {
         let host = TestHost(forcedBudget: 4)
         var configuration = ZCacheConfiguration()
+        configuration.allocator = .zbud
         configuration.pageframes = 16
         let cache = ZCache(configuration: configuration, host: host)
         let device = try SwapDevice.create(path: try scratchSwapPath(self), pages: 256)

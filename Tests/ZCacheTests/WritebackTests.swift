@@ -15,6 +15,7 @@ final class WritebackTests: XCTestCase {
         configure: (inout ZCacheConfiguration) -> Void = { _ in }
     ) -> ZCache {
         var configuration = ZCacheConfiguration()
+        configuration.allocator = .zbud  // writeback of whole zbud frames
         configuration.pageframes = pageframes
         configuration.maxOutstandingWritebackPages = cap
         configure(&configuration)

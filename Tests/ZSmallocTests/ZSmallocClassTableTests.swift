@@ -88,7 +88,8 @@ final class ZSmallocClassTableTests: XCTestCase {
     func testEveryDataSizeGoesToASlotThatHoldsIt() throws {
         let pool = PageFramePool(frameCount: 2_048)
         let zs = ZSmalloc(pool: pool)
-        let table = ZSmalloc.classTable(maxFramesPerZspage: 4)
+        let table = ZSmalloc.classTable(
+            maxFramesPerZspage: ZSmalloc.Configuration().maxFramesPerZspage)
         for size in 1...4096 {
             let handle = try zs.store(objectBytes(id: UInt64(size), count: size))
             let info = try XCTUnwrap(table.first { $0.index == handle.classIndex })

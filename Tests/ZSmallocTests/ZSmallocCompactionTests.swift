@@ -28,7 +28,7 @@ final class ZSmallocCompactionTests: XCTestCase {
     }
 
     func testCompactionAfterFreeingARandomHalf() throws {
-        for maxFrames in [4, 1] {
+        for maxFrames in [8, 4, 1] {
             var configuration = ZSmalloc.Configuration()
             configuration.maxFramesPerZspage = maxFrames
             let pool = PageFramePool(frameCount: 8_192)

@@ -43,6 +43,20 @@ final class ZBudAllocator: ZPageAllocator, FrameLRU {
         zbud.copyOut(ZBudRef(rawValue: handle), into: buffer)
     }
 
+    /// zbud copies a bud's bytes whole: through a buffer of the largest bud.
+    func readHead(_ handle: UInt32, upTo size: Int, into buffer: UnsafeMutableRawBufferPointer)
+        -> Int?
+    {
+        withUnsafeTemporaryAllocation(byteCount: ZBud.maxZPageSize, alignment: 16) { whole in
+            guard let stored = zbud.copyOut(ZBudRef(rawValue: handle), into: whole),
+                let destination = buffer.baseAddress, let source = whole.baseAddress
+            else { return nil }
+            let count = max(0, min(stored, size, buffer.count))
+            destination.copyMemory(from: source, byteCount: count)
+            return count
+        }
+    }
+
     func readAndFree(_ handle: UInt32, size: Int, into buffer: UnsafeMutableRawBufferPointer)
         -> Int?
     {

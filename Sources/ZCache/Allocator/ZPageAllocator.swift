@@ -15,8 +15,9 @@
 //     persistent frame a zombie (`zombifyLRUFrame`), as in zcache 2013.
 //   - every other allocator: ZCache's per-entry LRU (`EntryLRU`, zswap since
 //     6.5). Eviction and writeback take the LRU entries one by one. Such an
-//     allocator does not keep the tmem key, so ZCache stores it, 32 bytes, in
-//     front of the compressed bytes (`ownerPrefix`), as zbud does in its buds.
+//     allocator does not keep the tmem key, so ZCache stores it in front of
+//     the compressed bytes, as zbud does in its buds, but in 6-8 bytes for a
+//     typical key rather than zbud's 32 (`StoredKey`).
 //
 // Everything else (the put policy, the get path, the swap-cache protocol of
 // writeback, the counters) is one code path over this protocol.
@@ -27,7 +28,7 @@ import ZBud
 public enum ZCacheAllocatorKind: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
     /// Two compressed pages per frame at most, with a frame LRU (zcache's own).
     case zbud
-    /// Size classes every 16 bytes, objects packed into zspages of 1-4
+    /// Size classes every 16 bytes, objects packed into zspages of 1-8
     /// frames, compaction (mm/zsmalloc.c); LRU kept per entry by ZCache.
     case zsmalloc
 
@@ -56,6 +57,13 @@ protocol ZPageAllocator: AnyObject, Sendable {
     /// copies all of them). Returns the size, or nil when the object is being
     /// evicted whole (zbud's dying frame).
     func read(_ handle: UInt32, size: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int?
+
+    /// Copies the first bytes of `handle`'s slot, up to `size` but at least
+    /// all its stored bytes when fewer (bytes past them are the slot's slack),
+    /// into `buffer`; returns how many. For a prefix of unknown length
+    /// (`StoredKey`). Nil as for `read`.
+    func readHead(_ handle: UInt32, upTo size: Int, into buffer: UnsafeMutableRawBufferPointer)
+        -> Int?
 
     /// `read` then `free`, under one acquisition of the allocator's lock.
     func readAndFree(_ handle: UInt32, size: Int, into buffer: UnsafeMutableRawBufferPointer)
@@ -113,7 +121,9 @@ public struct AllocatorStatistics: Sendable, Codable, Equatable {
     public var objects = 0
     /// Objects ever stored (zbud's `cumul_zpages`).
     public var objectsStoredTotal = 0
-    /// Bytes of the live objects as stored (key prefix included where ZCache adds one).
+    /// Bytes of the live objects: zbud's buds as stored (its 32-byte key
+    /// included); for zsmalloc the compressed bytes only (the key ZCache
+    /// stores in front of each counts as overhead, not as object bytes).
     public var objectBytes = 0
     /// Frames given back by compaction (zsmalloc's `pages_compacted`; 0 for zbud).
     public var pagesCompacted = 0

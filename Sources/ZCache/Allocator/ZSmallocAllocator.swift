@@ -1,7 +1,7 @@
 // zsmalloc behind the allocator seam (zswap's default since 6.x): objects
 // of every size packed into size classes, movable by compaction. It keeps no
 // LRU and no key: ZCache orders its entries (`EntryLRU`) and stores each
-// object's tmem key in front of its compressed bytes (`ZPageStore.ownerPrefix`).
+// object's tmem key in front of its compressed bytes (`StoredKey`).
 
 import Synchronization
 import ZBud
@@ -13,16 +13,9 @@ final class ZSmallocAllocator: ZPageAllocator {
     let zbudClass: ZBudClass
     let counters: ZCacheCounters
 
-    /// Zspages of up to 4 frames (ZSmalloc's default). The kernel chains 8
-    /// since 6.6 (CONFIG_ZSMALLOC_CHAIN_SIZE), which packs better, but with 8
-    /// `ZCacheFuzz 300 7 ops` (pools of 2 to 13 frames) crashes in ZSmalloc:
-    /// left at 4 until that is found.
-    static let maxFramesPerZspage = 4
-
     init(class zbudClass: ZBudClass, pool: PageFramePool, counters: ZCacheCounters) {
-        var configuration = ZSmalloc.Configuration()
-        configuration.maxFramesPerZspage = Self.maxFramesPerZspage
-        zsmalloc = ZSmalloc(pool: pool, configuration: configuration)
+        // Zspages of up to 8 frames (ZSmalloc's default, the kernel's since 6.6).
+        zsmalloc = ZSmalloc(pool: pool)
         self.zbudClass = zbudClass
         self.counters = counters
     }
@@ -55,6 +48,12 @@ final class ZSmallocAllocator: ZPageAllocator {
         zsmalloc.read(ZsHandle(rawValue: handle), size: size, into: buffer) ? size : nil
     }
 
+    func readHead(_ handle: UInt32, upTo size: Int, into buffer: UnsafeMutableRawBufferPointer)
+        -> Int?
+    {
+        zsmalloc.readHead(ZsHandle(rawValue: handle), upTo: size, into: buffer)
+    }
+
     func readAndFree(_ handle: UInt32, size: Int, into buffer: UnsafeMutableRawBufferPointer)
         -> Int?
     {
@@ -80,13 +79,10 @@ final class ZSmallocAllocator: ZPageAllocator {
         result.framesInUse = stats.framesInUse
         result.objects = stats.objectsInUse
         result.objectsStoredTotal = stats.classes.reduce(0) { $0 + $1.objectsStoredTotal }
-        // zsmalloc does not count bytes: zcache's counters do (compressed
-        // bytes), plus the key ZCache stores in front of each object.
-        let (zpages, zbytes) =
-            zbudClass == .ephemeral
-            ? (counters.ephZPages.value, counters.ephZBytes.value)
-            : (counters.persZPages.value, counters.persZBytes.value)
-        result.objectBytes = zbytes + zpages * BudOwner.storedSize
+        // zsmalloc does not count bytes: zcache's counters do, compressed
+        // bytes only (the key in front of each object is overhead here).
+        result.objectBytes =
+            zbudClass == .ephemeral ? counters.ephZBytes.value : counters.persZBytes.value
         result.pagesCompacted = stats.pagesCompacted
         result.classes = stats.classes.map { row in
             var line = SizeClassStatistics()

@@ -23,6 +23,7 @@ extension ZCache {
         return try ThreadScratchPage.with(byteCount: pageSize) {
             (scratch) throws(ZCacheError) -> Bool in
             let found: Found?
+            let keyPrefixSize = store.keyPrefixSize(key)
             do throws(TMemError) {
                 found = try tmem.get(key, ifHandle: ifHandle, forceRemove: forceRemove) {
                     handle, removed -> Found? in
@@ -32,7 +33,10 @@ extension ZCache {
                         return .sameFilled(word)
                     }
                     // false: the frame is being evicted; the get misses.
-                    guard store.copyOut(handle, into: scratch, release: removed) else { return nil }
+                    guard
+                        store.copyOut(
+                            handle, keyPrefixSize: keyPrefixSize, into: scratch, release: removed)
+                    else { return nil }
                     return .compressed(handle.size)
                 }
             } catch {
@@ -45,7 +49,7 @@ extension ZCache {
                 fill(page, with: word)
                 return true
             case .compressed(let size):
-                let start = store.ownerPrefix
+                let start = keyPrefixSize
                 do throws(DecompressionError) {
                     try compressor.decompress(
                         UnsafeRawBufferPointer(rebasing: scratch[start..<(start + size)]),
@@ -101,7 +105,7 @@ extension ZCache {
 
     /// Takes up to `count` of the oldest entries of the per-entry LRU of
     /// `zbudClass` (none with a frame LRU), with the key each is stored
-    /// under, read from in front of its bytes. Each must be ended with
+    /// under, decoded from in front of its bytes (`StoredKey`). Each must be ended with
     /// `store.finishIsolation`. (The handles carry no size: TMem's do, and
     /// only "does the key still map to this allocation" is asked with them.)
     func isolateOldest(_ zbudClass: ZBudClass, upTo count: Int)
@@ -110,14 +114,17 @@ extension ZCache {
         guard let lru = store.lru(zbudClass) else { return [] }
         let allocator = store.allocator(zbudClass)
         return lru.isolateOldest(upTo: count).map { allocation in
-            var owner = BudOwner(w0: 0, w1: 0, w2: 0, w3: 0)
-            withUnsafeTemporaryAllocation(byteCount: BudOwner.storedSize, alignment: 8) { prefix in
-                // An isolated object stays allocated, so this read cannot miss.
-                let read = allocator.read(allocation, size: BudOwner.storedSize, into: prefix)
-                precondition(read != nil, "an isolated entry could not be read")
-                owner = BudOwner(loadingFrom: UnsafeRawPointer(prefix.baseAddress!))
+            let key = withUnsafeTemporaryAllocation(byteCount: StoredKey.maxSize, alignment: 8) {
+                prefix -> TMemKey? in
+                // An isolated object stays allocated, so this read cannot
+                // miss; its slot holds at least the key.
+                guard
+                    let read = allocator.readHead(allocation, upTo: StoredKey.maxSize, into: prefix)
+                else { return nil }
+                return StoredKey.load(from: UnsafeRawBufferPointer(rebasing: prefix[..<read]))
             }
-            return (TMemKey(owner), ZPageHandle(allocation: allocation, class: zbudClass))
+            guard let key else { preconditionFailure("an isolated entry's key could not be read") }
+            return (key, ZPageHandle(allocation: allocation, class: zbudClass))
         }
     }
 

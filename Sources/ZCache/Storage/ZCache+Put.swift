@@ -80,7 +80,7 @@ extension ZCache {
         }
         let zbudClass: ZBudClass = kind == .ephemeral ? .ephemeral : .persistent
         let allocator = store.allocator(zbudClass)
-        let prefix = store.ownerPrefix
+        let prefix = store.keyPrefixSize(key)
         // The policy's bound, or all an allocator with a huge class can hold.
         let storesIncompressible = configuration.storeIncompressible && allocator.frameLRU == nil
         let bound =
@@ -107,7 +107,7 @@ extension ZCache {
                 }
             }
             let owner = BudOwner(key)
-            if let base = buffer.baseAddress, prefix > 0 { owner.store(at: base) }
+            if let base = buffer.baseAddress, prefix > 0 { StoredKey.store(key, at: base) }
             let data = UnsafeRawBufferPointer(rebasing: buffer[..<(prefix + size)])
             guard let allocation = allocate(zbudClass, owner: owner, data: data) else {
                 return try decline(key, .noMemory, kind: kind)

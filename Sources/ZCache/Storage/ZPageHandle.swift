@@ -85,9 +85,6 @@ struct ZPageHandle: Equatable, @unchecked Sendable {
 }
 
 extension BudOwner {
-    /// Bytes of an owner as stored in front of an object.
-    static let storedSize = 32
-
     /// The tmem key as zbud stores it in front of each bud (the kernel's
     /// 32-byte `tmem_handle`: oid, index, pool id, client id).
     init(_ key: TMemKey) {
@@ -95,23 +92,6 @@ extension BudOwner {
             w0: key.object.a, w1: key.object.b, w2: key.object.c,
             w3: UInt64(key.index) | UInt64(key.pool.index) << 32
                 | UInt64(key.pool.client.rawValue) << 48)
-    }
-
-    /// Writes the owner's 32 bytes at `address` (little-endian words).
-    func store(at address: UnsafeMutableRawPointer) {
-        address.storeBytes(of: w0.littleEndian, toByteOffset: 0, as: UInt64.self)
-        address.storeBytes(of: w1.littleEndian, toByteOffset: 8, as: UInt64.self)
-        address.storeBytes(of: w2.littleEndian, toByteOffset: 16, as: UInt64.self)
-        address.storeBytes(of: w3.littleEndian, toByteOffset: 24, as: UInt64.self)
-    }
-
-    /// Reads an owner written by `store(at:)`.
-    init(loadingFrom address: UnsafeRawPointer) {
-        self.init(
-            w0: UInt64(littleEndian: address.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-            w1: UInt64(littleEndian: address.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-            w2: UInt64(littleEndian: address.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-            w3: UInt64(littleEndian: address.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
     }
 }
 

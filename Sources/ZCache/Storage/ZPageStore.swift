@@ -23,9 +23,9 @@ final class ZPageStore: TMemStorage {
     /// The per-entry LRUs: nil when the allocator keeps a frame LRU (zbud).
     let ephemeralLRU: EntryLRU?
     let persistentLRU: EntryLRU?
-    /// Bytes ZCache writes in front of each object: the tmem key (32), for
-    /// allocators that do not keep it themselves; 0 for zbud.
-    let ownerPrefix: Int
+    /// Whether ZCache writes the tmem key in front of each object
+    /// (`StoredKey`): for allocators that do not keep it themselves, not zbud.
+    let storesKey: Bool
     let counters: ZCacheCounters
     let sameFilled = SameFilledWords()
     /// The last same-filled sentinel's tag (see `ZPageHandle.sameFilled(slot:tag:)`).
@@ -41,13 +41,13 @@ final class ZPageStore: TMemStorage {
             persistent = ZBudAllocator(class: .persistent, pool: pool, counters: counters)
             ephemeralLRU = nil
             persistentLRU = nil
-            ownerPrefix = 0
+            storesKey = false
         case .zsmalloc:
             ephemeral = ZSmallocAllocator(class: .ephemeral, pool: pool, counters: counters)
             persistent = ZSmallocAllocator(class: .persistent, pool: pool, counters: counters)
             ephemeralLRU = EntryLRU()
             persistentLRU = EntryLRU()
-            ownerPrefix = BudOwner.storedSize
+            storesKey = true
         }
     }
 
@@ -61,9 +61,9 @@ final class ZPageStore: TMemStorage {
         zbudClass == .ephemeral ? ephemeralLRU : persistentLRU
     }
 
-    /// The bytes an allocator holds for `handle`: key prefix and compressed bytes.
+    /// Bytes of the key prefix in front of the object stored under `key`.
     @inline(__always)
-    func storedSize(_ handle: ZPageHandle) -> Int { ownerPrefix + handle.size }
+    func keyPrefixSize(_ key: TMemKey) -> Int { storesKey ? StoredKey.size(of: key) : 0 }
 
     /// TMem removed `handle` (flush, duplicate put, destroyed pool): release it.
     func free(_ handle: ZPageHandle, key: TMemKey) {
@@ -85,16 +85,18 @@ final class ZPageStore: TMemStorage {
         allocator(zbudClass).free(handle.allocation)
     }
 
-    /// Copies a stored page's bytes (key prefix, then compressed bytes) into
-    /// `buffer` and, when `release` (the get removed the key), releases it.
-    /// Returns false when it is being evicted whole (zbud's dying frame).
+    /// Copies a stored page's bytes (key prefix of `keyPrefixSize` bytes,
+    /// then compressed bytes) into `buffer` and, when `release` (the get
+    /// removed the key), releases it. Returns false when it is being evicted
+    /// whole (zbud's dying frame).
     @inline(__always)
-    func copyOut(_ handle: ZPageHandle, into buffer: UnsafeMutableRawBufferPointer, release: Bool)
-        -> Bool
-    {
+    func copyOut(
+        _ handle: ZPageHandle, keyPrefixSize: Int, into buffer: UnsafeMutableRawBufferPointer,
+        release: Bool
+    ) -> Bool {
         let zbudClass = handle.zbudClass
         let allocator = allocator(zbudClass)
-        let size = storedSize(handle)
+        let size = keyPrefixSize + handle.size
         guard release else {
             // The page stays: a use the shrinker's second chance should see.
             lru(zbudClass)?.markReferenced(handle.allocation)

@@ -146,8 +146,11 @@ extension ZCache {
             result.writtenBack = dynamic.pages + worker.pages
             result.secondChances = dynamic.rotated + worker.rotated
         }
-        // Objects that can move are packed together again (zsmalloc).
+        // Objects that can move are packed together again (zsmalloc), and
+        // frames that have stayed free go back to the OS: with nothing freed
+        // afterwards, no pool free would ever give them back.
         result.compacted = compact()
+        store.pool.releaseIdleFrames()
         result.remaining = max(0, store.ephemeral.framesInUse - fileLRU)
         return result
     }

@@ -1,4 +1,5 @@
 import Foundation
+import ZCache
 import ZCacheSupport
 
 #if canImport(Glibc)
@@ -83,5 +84,56 @@ public enum BenchmarkPages {
             }
         }
         return bytes
+    }
+}
+
+/// The compressed pages of a page set, in order, for the allocator
+/// microbenchmarks: each page's LZ4 output, all-zero pages left out (ZCache
+/// stores them with no frame). A page that does not compress to `bound`
+/// bytes is kept as its raw 4096 bytes when `keepingRaw` (zsmalloc's huge
+/// class takes it), else left out (zbud refuses it).
+struct CompressedPages {
+    var bytes: [UInt8] = []
+    var offsets: [Int] = []
+    var sizes: [Int] = []
+    var zeroPages = 0
+    /// Pages kept raw (`keepingRaw`).
+    var rawPages = 0
+    /// Pages left out as not compressing to `bound` (not `keepingRaw`).
+    var poorPages = 0
+
+    init(pages: [UInt8], bound: Int, keepingRaw: Bool) {
+        let compressor = Compressor(.lz4)
+        var scratch = [UInt8](repeating: 0, count: Compressor.maxCompressedSize)
+        pages.withUnsafeBytes { all in
+            for start in stride(from: 0, to: all.count, by: pageSize) {
+                let page = UnsafeRawBufferPointer(rebasing: all[start..<start + pageSize])
+                if page.allSatisfy({ $0 == 0 }) {
+                    zeroPages += 1
+                    continue
+                }
+                if let size = scratch.withUnsafeMutableBytes({
+                    compressor.compress(page, into: $0, bound: bound)
+                }) {
+                    offsets.append(bytes.count)
+                    sizes.append(size)
+                    bytes.append(contentsOf: scratch[0..<size])
+                } else if keepingRaw {
+                    offsets.append(bytes.count)
+                    rawPages += 1
+                    sizes.append(pageSize)
+                    bytes.append(contentsOf: page)
+                } else {
+                    poorPages += 1
+                }
+            }
+        }
+    }
+
+    /// The bytes of page `i`'s object.
+    func withObject<T>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        bytes.withUnsafeBytes {
+            body(UnsafeRawBufferPointer(rebasing: $0[offsets[i]..<offsets[i] + sizes[i]]))
+        }
     }
 }

@@ -19,7 +19,7 @@ public enum ZBudMicrobenchmark {
     public static func run(corpus: [String]) throws -> String {
         let pages =
             corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
-        let zpages = ZPages(pages: pages)
+        let zpages = CompressedPages(pages: pages, bound: ZBud.maxZPageSize, keepingRaw: false)
         guard !zpages.sizes.isEmpty else { return "ZBud microbenchmark: no compressible pages" }
         let packing = Packing(zpages)
         let source =
@@ -56,45 +56,6 @@ public enum ZBudMicrobenchmark {
     }
 }
 
-/// The compressed pages of a page set, in order.
-private struct ZPages {
-    var bytes: [UInt8] = []
-    var offsets: [Int] = []
-    var sizes: [Int] = []
-    var zeroPages = 0
-    var poorPages = 0
-
-    init(pages: [UInt8]) {
-        let compressor = Compressor(.lz4)
-        var scratch = [UInt8](repeating: 0, count: Compressor.maxCompressedSize)
-        pages.withUnsafeBytes { all in
-            for start in stride(from: 0, to: all.count, by: pageSize) {
-                let page = UnsafeRawBufferPointer(rebasing: all[start..<start + pageSize])
-                if page.allSatisfy({ $0 == 0 }) {
-                    zeroPages += 1
-                    continue
-                }
-                let size = scratch.withUnsafeMutableBytes {
-                    compressor.compress(page, into: $0, bound: ZBud.maxZPageSize)
-                }
-                guard let size else {
-                    poorPages += 1
-                    continue
-                }
-                offsets.append(bytes.count)
-                sizes.append(size)
-                bytes.append(contentsOf: scratch[0..<size])
-            }
-        }
-    }
-
-    func withZPage<T>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T {
-        bytes.withUnsafeBytes {
-            body(UnsafeRawBufferPointer(rebasing: $0[offsets[i]..<offsets[i] + sizes[i]]))
-        }
-    }
-}
-
 /// Online (ZBud, in order) against offline (optimal pairing) frame counts.
 private struct Packing {
     var onlineFrames = 0
@@ -103,13 +64,13 @@ private struct Packing {
     var optimalFrames = 0
     var lowerBound = 0
 
-    init(_ zpages: ZPages) {
+    init(_ zpages: CompressedPages) {
         let count = zpages.sizes.count
         let pool = PageFramePool(frameCount: count)
         let zbud = ZBud(class: .persistent, frameCount: count)
         for i in 0..<count {
             let owner = BudOwner(w0: UInt64(i), w1: 0, w2: 0, w3: 0)
-            let ref = zpages.withZPage(i) { data -> ZBudRef in
+            let ref = zpages.withObject(i) { data -> ZBudRef in
                 if let ref = zbud.createInMatchingFrame(owner: owner, data: data) { return ref }
                 guard let frame = pool.allocate() else {
                     preconditionFailure("pool sized for one frame per zpage")
@@ -148,7 +109,7 @@ private struct Packing {
 
 /// Nanoseconds per allocate+free.
 private enum Cost {
-    static func measure(_ zpages: ZPages) -> [(String, Double)] {
+    static func measure(_ zpages: CompressedPages) -> [(String, Double)] {
         [
             ("pool: allocate + free a frame", best { poolOnly(iterations: 2_000_000) }),
             (
@@ -180,7 +141,7 @@ private enum Cost {
         return Double(monotonicNanoseconds() - start) / Double(iterations)
     }
 
-    private static func newFrame(_ zpages: ZPages, iterations: Int) -> Double {
+    private static func newFrame(_ zpages: CompressedPages, iterations: Int) -> Double {
         let pool = PageFramePool(frameCount: 64)
         let zbud = ZBud(class: .ephemeral, frameCount: 64)
         let count = zpages.sizes.count
@@ -203,7 +164,7 @@ private enum Cost {
 
     /// A working set of 4096 buds; each step frees a pseudo-randomly chosen one
     /// and stores the next zpage in its place (match, else a new frame).
-    private static func churn(_ zpages: ZPages, iterations: Int) -> Double {
+    private static func churn(_ zpages: CompressedPages, iterations: Int) -> Double {
         let live = 4096
         let pool = PageFramePool(frameCount: live + 64)
         let zbud = ZBud(class: .ephemeral, frameCount: live + 64)
@@ -240,7 +201,7 @@ private enum Cost {
 
     /// The memory traffic of `churn` without ZBud: copy each zpage into the
     /// frame of the slot it replaces.
-    private static func copyOnly(_ zpages: ZPages, iterations: Int) -> Double {
+    private static func copyOnly(_ zpages: CompressedPages, iterations: Int) -> Double {
         let live = 4096
         let pool = PageFramePool(frameCount: live)
         let frames = (0..<live).map { _ in pool.address(of: pool.allocate()!) }

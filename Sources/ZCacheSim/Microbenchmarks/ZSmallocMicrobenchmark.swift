@@ -8,7 +8,9 @@
 // 2. Compaction: free a random half, compact, and compare the frames given
 //    back with an ideal repacking of the survivors into their classes.
 // 3. Memory really given back: the pool's resident bytes (from the kernel's
-//    mincore) full, and after everything is freed.
+//    mincore) full, and after everything is freed and the free frames beyond
+//    the pool's reserve are given back (what a shrinker scan does once they
+//    have been idle).
 // 4. Cost: nanoseconds per store, read and free (the object copy included),
 //    and reads by two threads against one.
 
@@ -23,7 +25,7 @@ public enum ZSmallocMicrobenchmark {
     public static func run(corpus: [String]) throws -> String {
         let pages =
             corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
-        let objects = Objects(pages: pages)
+        let objects = CompressedPages(pages: pages, bound: ZSmalloc.maxObjectSize, keepingRaw: true)
         guard !objects.sizes.isEmpty else { return "ZSmalloc microbenchmark: no non-zero pages" }
         let source =
             corpus.isEmpty ? "system binaries and libraries" : corpus.joined(separator: ", ")
@@ -50,6 +52,10 @@ public enum ZSmallocMicrobenchmark {
         let compactNanoseconds = monotonicNanoseconds() - compactStart
         let intact = survivors.allSatisfy { objects.matches(zs, handles[$0], $0) }
         for k in survivors { zs.free(handles[k]) }
+        // Freed frames stay resident until they have been free for the
+        // pool's idle time (`free` and ZCache's shrinker scan then give them
+        // back); give back at once what such a scan would give back later.
+        pool.releaseFreeFrames()
         let residentEmpty = pool.residentBytes
 
         var lines: [String] = [
@@ -58,7 +64,7 @@ public enum ZSmallocMicrobenchmark {
                 + "stored: \(count) (\(objects.rawPages) raw, in the huge class), "
                 + "mean object \(objectBytes / count) bytes",
             "",
-            "density (classes every 16 bytes, zspages of up to 4 frames (the default), 4-byte header):",
+            "density (classes every 16 bytes, zspages of up to \(ZSmalloc.Configuration().maxFramesPerZspage) frames (the default), 4-byte header):",
             "  frames used:                     \(frames)  (\(format(Double(count) / Double(frames))) pages/frame)",
             "  limit (objects without a gap):   \(limitFrames)",
             "  pool utilization (bytes/frames): \(format(Double(objectBytes) / Double(frames * pageSize)))",
@@ -67,7 +73,8 @@ public enum ZSmallocMicrobenchmark {
                 + "(handle table + per-frame zspage records)",
             "  classes used:                    \(stats.classes.count), huge objects: \(stats.hugeObjectsInUse)",
         ]
-        for maxFrames in [1, 2, 8, 16] {
+        for maxFrames in [1, 2, 4, 8, 16]
+        where maxFrames != ZSmalloc.Configuration().maxFramesPerZspage {
             var configuration = ZSmalloc.Configuration()
             configuration.maxFramesPerZspage = maxFrames
             let other = ZSmalloc(
@@ -88,9 +95,9 @@ public enum ZSmallocMicrobenchmark {
             "",
             "resident frame memory (mincore):",
             "  all stored:                      \(residentFull / 1024) KiB for \(frames) frames",
-            "  all freed:                       \(residentEmpty / 1024) KiB "
-                + "(reserve: \(PageFramePool.residentFreeReserve) frames + a batch of "
-                + "\(PageFramePool.releaseBatch)), given back to the OS: \(pool.framesReturnedToOS) frames",
+            "  all freed, then given back:      \(residentEmpty / 1024) KiB "
+                + "(a reserve of \(PageFramePool.residentFreeReserve) frames kept), "
+                + "given back to the OS: \(pool.framesReturnedToOS) frames",
             "",
             "cost per object (median of 5 runs, object copy included):",
         ]
@@ -122,45 +129,7 @@ public enum ZSmallocMicrobenchmark {
     static func format(_ value: Double) -> String { "\((value * 1000).rounded() / 1000)" }
 }
 
-/// The objects of a page set: LZ4 output, or the raw page when it does not fit.
-private struct Objects {
-    var bytes: [UInt8] = []
-    var offsets: [Int] = []
-    var sizes: [Int] = []
-    var zeroPages = 0
-    var rawPages = 0
-
-    init(pages: [UInt8]) {
-        let compressor = Compressor(.lz4)
-        var scratch = [UInt8](repeating: 0, count: Compressor.maxCompressedSize)
-        pages.withUnsafeBytes { all in
-            for start in stride(from: 0, to: all.count, by: pageSize) {
-                let page = UnsafeRawBufferPointer(rebasing: all[start..<start + pageSize])
-                if page.allSatisfy({ $0 == 0 }) {
-                    zeroPages += 1
-                    continue
-                }
-                offsets.append(bytes.count)
-                if let size = scratch.withUnsafeMutableBytes({
-                    compressor.compress(page, into: $0, bound: ZSmalloc.maxObjectSize)
-                }) {
-                    sizes.append(size)
-                    bytes.append(contentsOf: scratch[0..<size])
-                } else {
-                    rawPages += 1
-                    sizes.append(pageSize)
-                    bytes.append(contentsOf: page)
-                }
-            }
-        }
-    }
-
-    func withObject<T>(_ i: Int, _ body: (UnsafeRawBufferPointer) -> T) -> T {
-        bytes.withUnsafeBytes {
-            body(UnsafeRawBufferPointer(rebasing: $0[offsets[i]..<offsets[i] + sizes[i]]))
-        }
-    }
-
+extension CompressedPages {
     func storeAll(in zs: ZSmalloc) -> [ZsHandle] {
         (0..<sizes.count).map { i in
             withObject(i) { data in
@@ -182,7 +151,7 @@ private struct Objects {
 
 /// Nanoseconds per operation, and the two-thread read rate.
 private enum Cost {
-    static func measure(_ objects: Objects) -> [(String, String)] {
+    static func measure(_ objects: CompressedPages) -> [(String, String)] {
         var store: [Double] = []
         var read: [Double] = []
         var free: [Double] = []
@@ -218,7 +187,7 @@ private enum Cost {
 
     /// Steady state: every object stored; each step frees a random one and
     /// stores it again (frames come from the pool's resident reserve).
-    private static func steadyChurn(_ objects: Objects, iterations: Int) -> Double {
+    private static func steadyChurn(_ objects: CompressedPages, iterations: Int) -> Double {
         let count = objects.sizes.count
         let zs = ZSmalloc(pool: PageFramePool(frameCount: count + 1024))
         var handles = objects.storeAll(in: zs)
@@ -238,7 +207,7 @@ private enum Cost {
         return Double(monotonicNanoseconds() - start) / Double(iterations)
     }
 
-    private static func once(_ objects: Objects) -> (
+    private static func once(_ objects: CompressedPages) -> (
         store: Double, read: Double, free: Double, twoThreadReadSpeedup: Double
     ) {
         let count = objects.sizes.count

@@ -11,7 +11,7 @@ public struct SimulationResult: Sendable, Codable {
     /// The shrinker policy; nil for the baseline with zcache off (plain swap).
     public var policy: ShrinkerPolicy?
     /// The allocator zcache ran with.
-    public var allocator = ZCacheAllocatorKind.zbud
+    public var allocator = ZCacheConfiguration().allocator
     public var compressor: CompressorKind
     public var seconds: Double
     public var host: HostCounters
@@ -45,10 +45,12 @@ public struct SimulationResult: Sendable, Codable {
     public var trace: TraceSummary?
     public var ramPages: Int
 
-    /// The column name: the policy, or "zcache-off".
+    /// The column name: the policy (with the allocator when it is not the
+    /// default), or "zcache-off".
     public var name: String {
         guard let policy else { return Self.zcacheOffName }
-        return allocator == .zbud ? policy.rawValue : "\(policy.rawValue)/\(allocator.rawValue)"
+        return allocator == ZCacheConfiguration().allocator
+            ? policy.rawValue : "\(policy.rawValue)/\(allocator.rawValue)"
     }
     public static let zcacheOffName = "zcache-off"
 
@@ -199,7 +201,8 @@ public enum Simulation {
     /// `sampler`, if given, records the run's time series at each progress tick.
     public static func run(
         _ options: SimulationOptions, policy: ShrinkerPolicy?,
-        allocator: ZCacheAllocatorKind = .zbud, content: PageContentSource,
+        allocator: ZCacheAllocatorKind = ZCacheConfiguration().allocator,
+        content: PageContentSource,
         trace: TraceWorkload? = nil, costs: CostModel? = nil,
         started: (() -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil,
         sampler: RunSampler? = nil

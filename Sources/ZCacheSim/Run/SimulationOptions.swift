@@ -16,7 +16,7 @@ public struct SimulationOptions: Sendable {
     /// The shrinker policies to run the scenario under (one run each).
     public var policies: [ShrinkerPolicy] = [.seed]
     /// The allocators to run the scenario under (one run each, per policy).
-    public var allocators: [ZCacheAllocatorKind] = [.zbud]
+    public var allocators: [ZCacheAllocatorKind] = [ZCacheConfiguration().allocator]
     /// Writeback of persistent frames to the swap device, and its cap.
     public var writeback = true
     public var writebackCap = 6400
