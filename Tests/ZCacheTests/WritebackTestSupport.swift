@@ -64,10 +64,13 @@ struct WriteFaultPlan: Sendable {
     /// The next this-many pwrite calls write only half of what they were given
     /// (a partial write the device completes by writing the rest).
     var partialWritesNext = 0
-    /// Offsets already failed by `failNext` or `zeroByteWritesNext`: each page
-    /// fails at most once, so the counts do not depend on whether a retry
-    /// reaches the device before other pages' first writes.
-    var failedOffsets: Set<Int64> = []
+    /// Pages (by the byte offset of their start) already failed by `failNext`
+    /// or `zeroByteWritesNext`: each page fails at most once, so the counts do
+    /// not depend on which I/O worker's call comes first. Keyed by page, not by
+    /// the call's offset: the rest of a partial write is a call at an offset
+    /// inside the page, and keyed by that it could fail the page a second time
+    /// (and, retries being limited, keep it from being written at all).
+    var failedPages: Set<Int64> = []
 }
 
 /// Syscalls for a `SwapDevice` whose pwrite follows a `WriteFaultPlan`.
@@ -96,15 +99,16 @@ final class FaultInjector: Sendable {
                 enum Action { case fail(Int32), zero, partial, normal }
                 let (latency, action) = plan.withLock { plan -> (UInt32, Action) in
                     if plan.alwaysFail { return (plan.latencyMicroseconds, .fail(plan.errno)) }
-                    let firstFailure = !plan.failedOffsets.contains(Int64(offset))
+                    let page = Int64(offset) & ~Int64(pageSize - 1)
+                    let firstFailure = !plan.failedPages.contains(page)
                     if plan.failNext > 0 && firstFailure {
                         plan.failNext -= 1
-                        plan.failedOffsets.insert(Int64(offset))
+                        plan.failedPages.insert(page)
                         return (plan.latencyMicroseconds, .fail(plan.errno))
                     }
                     if plan.zeroByteWritesNext > 0 && firstFailure {
                         plan.zeroByteWritesNext -= 1
-                        plan.failedOffsets.insert(Int64(offset))
+                        plan.failedPages.insert(page)
                         return (plan.latencyMicroseconds, .zero)
                     }
                     if plan.partialWritesNext > 0 && buffer.count > 1 {

@@ -19,10 +19,13 @@ struct Gauge: ~Copyable {
     fileprivate let atomic = Atomic<Int>(0)
     fileprivate let peak = Atomic<Int>(0)
 
+    /// Adds `amount`; returns the new level.
     @inline(__always)
-    func add(_ amount: Int) {
+    @discardableResult
+    func add(_ amount: Int) -> Int {
         let now = atomic.wrappingAdd(amount, ordering: .relaxed).newValue
         if amount > 0 { raisePeak(to: now) }
+        return now
     }
 
     @inline(__always)

@@ -111,9 +111,15 @@ extension ZCache {
     /// that found the cap reached can go on without polling, and writes a full
     /// plug rather than one frame per wake-up.
     public func waitForWritebackRoom() {
+        let threshold = writebackRoomThreshold
+        writeback.room.wait(while: { counters.outstandingWritebackPages.value > threshold })
+    }
+
+    /// The outstanding-writeback count at or below which a plug's worth of
+    /// pages (or the whole cap when it is smaller) fits under the cap.
+    private var writebackRoomThreshold: Int {
         let cap = configuration.maxOutstandingWritebackPages
-        let room = min(WritebackPlug.capacity, cap)
-        writeback.progress.wait(while: { counters.outstandingWritebackPages.value > cap - room })
+        return cap - min(WritebackPlug.capacity, cap)
     }
 
     /// Writes back the LRU persistent pageframe, queueing its pages in `plug`.
@@ -194,12 +200,13 @@ extension ZCache {
         }
     }
 
-    /// Gives back `count` outstanding-writeback slots and wakes whoever waits
-    /// for room or for writeback to end.
+    /// Gives back `count` outstanding-writeback slots, waking whoever waits
+    /// for room when there is room now. (Only a decrease can end that wait,
+    /// and whichever decrease reaches the threshold sees it.)
     func releaseOutstanding(_ count: Int) {
         guard count > 0 else { return }
-        counters.outstandingWritebackPages.add(-count)
-        writeback.progress.wake()
+        let now = counters.outstandingWritebackPages.add(-count)
+        if now <= writebackRoomThreshold { writeback.room.wake() }
     }
 
     /// Steps 3 and 4 for one victim bud. Returns whether its page was queued
