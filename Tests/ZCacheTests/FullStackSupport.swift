@@ -648,8 +648,9 @@ final class FullStackRun: @unchecked Sendable {
             if !bank.matches(UnsafeRawBufferPointer(w.page), spec, scratch: w.scratch) {
                 w.lose(
                     "swapIn of \(entry) from \(source) returned wrong bytes (want \(spec)); "
-                        + describe(UnsafeRawBufferPointer(w.page)) + "; slot history "
-                        + faults.history(entry.offset) + "; entry history " + w.history(entry))
+                        + describe(UnsafeRawBufferPointer(w.page)) + "; " + slotState(entry)
+                        + "; slot history " + faults.history(entry.offset) + "; entry history "
+                        + w.history(entry))
             }
             w.report.pagesVerified += 1
             w.swapped[entry] = nil
@@ -662,6 +663,17 @@ final class FullStackRun: @unchecked Sendable {
             w.fail("swapIn of \(entry) threw \(error)")
             return false
         }
+    }
+
+    /// The slot after the failed swap-in, and the counters that can explain a
+    /// lost page (a page writeback cannot decompress is dropped, counted only).
+    private func slotState(_ entry: SwapEntry) -> String {
+        let stats = cache.statistics.zcache
+        let slots = device.slots
+        let cached = device.swapCache.hasPage(for: entry)
+        return "slot now: use count \(slots.useCount(entry)), has-cache \(slots.hasCache(entry)), "
+            + "swap-cache page \(cached); decompress errors \(stats.decompressErrors), "
+            + "write errors \(stats.writebackWriteErrors), retries \(stats.writebackRetries)"
     }
 
     private func swapFree(_ w: FullStackWorker) {
@@ -898,5 +910,10 @@ final class FullStackRun: @unchecked Sendable {
         expect(host.lent.load(ordering: .relaxed) == 0, "host pages not returned")
         expect(cache.store.pool.invalidFrees == 0, "invalid frees")
         expect(device.slots.badFrees == 0, "\(device.slots.badFrees) bad slot frees")
+        // Nothing here corrupts a zpage: a decompress error is a bug, and in
+        // writeback it drops the page without a word (seen only as a loss later).
+        expect(
+            stats.zcache.decompressErrors == 0, "\(stats.zcache.decompressErrors) decompress errors"
+        )
     }
 }
