@@ -82,3 +82,41 @@ struct LocalCluster {
         return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
     }
 }
+
+/// A test class with a cluster of its own: started before the class's first
+/// test and stopped after its last (XCTest's class `setUp` / `tearDown`), on
+/// the ports of `clusterPortOffset`, so classes never share or stop each
+/// other's clusters.
+class LocalClusterTestCase: XCTestCase {
+    /// This class's ports, from the process's own range (`LocalCluster.basePort`).
+    class var clusterPortOffset: Int { 0 }
+
+    class var basePort: Int { LocalCluster.basePort(offset: clusterPortOffset) }
+
+    /// Each class's cluster, or why it did not start.
+    nonisolated(unsafe) private static var clusters:
+        [ObjectIdentifier: Result<LocalCluster, Error>] =
+            [:]
+
+    override class func setUp() {
+        super.setUp()
+        clusters[ObjectIdentifier(self)] = Result { try LocalCluster.start(basePort: basePort) }
+    }
+
+    override class func tearDown() {
+        if case .success(let cluster) = clusters.removeValue(forKey: ObjectIdentifier(self)) {
+            cluster.stop()
+        }
+        super.tearDown()
+    }
+
+    /// This class's cluster; one that did not start throws the script's words
+    /// (is redis-server installed? `scripts/ensure-deps --redis`), failing the test.
+    func localCluster() throws -> LocalCluster {
+        guard let started = Self.clusters[ObjectIdentifier(type(of: self))] else {
+            throw LocalCluster.ClusterError(
+                message: "no local cluster was started for \(type(of: self))")
+        }
+        return try started.get()
+    }
+}

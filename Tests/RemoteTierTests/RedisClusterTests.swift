@@ -7,26 +7,8 @@ import ZCacheSupport
 
 /// The client and the page tier against a real local cluster (3 masters, 3
 /// replicas on loopback, started for this class by `scripts/cluster`).
-final class RedisClusterTests: XCTestCase {
-    nonisolated(unsafe) static var cluster: LocalCluster?
-    static let basePort = LocalCluster.basePort(offset: 0)
-
-    override class func setUp() {
-        super.setUp()
-        cluster = try? LocalCluster.start(basePort: basePort)
-    }
-
-    override class func tearDown() {
-        cluster?.stop()
-        super.tearDown()
-    }
-
-    func localCluster() throws -> LocalCluster {
-        try XCTUnwrap(
-            Self.cluster,
-            "the local cluster did not start (is redis-server installed? scripts/ensure-deps --redis)"
-        )
-    }
+final class RedisClusterTests: LocalClusterTestCase {
+    override class var clusterPortOffset: Int { 0 }
 
     func client(_ cluster: LocalCluster) throws -> RedisCluster {
         var configuration = RedisCluster.Configuration(seeds: [cluster.seeds[0]])
@@ -35,7 +17,8 @@ final class RedisClusterTests: XCTestCase {
     }
 
     func tier(
-        _ cluster: RedisCluster, _ namespace: String, replicas: Int = 0, waitMilliseconds: Int = 5000
+        _ cluster: RedisCluster, _ namespace: String, replicas: Int = 0,
+        waitMilliseconds: Int = 5000
     ) throws -> RedisPageTier {
         var configuration = RedisPageTier.Configuration(namespace: namespace)
         configuration.replicas = replicas
@@ -108,7 +91,8 @@ final class RedisClusterTests: XCTestCase {
         XCTAssertEqual(
             stats.remoteBytes, pages.reduce(0) { $0 + $1.data.count + RedisPageTier.headerSize })
         XCTAssertGreaterThan(stats.remoteRoundTripP99Microseconds, 0)
-        XCTAssertGreaterThanOrEqual(stats.remoteRoundTripP99Microseconds, stats.remoteRoundTripP50Microseconds)
+        XCTAssertGreaterThanOrEqual(
+            stats.remoteRoundTripP99Microseconds, stats.remoteRoundTripP50Microseconds)
     }
 
     func testWaitCountsReplicas() throws {

@@ -8,22 +8,11 @@ import ZCacheSupport
 /// A master lost in the middle of a run: with WAIT for one replica, every
 /// acknowledged page is read back from the promoted replica; a node stopped
 /// and restarted and dropped connections lose nothing.
-final class RedisFailoverTests: XCTestCase {
-    nonisolated(unsafe) static var cluster: LocalCluster?
-    static let basePort = LocalCluster.basePort(offset: 6)
-
-    override class func setUp() {
-        super.setUp()
-        cluster = try? LocalCluster.start(basePort: basePort)
-    }
-
-    override class func tearDown() {
-        cluster?.stop()
-        super.tearDown()
-    }
+final class RedisFailoverTests: LocalClusterTestCase {
+    override class var clusterPortOffset: Int { 6 }
 
     func testAcknowledgedPagesSurviveAMasterKilled() throws {
-        let cluster = try XCTUnwrap(Self.cluster, "the local cluster did not start")
+        let cluster = try localCluster()
         // A failover takes the node timeout (2 s) and an election; on a loaded
         // machine much longer. Up to 40 rounds (about 37 s) for this test.
         var clusterConfiguration = RedisCluster.Configuration(seeds: cluster.seeds)

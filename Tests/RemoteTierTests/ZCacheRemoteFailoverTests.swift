@@ -9,22 +9,11 @@ import ZCacheSupport
 /// The model run with a master killed in the middle (failover to its replica),
 /// then the node restarted and every connection dropped: pages acknowledged
 /// by a replica (WAIT 1) are all read back; nothing is lost or wrong.
-final class ZCacheRemoteFailoverTests: XCTestCase {
-    nonisolated(unsafe) static var cluster: LocalCluster?
-    static let basePort = LocalCluster.basePort(offset: 18)
-
-    override class func setUp() {
-        super.setUp()
-        cluster = try? LocalCluster.start(basePort: basePort)
-    }
-
-    override class func tearDown() {
-        cluster?.stop()
-        super.tearDown()
-    }
+final class ZCacheRemoteFailoverTests: LocalClusterTestCase {
+    override class var clusterPortOffset: Int { 18 }
 
     func testModelRunThroughFailoverRestartAndDroppedConnections() throws {
-        let cluster = try XCTUnwrap(Self.cluster, "the local cluster did not start")
+        let cluster = try localCluster()
         var configuration = RedisCluster.Configuration(seeds: cluster.seeds)
         configuration.maxAttempts = 40  // a failover takes the node timeout and an election
         configuration.timeoutMilliseconds = 15_000

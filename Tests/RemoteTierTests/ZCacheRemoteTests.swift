@@ -9,25 +9,11 @@ import ZCacheSupport
 /// ZCache writing back to the remote tier on a real local cluster (3 masters,
 /// 3 replicas): a model run with both front ends, concurrent writeback and
 /// every swap-in verified, for each allocator and target; and bad input.
-final class ZCacheRemoteTests: XCTestCase {
-    nonisolated(unsafe) static var cluster: LocalCluster?
-    static let basePort = LocalCluster.basePort(offset: 12)
-
-    override class func setUp() {
-        super.setUp()
-        cluster = try? LocalCluster.start(basePort: basePort)
-    }
-
-    override class func tearDown() {
-        cluster?.stop()
-        super.tearDown()
-    }
+final class ZCacheRemoteTests: LocalClusterTestCase {
+    override class var clusterPortOffset: Int { 12 }
 
     func client() throws -> (LocalCluster, RedisCluster) {
-        let cluster = try XCTUnwrap(
-            Self.cluster,
-            "the local cluster did not start (is redis-server installed? scripts/ensure-deps --redis)"
-        )
+        let cluster = try localCluster()
         var configuration = RedisCluster.Configuration(seeds: [cluster.seeds[0]])
         configuration.timeoutMilliseconds = 15_000
         return (cluster, try RedisCluster(configuration: configuration))
