@@ -52,7 +52,8 @@ public final class SwapCache: @unchecked Sendable {
         let page = SwapCachePage(
             entry: entry, buffer: PageBuffer(zeroFilled: false), flags: [.locked])
         let added = add(page)
-        assert(added, "has-cache bit held, yet the swap cache had a page for \(entry)")
+        // Checked in release builds too: a page not added would be lost silently.
+        precondition(added, "has-cache bit held, yet the swap cache had a page for \(entry)")
         return page
     }
 
