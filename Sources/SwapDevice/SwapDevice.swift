@@ -42,8 +42,7 @@
 //   0. SwapEntryWaitTable bucket   held while a waiter evaluates its predicate,
 //                                  which may read the cache and the slot map
 //   1. SwapCache.lock              the entry -> page table
-//   2. SwapCachePage owner lock    the page's back pointer to its cache (one
-//                                  of 64 locks shared by all pages; leaf)
+//   2. SwapCachePage.owner         the page's back pointer to its cache
 //   3. SwapSlotMap.lock            the slot states (never taken under 1 or 2,
 //                                  and it takes no other lock)
 //   IOMonitor (SwapIOQueue)        the request ring and in-flight counts; taken alone.

@@ -55,13 +55,11 @@ extension TMem {
         _ read: (Handle, _ removed: Bool) -> R?
     ) throws(TMemError) -> R? {
         try withLiveBucket(key) { bucket, kind -> R? in
+            guard let handle = bucket.lookup(key.object, key.index) else { return nil }
+            if let ifHandle, ifHandle != handle { return nil }
             let removes =
                 kind == .ephemeral || configuration.exclusiveGets || forceRemove
-            guard
-                let (handle, objectGone) = bucket.lookup(
-                    key.object, key.index, expected: ifHandle, removing: removes)
-            else { return nil }
-            if objectGone { counters.objectsRemoved(1) }
+            if removes { drop(key, from: bucket) }
             let value = read(handle, removes)
             if value == nil && !removes {
                 drop(key, from: bucket)

@@ -37,9 +37,8 @@ public final class SwapCachePage: @unchecked Sendable {
     private let flagBits: Atomic<UInt8>
     private let referenceCount = Atomic<Int>(1)
     /// The cache the page is in, so that `release` can drop a reclaimable page.
-    /// Written under the cache's lock and the page's owner lock; read under the
-    /// owner lock. Weak, so a page held past its device does not keep it alive.
-    private var owner = WeakCache()
+    /// Guarded by the cache's lock for writes; read under `ownerLock`.
+    private let owner = LockedValue<WeakCache>(WeakCache())
 
     /// A page for `entry` holding `buffer`, with the creator's reference and `flags`.
     public init(entry: SwapEntry, buffer: PageBuffer = PageBuffer(), flags: Flags = []) {
@@ -117,25 +116,15 @@ public final class SwapCachePage: @unchecked Sendable {
     public func release() {
         let before = referenceCount.subtract(1, ordering: .acquiringAndReleasing).oldValue
         precondition(before > 0, "SwapCachePage \(entry) released more often than retained")
-        if before == 1, let cache = ownerLock.withLock({ owner.cache }) {
+        if before == 1, let cache = owner.withLock({ $0.cache }) {
             cache.dropIfReclaimable(self)
         }
     }
 
     /// Records the cache the page belongs to (nil when it leaves). Cache lock held.
     func setOwner(_ cache: SwapCache?) {
-        ownerLock.withLock { owner.cache = cache }
+        owner.withLock { $0.cache = cache }
     }
-
-    /// The lock of `owner`: one of a few shared by all pages, picked by the
-    /// page's address, rather than a lock (and a mutex allocation) per page,
-    /// which writeback makes and drops for every page it writes.
-    private var ownerLock: Lock {
-        let address = UInt(bitPattern: ObjectIdentifier(self))
-        return Self.ownerLocks[Int((address >> 6) % UInt(Self.ownerLocks.count))]
-    }
-
-    private static let ownerLocks = (0..<64).map { _ in Lock() }
 }
 
 struct WeakCache {

@@ -81,26 +81,6 @@ final class Bucket<Handle: Equatable & Sendable>: @unchecked Sendable {
         return objects.values[position].lookup(index)
     }
 
-    /// A get's lookup in one probe of `objects` (hashing an object ID is most
-    /// of a lookup's cost): the page's handle, or nil if the key holds none or,
-    /// with `expected`, a different one. With `removing`, a page found is also
-    /// removed; `objectGone` tells whether its object went with it.
-    @inlinable
-    func lookup(
-        _ object: ObjectID, _ index: UInt32, expected: Handle?, removing: Bool
-    ) -> (handle: Handle, objectGone: Bool)? {
-        guard let position = objects.index(forKey: object),
-            let handle = objects.values[position].lookup(index)
-        else { return nil }
-        if let expected, expected != handle { return nil }
-        guard removing else { return (handle, false) }
-        _ = objects.values[position].remove(index)
-        addPages(-1)
-        guard objects.values[position].isEmpty else { return (handle, false) }
-        objects.remove(at: position)
-        return (handle, true)
-    }
-
     /// Stores `handle`; returns the handle it replaced and whether the object is new.
     @inlinable
     func insert(_ handle: Handle, _ object: ObjectID, _ index: UInt32) -> (

@@ -19,13 +19,10 @@ struct Gauge: ~Copyable {
     fileprivate let atomic = Atomic<Int>(0)
     fileprivate let peak = Atomic<Int>(0)
 
-    /// Adds `amount`; returns the new level.
     @inline(__always)
-    @discardableResult
-    func add(_ amount: Int) -> Int {
+    func add(_ amount: Int) {
         let now = atomic.wrappingAdd(amount, ordering: .relaxed).newValue
         if amount > 0 { raisePeak(to: now) }
-        return now
     }
 
     @inline(__always)

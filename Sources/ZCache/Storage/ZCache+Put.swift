@@ -87,7 +87,7 @@ extension ZCache {
             storesIncompressible
             ? allocator.maxObjectSize - prefix
             : kind == .ephemeral ? ZCache.maxEphemeralZSize : ZCache.maxPersistentZSize
-        return try ThreadScratchPage.with(byteCount: prefix + bound) {
+        return try withUnsafeTemporaryAllocation(byteCount: prefix + bound, alignment: 16) {
             (buffer) throws(ZCacheError) -> PutResult in
             let output = UnsafeMutableRawBufferPointer(rebasing: buffer[prefix...])
             guard let size = compressor.compress(page, into: output, bound: bound) else {

@@ -35,24 +35,20 @@ final class WritebackEngine: Sendable {
     /// `finished` ran (written, or given up after retries).
     let activeWrites = Atomic<Int>(0)
 
-    /// Woken when the last active write finishes: `drain` sleeps here. Only
-    /// then, so that a drain behind hundreds of writes is not woken (and does
-    /// not take a CPU from the I/O workers) once per page.
-    let idle = WaitQueue()
-
-    /// Woken when giving back outstanding-writeback slots leaves room for a
-    /// plug (see `ZCache.waitForWritebackRoom`), not at every page.
-    let room = WaitQueue()
+    /// Woken when a write finishes or outstanding-writeback slots are given
+    /// back: `drain` and `ZCache.waitForWritebackRoom` sleep here.
+    let progress = WaitQueue()
 
     /// A write counted in `activeWrites` finished.
     func writeFinished() {
-        if activeWrites.wrappingSubtract(1, ordering: .releasing).newValue == 0 { idle.wake() }
+        activeWrites.subtract(1, ordering: .releasing)
+        progress.wake()
     }
 
     /// Waits until every write submitted through `ZCache.submitToDevice` or
     /// writeback finished, retries included, and every device is idle.
     func drain() {
-        idle.wait(while: { activeWrites.load(ordering: .acquiring) > 0 })
+        progress.wait(while: { activeWrites.load(ordering: .acquiring) > 0 })
         for device in attached { device.drain() }
     }
 

@@ -111,15 +111,9 @@ extension ZCache {
     /// that found the cap reached can go on without polling, and writes a full
     /// plug rather than one frame per wake-up.
     public func waitForWritebackRoom() {
-        let threshold = writebackRoomThreshold
-        writeback.room.wait(while: { counters.outstandingWritebackPages.value > threshold })
-    }
-
-    /// The outstanding-writeback count at or below which a plug's worth of
-    /// pages (or the whole cap when it is smaller) fits under the cap.
-    private var writebackRoomThreshold: Int {
         let cap = configuration.maxOutstandingWritebackPages
-        return cap - min(WritebackPlug.capacity, cap)
+        let room = min(WritebackPlug.capacity, cap)
+        writeback.progress.wait(while: { counters.outstandingWritebackPages.value > cap - room })
     }
 
     /// Writes back the LRU persistent pageframe, queueing its pages in `plug`.
@@ -200,13 +194,12 @@ extension ZCache {
         }
     }
 
-    /// Gives back `count` outstanding-writeback slots, waking whoever waits
-    /// for room when there is room now. (Only a decrease can end that wait,
-    /// and whichever decrease reaches the threshold sees it.)
+    /// Gives back `count` outstanding-writeback slots and wakes whoever waits
+    /// for room or for writeback to end.
     func releaseOutstanding(_ count: Int) {
         guard count > 0 else { return }
-        let now = counters.outstandingWritebackPages.add(-count)
-        if now <= writebackRoomThreshold { writeback.room.wake() }
+        counters.outstandingWritebackPages.add(-count)
+        writeback.progress.wake()
     }
 
     /// Steps 3 and 4 for one victim bud. Returns whether its page was queued
