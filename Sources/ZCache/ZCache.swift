@@ -110,6 +110,8 @@ public final class ZCache: Sendable {
     let remote: RemoteWriteback?
     let remoteResidency = RemoteResidency()
     let remoteCounters = RemoteTierCounters()
+    /// Points where a test can run code to force a rare interleaving.
+    let testHooks = ZCacheTestHooks()
 
     /// Creates a cache with its own pageframe pool of `configuration.pageframes` frames.
     ///
@@ -213,4 +215,13 @@ public final class ZCache: Sendable {
             store.persistentLRU?.checkInvariants()
         #endif
     }
+}
+
+/// Test seams: code a test runs at a point of a swap path where a race needs
+/// one chosen interleaving to be reproduced at will. Unset (nil) in use.
+final class ZCacheTestHooks: Sendable {
+    /// Runs in `swapFree` right after the last reference to an entry whose
+    /// page is in the swap cache was dropped, before that page is removed:
+    /// from here on the slot can be freed and handed to a new owner.
+    let afterLastReferenceDropped = LockedValue<(@Sendable (SwapEntry) -> Void)?>(nil)
 }

@@ -204,13 +204,18 @@ extension ZCache {
         let slots = device.slots
         while true {
             if slots.freeUnlessLast(entry) { return }  // others still own it
-            if device.swapCache.hasPage(for: entry) {
+            if let cached = device.swapCache.find(entry) {
+                defer { cached.release() }
                 // The page holds the has-cache bit, and a swap-cache page is
                 // never older than zcache, so zcache holds no copy. Drop the
                 // reference first: a write still running then sees the entry
-                // unused when it completes, and cleans up itself.
+                // unused when it completes, and cleans up itself. From then on
+                // the slot may be freed and handed to a new owner at any
+                // moment, so only this page is dropped, never "the entry's
+                // page", which may by then be the next owner's.
                 slots.free(entry)
-                dropCachedPage(entry, device: device, waitForWriteback: false)
+                testHooks.afterLastReferenceDropped.withLock { $0 }?(entry)
+                _ = removeFromSwapCache(cached, device: device)
                 return
             }
             switch slots.swapcachePrepare(entry) {
@@ -232,22 +237,16 @@ extension ZCache {
         }
     }
 
-    /// Removes the swap-cache page of `entry` (clearing the has-cache bit it
-    /// held). A page under writeback is waited for or, without waiting, left
-    /// to leave the cache when its write completes.
-    func dropCachedPage(_ entry: SwapEntry, device: SwapDevice, waitForWriteback: Bool) {
-        while let cached = device.swapCache.find(entry) {
-            defer { cached.release() }
-            cached.lock()
-            if !cached.isWriteback {
-                if device.swapCache.delete(cached) { device.slots.swapcacheFree(entry) }
-                cached.unlock()
-                return
-            }
-            cached.unlock()
-            guard waitForWriteback else { return }
-            SwapEntryWaitTable.wait(on: entry) { cached.isWriteback }
-        }
+    /// Removes `page` from the swap cache and clears the has-cache bit it held,
+    /// unless it is under writeback (returns false: it leaves the cache when
+    /// its write completes). True also when it already left. Acts on this page
+    /// only, never on a later page of the same entry.
+    func removeFromSwapCache(_ page: SwapCachePage, device: SwapDevice) -> Bool {
+        page.lock()
+        defer { page.unlock() }
+        guard !page.isWriteback else { return false }
+        if device.swapCache.delete(page) { device.slots.swapcacheFree(page.entry) }
+        return true
     }
 
     /// Runs `body` holding `entry`'s has-cache bit, after dropping an older
@@ -257,8 +256,12 @@ extension ZCache {
         _ entry: SwapEntry, device: SwapDevice, _ body: () throws(ZCacheError) -> T
     ) throws(ZCacheError) -> T {
         while true {
-            if device.swapCache.hasPage(for: entry) {
-                dropCachedPage(entry, device: device, waitForWriteback: true)
+            if let cached = device.swapCache.find(entry) {
+                // An older page of the entry: dropped once any write of it ended.
+                defer { cached.release() }
+                if !removeFromSwapCache(cached, device: device) {
+                    SwapEntryWaitTable.wait(on: entry) { cached.isWriteback }
+                }
                 continue
             }
             switch device.slots.swapcachePrepare(entry) {
