@@ -22,7 +22,7 @@ extension ZSmalloc {
     /// then a last one with only the frames its objects reach). The kernel's
     /// zs_can_compact counts whole zspages of free slots only, which is the
     /// same when every zspage is fully attached; here zspages attach frames
-    /// as objects reach them, so with long zspages (8 frames) the whole-zspage
+    /// as objects reach them, so with long zspages (8-16 frames) the whole-zspage
     /// rule would leave up to a zspage's worth of frames per class unfreed.
     func freeableFrames(of sizeClass: SizeClass) -> Int {
         let info = sizeClass.info

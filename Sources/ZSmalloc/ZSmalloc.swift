@@ -3,7 +3,7 @@
 // gap; an object may cross from one frame of its zspage into the next.
 //
 // SIZE CLASSES (ZSmalloc+Classes.swift). Slots of 32, 48, ..., 4096 bytes.
-// Each class chains 1...maxFramesPerZspage (default 8) frames into a zspage,
+// Each class chains 1...maxFramesPerZspage (default 16) frames into a zspage,
 // choosing the length that wastes least; lower classes that would get the same
 // frames and objects per zspage are merged into the class above them. A store
 // of n bytes takes a slot of the class serving n + 4 (the object header); a
@@ -26,8 +26,8 @@
 // once, a zspage starts with its head frame and attaches the next frame when
 // the first object reaching it is stored (objects never used lie past the
 // `neverUsed` mark, off the free list). So the last, partly filled zspage of
-// each class costs only the frames its objects use: with ~60 classes in use,
-// that is worth about 3 % of a small pool.
+// each class costs only the frames its objects use: with ~150 classes in
+// use, that is worth about 5 % of a small pool.
 //
 // PER-FRAME RECORDS (`ZspageFrame`, one per pool frame, in a lazily committed
 // array): every frame of a zspage names its head frame, its position and the
@@ -46,6 +46,16 @@
 // store takes the first zspage of the fullest non-full list, and builds a new
 // zspage only when there is none, so partly used zspages fill up first. A
 // zspage whose last object is freed goes back to the pool at once.
+//
+// SLOT BORROWING (not in the kernel). When an object's own class has no
+// partial zspage, it takes a free slot of a partial zspage of a class at
+// most `borrowingReach` (32) bytes larger, if one has one, before starting a
+// zspage of its own. A class's last zspage leaves on average half a frame
+// unused past its last object, and with 16-frame zspages about 150 classes
+// are in use: in a pool of a few thousand objects that is 4-5 % of the frames,
+// while a borrowed slot costs at most 32 bytes. In a large pool every class
+// has partial zspages and nothing is borrowed. The handle names the class the
+// object is in, so reads, frees and compaction do not know it was borrowed.
 //
 // COMPACTION (ZSmalloc+Compaction.swift), per class, while the class holds
 // more frames than an ideal repacking of its objects would: take the
@@ -74,9 +84,15 @@ import ZCacheSupport
 public final class ZSmalloc: @unchecked Sendable {
     public struct Configuration: Sendable, Equatable {
         /// The longest zspage, in frames (the kernel's ZS_MAX_PAGES_PER_ZSPAGE), 1...16.
-        /// 8, the kernel's CONFIG_ZSMALLOC_CHAIN_SIZE default since 6.6: longer
-        /// zspages waste less at the end of each and raise the huge watermark.
-        public var maxFramesPerZspage = 8
+        /// 16, the largest CONFIG_ZSMALLOC_CHAIN_SIZE the kernel allows (its
+        /// default since 6.6 is 8): longer zspages waste less at the end of
+        /// each and raise the huge watermark. Objects of ~2 KB, common in heaps,
+        /// fit 31 to 16 frames but only 15 to 8 (5 % lost).
+        public var maxFramesPerZspage = 16
+        /// How much larger (bytes) a slot an object may borrow from a class
+        /// above its own when its own class has no free slot (SLOT BORROWING);
+        /// 0: never, as the kernel.
+        public var borrowingReach = 32
         public init() {}
     }
 
@@ -112,6 +128,7 @@ public final class ZSmalloc: @unchecked Sendable {
     public init(pool: PageFramePool, configuration: Configuration = .init()) {
         precondition(
             (1...16).contains(configuration.maxFramesPerZspage), "1...16 frames per zspage")
+        precondition(configuration.borrowingReach >= 0, "ZSmalloc: negative borrowing reach")
         precondition(pool.frameCount <= Self.maxPoolFrames, "ZSmalloc: at most 2^23 frames")
         self.pool = pool
         self.configuration = configuration
@@ -145,6 +162,21 @@ public final class ZSmalloc: @unchecked Sendable {
         }
         classes = table.servingClass.map { byIndex[$0]! }
         distinctClasses = distinct
+        // Each class, then the classes above it within the borrowing reach
+        // (huge classes lend nothing: a slot there is a whole frame).
+        for (position, sizeClass) in distinct.enumerated() {
+            var order = [position]
+            if !sizeClass.info.isHuge {
+                for above in distinct.indices.dropFirst(position + 1)
+                where !distinct[above].info.isHuge
+                    && distinct[above].info.size - sizeClass.info.size
+                        <= configuration.borrowingReach
+                {
+                    order.append(above)
+                }
+            }
+            sizeClass.placementOrder = order
+        }
         #if ZCACHE_INTERNAL_CHECKS
             trapsOnInvalidFree = Atomic(true)
         #else
@@ -179,48 +211,53 @@ public final class ZSmalloc: @unchecked Sendable {
         guard count > 0 else { throw .zeroSize }
         guard count <= Self.maxObjectSize else { throw .tooLarge(count) }
         let sizeClass = sizeClass(forDataSize: count)
-        var newZspage: Int? = nil
-        while true {
-            sizeClass.lock.lock()
-            let head: Int
-            if let built = newZspage {
-                head = built
-            } else if let partial = fullestPartialZspage(of: sizeClass, excluding: nil) {
-                head = partial
-            } else {
-                // Build a zspage with no lock held, then publish it.
-                sizeClass.lock.unlock()
-                guard let built = buildZspage(for: sizeClass) else {
-                    noMemoryCounter.add(1, ordering: .relaxed)
-                    throw .noMemory
-                }
-                newZspage = built
-                continue
+        // The fullest partial zspage of the object's own class, else of a
+        // class at most `borrowingReach` bytes larger (SLOT BORROWING above).
+        for position in sizeClass.placementOrder {
+            let candidate = distinctClasses[position]
+            candidate.lock.lock()
+            if let head = fullestPartialZspage(of: candidate, excluding: nil) {
+                return try place(data, in: head, of: candidate)
             }
-            if newZspage != nil {
-                sizeClass.state.pointee.zspages += 1
-                sizeClass.state.pointee.frames += 1
-            }
-            let slot = sizeClass.allocateSlot()
-            let location = slot.flatMap { allocateObject(in: head, of: sizeClass, slot: $0) }
-            guard let slot, let location else {
-                // No handle slot, or no frame for the object: undo, keep nothing.
-                if let slot { sizeClass.freeSlot(slot) }
-                var emptied: [PageFrameNumber] = []
-                if frameRecords[head].inUse == 0 { dropZspage(head, of: sizeClass, into: &emptied) }
-                sizeClass.lock.unlock()
-                freeFrames(emptied)
-                noMemoryCounter.add(1, ordering: .relaxed)
-                throw .noMemory
-            }
-            sizeClass.handles[slot] = location.entry
-            let header = sizeClass.info.isHuge ? 0 : Self.headerSize
-            copyIn(data, frame: location.frame, offset: location.offset + header)
-            sizeClass.state.pointee.objectsInUse += 1
-            sizeClass.state.pointee.objectsStoredTotal += 1
-            sizeClass.lock.unlock()
-            return ZsHandle(classIndex: sizeClass.info.index, slot: slot)
+            candidate.lock.unlock()
         }
+        // Else a new zspage of its own class: built with no lock held, then
+        // published under the class lock.
+        guard let built = buildZspage(for: sizeClass) else {
+            noMemoryCounter.add(1, ordering: .relaxed)
+            throw .noMemory
+        }
+        sizeClass.lock.lock()
+        sizeClass.state.pointee.zspages += 1
+        sizeClass.state.pointee.frames += 1
+        return try place(data, in: built, of: sizeClass)
+    }
+
+    /// Stores `data` in a free object of zspage `head` of `sizeClass`, whose
+    /// lock the caller holds; unlocks it. `.noMemory`, keeping nothing, when
+    /// the object needs a frame the pool does not have.
+    private func place(_ data: UnsafeRawBufferPointer, in head: Int, of sizeClass: SizeClass)
+        throws(ZSmallocError) -> ZsHandle
+    {
+        let slot = sizeClass.allocateSlot()
+        let location = slot.flatMap { allocateObject(in: head, of: sizeClass, slot: $0) }
+        guard let slot, let location else {
+            // No handle slot, or no frame for the object: undo, keep nothing.
+            if let slot { sizeClass.freeSlot(slot) }
+            var emptied: [PageFrameNumber] = []
+            if frameRecords[head].inUse == 0 { dropZspage(head, of: sizeClass, into: &emptied) }
+            sizeClass.lock.unlock()
+            freeFrames(emptied)
+            noMemoryCounter.add(1, ordering: .relaxed)
+            throw .noMemory
+        }
+        sizeClass.handles[slot] = location.entry
+        let header = sizeClass.info.isHuge ? 0 : Self.headerSize
+        copyIn(data, frame: location.frame, offset: location.offset + header)
+        sizeClass.state.pointee.objectsInUse += 1
+        sizeClass.state.pointee.objectsStoredTotal += 1
+        sizeClass.lock.unlock()
+        return ZsHandle(classIndex: sizeClass.info.index, slot: slot)
     }
 
     /// Copies the object's first `size` bytes into `buffer` under the class
@@ -352,6 +389,10 @@ final class SizeClass: @unchecked Sendable {
     /// Guarded by `lock`: the handle table (see `HandleEntry`).
     let handles: UnsafeMutablePointer<UInt32>
     let handleCapacity: Int
+    /// Positions in `ZSmalloc.distinctClasses` where a store looks for a
+    /// partial zspage, in order: this class, then those it may borrow a slot
+    /// from. Set once, before the allocator is shared.
+    var placementOrder: [Int] = []
     /// Guarded by `lock`: the head frame (+1; 0: empty) of each fullness list.
     let fullnessHeads: UnsafeMutablePointer<UInt32>
     /// Guarded by `lock`: zspages on each fullness list.

@@ -115,7 +115,10 @@ final class ZSmallocObjectTests: XCTestCase {
 
     func testStoresFillTheFullestZspageFirst() throws {
         let pool = PageFramePool(frameCount: 256)
-        let zs = ZSmalloc(pool: pool)
+        // 4-frame zspages, so the numbers below are the kernel's worked example.
+        var configuration = ZSmalloc.Configuration()
+        configuration.maxFramesPerZspage = 4
+        let zs = ZSmalloc(pool: pool, configuration: configuration)
         let size = 200  // slot 208: 59 objects in 3 frames
         let perZspage = 59
         var handles = try (0..<(3 * perZspage)).map {

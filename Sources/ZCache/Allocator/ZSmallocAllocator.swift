@@ -14,7 +14,8 @@ final class ZSmallocAllocator: ZPageAllocator {
     let counters: ZCacheCounters
 
     init(class zbudClass: ZBudClass, pool: PageFramePool, counters: ZCacheCounters) {
-        // Zspages of up to 8 frames (ZSmalloc's default, the kernel's since 6.6).
+        // ZSmalloc's defaults: zspages of up to 16 frames (the kernel's
+        // longest chain), slot borrowing within 32 bytes.
         zsmalloc = ZSmalloc(pool: pool)
         self.zbudClass = zbudClass
         self.counters = counters

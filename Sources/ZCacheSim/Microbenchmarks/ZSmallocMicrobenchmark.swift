@@ -84,6 +84,16 @@ public enum ZSmallocMicrobenchmark {
                 "  with zspages of up to \(maxFrames) frame(s): \(other.framesInUse) frames, utilization "
                     + format(Double(objectBytes) / Double(other.framesInUse * pageSize)))
         }
+        do {
+            var configuration = ZSmalloc.Configuration()
+            configuration.borrowingReach = 0
+            let other = ZSmalloc(
+                pool: PageFramePool(frameCount: count + 1024), configuration: configuration)
+            for handle in objects.storeAll(in: other) { _ = handle }
+            lines.append(
+                "  without slot borrowing (the kernel's rule): \(other.framesInUse) frames, utilization "
+                    + format(Double(objectBytes) / Double(other.framesInUse * pageSize)))
+        }
         lines += [
             "",
             "compaction after freeing a random half:",
