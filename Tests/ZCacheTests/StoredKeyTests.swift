@@ -1,7 +1,7 @@
 // The key ZCache stores in front of a zsmalloc object (`StoredKey`): every key
-// comes back from its bytes, its size is the LEB128 size of its six fields
-// (computed here digit by digit, independently), a typical swap key takes at
-// most 8 bytes, truncated or overlong bytes decode to nil (never a trap), and
+// comes back from its bytes, its size is a shape byte plus the LEB128 size of
+// its non-zero fields (computed here digit by digit, independently), a
+// typical swap key takes at most 5 bytes, truncated or overlong bytes decode to nil (never a trap), and
 // an evictor names the right key through a real cache.
 
 import XCTest
@@ -23,11 +23,15 @@ final class StoredKeyTests: XCTestCase {
         return digits
     }
 
+    /// A byte with bit k set for each non-zero field k, then those fields.
     private func referenceBytes(_ key: TMemKey) -> [UInt8] {
-        [
+        let fields = [
             UInt64(key.pool.client.rawValue), UInt64(key.pool.index), key.object.a, key.object.b,
             key.object.c, UInt64(key.index),
-        ].flatMap(referenceVarint)
+        ]
+        var shape = 0
+        for (k, field) in fields.enumerated() where field != 0 { shape += 1 << k }
+        return [UInt8(shape)] + fields.filter { $0 != 0 }.flatMap(referenceVarint)
     }
 
     private func randomKey(_ random: inout SplitMix64) -> TMemKey {
@@ -65,12 +69,12 @@ final class StoredKeyTests: XCTestCase {
         XCTAssertEqual(StoredKey.size(of: widest), StoredKey.maxSize)
     }
 
-    func testATypicalSwapKeyTakesAtMostEightBytes() {
+    func testATypicalSwapKeyTakesAtMostFiveBytes() {
         for (type, offset) in [(0, 0), (3, 5_000), (31, (1 << 21) - 1)] as [(UInt16, UInt32)] {
             let key = TMemKey(
                 pool: PoolID(client: ClientID(rawValue: 0), index: type),
                 object: ObjectID(0), index: offset)
-            XCTAssertLessThanOrEqual(StoredKey.size(of: key), 8, "type \(type) offset \(offset)")
+            XCTAssertLessThanOrEqual(StoredKey.size(of: key), 5, "type \(type) offset \(offset)")
         }
     }
 
@@ -81,15 +85,23 @@ final class StoredKeyTests: XCTestCase {
             let cut = Int(random.next() % UInt64(bytes.count))
             XCTAssertNil(Array(bytes[..<cut]).withUnsafeBytes { StoredKey.load(from: $0) })
         }
-        // A client of 2^16 does not fit its UInt16; eleven continued digits overflow 64 bits.
+        // A client of 2^16 does not fit its UInt16; eleven continued digits
+        // overflow 64 bits; a field marked present must not be zero; bits 6
+        // and 7 of the shape byte name no field.
         XCTAssertNil(
-            (referenceVarint(1 << 16) + [0, 0, 0, 0, 0]).withUnsafeBytes {
+            ([0b1] + referenceVarint(1 << 16)).withUnsafeBytes { StoredKey.load(from: $0) })
+        XCTAssertNil(
+            ([0b100] + [UInt8](repeating: 0xFF, count: 10) + [1]).withUnsafeBytes {
                 StoredKey.load(from: $0)
             })
-        XCTAssertNil(
-            ([0, 0] + [UInt8](repeating: 0xFF, count: 10) + [1, 0, 0, 0]).withUnsafeBytes {
-                StoredKey.load(from: $0)
-            })
+        XCTAssertNil(([0b100, 0]).withUnsafeBytes { StoredKey.load(from: $0) })
+        XCTAssertNil(([0b0100_0000]).withUnsafeBytes { StoredKey.load(from: $0) })
+        // The all-zero key is the shape byte alone.
+        XCTAssertEqual(
+            ([0]).withUnsafeBytes { StoredKey.load(from: $0) },
+            TMemKey(
+                pool: PoolID(client: ClientID(rawValue: 0), index: 0), object: ObjectID(0), index: 0
+            ))
     }
 
     func testEvictionNamesTheKeyOfEachEvictedEntry() throws {

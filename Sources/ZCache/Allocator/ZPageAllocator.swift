@@ -16,7 +16,7 @@
 //   - every other allocator: ZCache's per-entry LRU (`EntryLRU`, zswap since
 //     6.5). Eviction and writeback take the LRU entries one by one. Such an
 //     allocator does not keep the tmem key, so ZCache stores it in front of
-//     the compressed bytes, as zbud does in its buds, but in 6-8 bytes for a
+//     the compressed bytes, as zbud does in its buds, but in 2-5 bytes for a
 //     typical key rather than zbud's 32 (`StoredKey`).
 //
 // Everything else (the put policy, the get path, the swap-cache protocol of

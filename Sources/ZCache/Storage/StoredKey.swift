@@ -3,36 +3,54 @@
 // objects on the per-entry LRU, can name the key to flush.
 //
 // The kernel's 32-byte `tmem_handle` would cost ~2 % of a 1.7 KB object, and
-// almost all of it is zero bits. So each field is one LEB128 varint (7 bits a
-// byte, the high bit set on every byte but the last), in this order:
+// almost all of it is zero bits. So a shape byte says which of the six fields
+// are not zero (bit k for field k, in the order below; bits 6 and 7 clear),
+// and only those follow, each one LEB128 varint (7 bits a byte, the high bit
+// set on every byte but the last):
 //
-//   client | pool index | object a | object b | object c | page index
-//   1-3 B    1-3 B        1-10 B     1-10 B     1-10 B     1-5 B
+//   shape | client | pool index | object a | object b | object c | page index
+//   1 B     1-3 B    1-3 B        1-10 B     1-10 B     1-10 B     1-5 B
 //
-// A swap page (object 0 or a swap type, index < 2^21) takes 6-8 bytes; the
-// worst key 41. The encoding delimits itself: a reader that does not know the
-// key (an LRU evictor) decodes it from the object's first bytes; a reader
-// that knows it (a get) skips `size(of:)` bytes.
+// A swap page (client 0, the swap type as pool, object b and c 0, index
+// < 2^21) takes 2-5 bytes; the worst key 42. The encoding delimits itself: a
+// reader that does not know the key (an LRU evictor) decodes it from the
+// object's first bytes; a reader that knows it (a get) skips `size(of:)` bytes.
 
 import TMem
 
 enum StoredKey {
-    /// The longest encoding: 3 + 3 + 10 + 10 + 10 + 5 bytes.
-    static let maxSize = 41
+    /// The longest encoding: 1 + 3 + 3 + 10 + 10 + 10 + 5 bytes.
+    static let maxSize = 42
+
+    /// The six fields in stored order.
+    @inline(__always)
+    private static func fields(of key: TMemKey) -> (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+    {
+        (
+            UInt64(key.pool.client.rawValue), UInt64(key.pool.index), key.object.a, key.object.b,
+            key.object.c, UInt64(key.index)
+        )
+    }
 
     /// Bytes `key` takes when stored.
     @inline(__always)
     static func size(of key: TMemKey) -> Int {
-        varintSize(UInt64(key.pool.client.rawValue)) + varintSize(UInt64(key.pool.index))
-            + varintSize(key.object.a) + varintSize(key.object.b) + varintSize(key.object.c)
-            + varintSize(UInt64(key.index))
+        let f = fields(of: key)
+        @inline(__always) func bytes(_ value: UInt64) -> Int {
+            value == 0 ? 0 : varintSize(value)
+        }
+        return 1 + bytes(f.0) + bytes(f.1) + bytes(f.2) + bytes(f.3) + bytes(f.4) + bytes(f.5)
     }
 
     /// Writes `key` at `address` (room for `size(of: key)` bytes); returns the bytes written.
     @discardableResult
     static func store(_ key: TMemKey, at address: UnsafeMutableRawPointer) -> Int {
-        var offset = 0
-        @inline(__always) func put(_ field: UInt64) {
+        let f = fields(of: key)
+        var shape: UInt8 = 0
+        var offset = 1
+        @inline(__always) func put(_ field: UInt64, bit: UInt8) {
+            guard field != 0 else { return }
+            shape |= 1 << bit
             var value = field
             while value >= 0x80 {
                 address.storeBytes(
@@ -44,23 +62,30 @@ enum StoredKey {
             address.storeBytes(of: UInt8(value), toByteOffset: offset, as: UInt8.self)
             offset += 1
         }
-        put(UInt64(key.pool.client.rawValue))
-        put(UInt64(key.pool.index))
-        put(key.object.a)
-        put(key.object.b)
-        put(key.object.c)
-        put(UInt64(key.index))
+        put(f.0, bit: 0)
+        put(f.1, bit: 1)
+        put(f.2, bit: 2)
+        put(f.3, bit: 3)
+        put(f.4, bit: 4)
+        put(f.5, bit: 5)
+        address.storeBytes(of: shape, as: UInt8.self)
         return offset
     }
 
     /// Decodes a key written by `store` from the start of `bytes`; nil when
-    /// the bytes end first or a field overflows its type (never for bytes
-    /// `store` wrote).
+    /// the bytes end first, the shape byte has bits 6 or 7 set, a field
+    /// overflows its type, or a field marked present is zero (never for
+    /// bytes `store` wrote).
     static func load(from bytes: UnsafeRawBufferPointer) -> TMemKey? {
+        guard let shape = bytes.first, shape >> 6 == 0 else { return nil }
         var fields: [UInt64] = []
         fields.reserveCapacity(6)
-        var offset = 0
-        for limit in fieldLimits {
+        var offset = 1
+        for (bit, limit) in fieldLimits.enumerated() {
+            guard shape & (1 << bit) != 0 else {
+                fields.append(0)
+                continue
+            }
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while true {
@@ -74,7 +99,7 @@ enum StoredKey {
                 if byte & 0x80 == 0 { break }
                 shift += 7
             }
-            guard value <= limit else { return nil }
+            guard value != 0, value <= limit else { return nil }
             fields.append(value)
         }
         return TMemKey(
