@@ -46,7 +46,7 @@ public enum ZSmallocMicrobenchmark {
         let survivors = Array(order[..<(count / 2)])
         for k in order[(count / 2)...] { zs.free(handles[k]) }
         let beforeCompaction = zs.framesInUse
-        let ideal = idealFrames(survivors.map { objects.sizes[$0] })
+        let ideal = idealFrames(zs.stats)
         let compactStart = monotonicNanoseconds()
         let freed = zs.compact()
         let compactNanoseconds = monotonicNanoseconds() - compactStart
@@ -119,20 +119,15 @@ public enum ZSmallocMicrobenchmark {
         return lines.joined(separator: "\n")
     }
 
-    /// Frames an ideal repacking of objects of these sizes into their classes takes.
-    static func idealFrames(_ sizes: [Int]) -> Int {
-        let table = ZSmalloc.classTable(
-            maxFramesPerZspage: ZSmalloc.Configuration().maxFramesPerZspage)
-        var perClass = [Int](repeating: 0, count: table.count)
-        for size in sizes {
-            perClass[table.firstIndex { $0.size >= size + 4 } ?? table.count - 1] += 1
-        }
-        return zip(table, perClass).reduce(0) { total, pair in
-            let (info, objects) = pair
+    /// Frames an ideal repacking of the objects into the classes they are in
+    /// takes (an object that borrowed a slot of a larger class counts there,
+    /// as compaction moves objects only within their class).
+    static func idealFrames(_ stats: ZSmallocStats) -> Int {
+        stats.classes.reduce(0) { total, row in
             // Whole zspages, then one with only the frames its objects reach.
-            let full = objects / info.objectsPerZspage * info.framesPerZspage
-            return total + full + (objects % info.objectsPerZspage * info.size + pageSize - 1)
-                / pageSize
+            let full = row.objectsInUse / row.objectsPerZspage * row.framesPerZspage
+            return total + full
+                + (row.objectsInUse % row.objectsPerZspage * row.size + pageSize - 1) / pageSize
         }
     }
 
