@@ -88,7 +88,7 @@ extension ZSmalloc {
     /// Packs the objects of each partial zspage of `sizeClass` into its
     /// lowest object slots and detaches the frames left past them. Moving
     /// objects between zspages leaves the class's last partial zspages with
-    /// their objects spread over every frame they ever reached (up to 8);
+    /// their objects spread over every frame they ever reached (up to 16);
     /// the kernel attaches a zspage's frames all at once and never needs
     /// this. Under the class lock; the detached frames go into `emptied`.
     private func trimPartialZspages(
