@@ -9,14 +9,22 @@ import ZCacheSupport
 final class ZSmallocCompactionTests: XCTestCase {
     /// Frames an ideal repacking needs: per class, the surviving objects in
     /// as few zspages as possible, the last with only the frames its objects
-    /// reach (computed from the class table).
-    func idealFrames(dataSizes: [Int], maxFrames: Int) -> Int {
+    /// reach (computed from the class table). Each object counts in the class
+    /// its handle names: compaction moves objects only within their class,
+    /// and an object may have borrowed a slot of a class at most 32 bytes
+    /// above its own (checked here too).
+    func idealFrames(
+        objects: [(handle: ZsHandle, id: UInt64, size: Int)], maxFrames: Int
+    ) -> Int {
         let table = ZSmalloc.classTable(maxFramesPerZspage: maxFrames)
         var perClass: [Int: Int] = [:]
-        for size in dataSizes {
+        for object in objects {
             // The smallest class slot that holds header + data (or a huge one).
-            let info = table.first { $0.size >= size + 4 } ?? table.last!
-            perClass[info.index, default: 0] += 1
+            let own = table.first { !$0.isHuge && $0.size >= object.size + 4 } ?? table.last!
+            let holder = table.first { $0.index == object.handle.classIndex }!
+            XCTAssertGreaterThanOrEqual(holder.size, own.size)
+            XCTAssertLessThanOrEqual(holder.size - own.size, 32)
+            perClass[holder.index, default: 0] += 1
         }
         return perClass.reduce(0) { total, entry in
             let info = table.first { $0.index == entry.key }!
@@ -28,7 +36,7 @@ final class ZSmallocCompactionTests: XCTestCase {
     }
 
     func testCompactionAfterFreeingARandomHalf() throws {
-        for maxFrames in [8, 4, 1] {
+        for maxFrames in [16, 8, 4, 1] {
             var configuration = ZSmalloc.Configuration()
             configuration.maxFramesPerZspage = maxFrames
             let pool = PageFramePool(frameCount: 8_192)
@@ -47,7 +55,7 @@ final class ZSmallocCompactionTests: XCTestCase {
             zs.checkInvariants()
 
             let before = zs.framesInUse
-            let ideal = idealFrames(dataSizes: live.map(\.size), maxFrames: maxFrames)
+            let ideal = idealFrames(objects: live, maxFrames: maxFrames)
             let freed = zs.compact()
             zs.checkInvariants()
             XCTAssertEqual(zs.framesInUse, before - freed)
