@@ -26,11 +26,15 @@ extension ZSmalloc {
         #endif
     }
 
-    /// Checks the class that stores objects of `count` bytes.
+    /// Checks the classes a store of `count` bytes may touch: its own and
+    /// those it may borrow a slot from.
     package func checkInvariants(classForDataSize count: Int) {
         #if ZCACHE_INTERNAL_CHECKS
-            let sizeClass = sizeClass(forDataSize: max(1, min(count, Self.maxObjectSize)))
-            _ = sizeClass.lock.withLock { checkClass(sizeClass) }
+            let own = sizeClass(forDataSize: max(1, min(count, Self.maxObjectSize)))
+            for position in own.placementOrder {
+                let sizeClass = distinctClasses[position]
+                _ = sizeClass.lock.withLock { checkClass(sizeClass) }
+            }
         #endif
     }
 
