@@ -12,21 +12,39 @@ final class PageMapModelTests: XCTestCase {
     /// "cycles" crosses between the direct array and the table both ways.
     func testMatchesADictionaryUnderRandomOperations() {
         var generator = SplitMix64(seed: 0x7A6D_656D)
-        let farIndexes: [UInt32] = [UInt32.max, UInt32.max - 1, 1 << 31, 3_000_000, 1 << 20, 4096, 1000, 520]
+        let farIndexes: [UInt32] = [
+            UInt32.max, UInt32.max - 1, 1 << 31, 3_000_000, 1 << 20, 4096, 1000, 520,
+        ]
         // Each pattern: given the step, whether to insert (else remove) and which index.
         let patterns: [(String, (Int) -> (insert: Bool, index: UInt32))] = [
-            ("dense", { _ in (Bool.random(using: &generator), UInt32.random(in: 0..<300, using: &generator)) }),
-            ("swap-like", { _ in (Bool.random(using: &generator), UInt32.random(in: 0..<32, using: &generator)) }),
+            (
+                "dense",
+                { _ in
+                    (Bool.random(using: &generator), UInt32.random(in: 0..<300, using: &generator))
+                }
+            ),
+            (
+                "swap-like",
+                { _ in
+                    (Bool.random(using: &generator), UInt32.random(in: 0..<32, using: &generator))
+                }
+            ),
             (
                 "sparse",
                 { _ in
-                    (Bool.random(using: &generator), UInt32.random(in: 0..<(1 << 16), using: &generator) * 4099)
+                    (
+                        Bool.random(using: &generator),
+                        UInt32.random(in: 0..<(1 << 16), using: &generator) * 4099
+                    )
                 }
             ),
             (
                 "full range",
                 { _ in
-                    (Bool.random(using: &generator), UInt32.random(in: UInt32.max - 40...UInt32.max, using: &generator))
+                    (
+                        Bool.random(using: &generator),
+                        UInt32.random(in: UInt32.max - 40...UInt32.max, using: &generator)
+                    )
                 }
             ),
             (
@@ -35,7 +53,9 @@ final class PageMapModelTests: XCTestCase {
                     let far = UInt32.random(in: 0..<32, using: &generator) == 0
                     return (
                         Bool.random(using: &generator),
-                        far ? farIndexes.randomElement(using: &generator)! : UInt32.random(in: 0..<200, using: &generator)
+                        far
+                            ? farIndexes.randomElement(using: &generator)!
+                            : UInt32.random(in: 0..<200, using: &generator)
                     )
                 }
             ),
@@ -85,8 +105,10 @@ final class PageMapModelTests: XCTestCase {
                 }
             }
             if name == "cycles" {
-                XCTAssertGreaterThanOrEqual(toTable, 7, "\(name): left the direct array in each cycle")
-                XCTAssertGreaterThanOrEqual(toDirect, 6, "\(name): came back to it in each cycle after the first")
+                XCTAssertGreaterThanOrEqual(
+                    toTable, 7, "\(name): left the direct array in each cycle")
+                XCTAssertGreaterThanOrEqual(
+                    toDirect, 6, "\(name): came back to it in each cycle after the first")
             }
             for index in Array(model.keys).shuffled(using: &generator) {
                 XCTAssertEqual(map.remove(index), model.removeValue(forKey: index))
@@ -146,7 +168,8 @@ final class PageMapModelTests: XCTestCase {
             XCTAssertTrue(map.isDirect)
             XCTAssertEqual(map.capacity, 32)
             XCTAssertEqual(map.storageBytes, 32 * 8)
-            XCTAssertEqual(PointerMap.tableCapacity(for: 32) * MemoryLayout<PointerMap.Slot>.stride, 1024)
+            XCTAssertEqual(
+                PointerMap.tableCapacity(for: 32) * MemoryLayout<PointerMap.Slot>.stride, 1024)
         }
     }
 
@@ -195,16 +218,21 @@ final class PageMapModelTests: XCTestCase {
         XCTAssertEqual(map.lookup(UInt32.max), handle(9999))
         XCTAssertEqual(map.remove(UInt32.max), handle(9999))
         for index in 32..<49 as Range<UInt32> { _ = map.insert(handle(Int(index)), at: index) }
-        XCTAssertTrue(map.isDirect, "back when the table had to grow (to 128 slots) and 64 direct slots were cheaper")
+        XCTAssertTrue(
+            map.isDirect,
+            "back when the table had to grow (to 128 slots) and 64 direct slots were cheaper")
         XCTAssertEqual(map.capacity, 64)
-        for index in 0..<49 as Range<UInt32> { XCTAssertEqual(map.lookup(index), handle(Int(index))) }
+        for index in 0..<49 as Range<UInt32> {
+            XCTAssertEqual(map.lookup(index), handle(Int(index)))
+        }
         map.checkInvariants()
 
         for index in 49..<4096 as Range<UInt32> { _ = map.insert(handle(Int(index)), at: index) }
         XCTAssertEqual(map.capacity, 4096)
         for index in 1..<4095 as Range<UInt32> { _ = map.remove(index) }
         XCTAssertFalse(map.isDirect, "two pages of 4096 slots went back to a table")
-        XCTAssertEqual(map.capacity, 16, "the table shrank with them (below 1/8 full: halved or more)")
+        XCTAssertEqual(
+            map.capacity, 16, "the table shrank with them (below 1/8 full: halved or more)")
         XCTAssertEqual(map.lookup(0), handle(0))
         XCTAssertEqual(map.lookup(4095), handle(4095))
         map.checkInvariants()

@@ -215,7 +215,9 @@ struct PageMap<Handle: Equatable> {
     @inlinable
     static func tableCapacity(for entries: Int) -> Int {
         let needed = (entries * 4 + 2) / 3  // ceil(entries * 4/3)
-        return Swift.max(minimumCapacity, needed <= 1 ? 1 : 1 << (Int.bitWidth - (needed - 1).leadingZeroBitCount))
+        return Swift.max(
+            minimumCapacity,
+            needed <= 1 ? 1 : 1 << (Int.bitWidth - (needed - 1).leadingZeroBitCount))
     }
 
     /// Direct capacity covering `highestIndex`: the least power of two above it,
