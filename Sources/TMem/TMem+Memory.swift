@@ -9,14 +9,13 @@ extension TMem {
     public var metadataBytes: Int {
         let objectEntry =
             MemoryLayout<ObjectID>.stride + MemoryLayout<PageMap<Handle>>.stride
-        let slot = MemoryLayout<PageMap<Handle>.Slot>.stride
         var bytes = 0
         registry.withLock { registry in
             for case let pool? in registry.pools where pool.liveKind != nil {
                 for bucket in pool.buckets {
                     bucket.lock.withLock {
                         bytes += bucket.objects.capacity * objectEntry
-                        for map in bucket.objects.values { bytes += map.capacity * slot }
+                        for map in bucket.objects.values { bytes += map.storageBytes }
                     }
                 }
             }

@@ -10,7 +10,8 @@
 //    │                               lock-free lookup on every page operation
 //    └─ Pool (one per used slot)     state: dead | ephemeral | persistent (Atomic)
 //         └─ buckets[256]            Bucket: Lock, [ObjectID: PageMap], pageCount
-//              └─ PageMap            open-addressed table: UInt32 index -> Handle,
+//              └─ PageMap            UInt32 index -> Handle: a direct array when the
+//                                    indexes are dense, else an open-addressed table;
 //                                    one allocation per object, none per page
 //
 //   key (pool, object, index) ─> pool slot ─> bucket = top bits of hash(object)
