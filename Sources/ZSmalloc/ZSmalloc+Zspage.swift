@@ -23,10 +23,20 @@ struct ZspageFrame {
     var neverUsed: UInt16 = 0
     /// Head: frames attached to the zspage so far.
     var attachedFrames: UInt8 = 0
-    /// The frame's position in its zspage.
-    var position: UInt8 = 0
-    /// Head: the fullness group (0: on no list).
-    var fullness: UInt8 = 0
+    /// `position` in the low 4 bits, `fullness` in the high 4: one byte, so
+    /// the record is 24 bytes, not 28.
+    private var positionAndFullness: UInt8 = 0
+
+    /// The frame's position in its zspage (0...15).
+    var position: UInt8 {
+        get { positionAndFullness & 0x0F }
+        set { positionAndFullness = positionAndFullness & 0xF0 | newValue & 0x0F }
+    }
+    /// Head: the fullness group (0: on no list; at most 11).
+    var fullness: UInt8 {
+        get { positionAndFullness >> 4 }
+        set { positionAndFullness = positionAndFullness & 0x0F | newValue << 4 }
+    }
 }
 
 extension ZSmalloc {

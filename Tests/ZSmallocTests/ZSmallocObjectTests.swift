@@ -7,6 +7,21 @@ import ZCacheSupport
 /// Objects stored, read back and freed: every class boundary, objects that
 /// cross frames, bad input, fullness order and frames given back.
 final class ZSmallocObjectTests: XCTestCase {
+    func testFrameRecordPacksPositionAndFullnessInto24Bytes() {
+        XCTAssertEqual(MemoryLayout<ZspageFrame>.stride, 24)
+        var record = ZspageFrame()
+        for position in 0...15 {
+            for fullness in 0..<ZSmalloc.fullnessGroups {
+                record.position = UInt8(position)
+                record.fullness = UInt8(fullness)
+                XCTAssertEqual(Int(record.position), position)
+                XCTAssertEqual(Int(record.fullness), fullness)
+                record.fullness = UInt8(11 - fullness % 12)
+                XCTAssertEqual(Int(record.position), position, "a fullness write kept the position")
+            }
+        }
+    }
+
     func testEveryClassBoundaryRoundTrips() throws {
         let pool = PageFramePool(frameCount: 4_096)
         let zs = ZSmalloc(pool: pool)

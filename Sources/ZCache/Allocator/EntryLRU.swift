@@ -272,8 +272,10 @@ final class EntryLRU: @unchecked Sendable {
     // MARK: Under the lock
 
     private func grow(_ t: Int, to needed: Int) {
-        // Grows by half: the tables are per-entry memory, kept tight.
-        let capacity = max(needed, tables[t].next.count * 3 / 2, 16)
+        // Grows by an eighth: the tables are per-entry memory, kept tight
+        // (zsmalloc hands out a class's handle slots densely, so a table
+        // grows one slot past its end at a time).
+        let capacity = max(needed, tables[t].next.count * 9 / 8, 16)
         let added = capacity - tables[t].next.count
         tables[t].prev.reserveCapacity(capacity)
         tables[t].next.reserveCapacity(capacity)
