@@ -73,25 +73,23 @@ public enum ZSmallocMicrobenchmark {
                 + "(handle table + per-frame zspage records)",
             "  classes used:                    \(stats.classes.count), huge objects: \(stats.hugeObjectsInUse)",
         ]
+        // The same objects under other zspage lengths, and without slot borrowing.
+        var alternatives: [(name: String, configuration: ZSmalloc.Configuration)] = []
         for maxFrames in [1, 2, 4, 8, 16]
         where maxFrames != ZSmalloc.Configuration().maxFramesPerZspage {
             var configuration = ZSmalloc.Configuration()
             configuration.maxFramesPerZspage = maxFrames
-            let other = ZSmalloc(
-                pool: PageFramePool(frameCount: count + 1024), configuration: configuration)
-            for handle in objects.storeAll(in: other) { _ = handle }
-            lines.append(
-                "  with zspages of up to \(maxFrames) frame(s): \(other.framesInUse) frames, utilization "
-                    + format(Double(objectBytes) / Double(other.framesInUse * pageSize)))
+            alternatives.append(("with zspages of up to \(maxFrames) frame(s)", configuration))
         }
-        do {
-            var configuration = ZSmalloc.Configuration()
-            configuration.borrowingReach = 0
+        var kernelRule = ZSmalloc.Configuration()
+        kernelRule.borrowingReach = 0
+        alternatives.append(("without slot borrowing (the kernel's rule)", kernelRule))
+        for (name, configuration) in alternatives {
             let other = ZSmalloc(
                 pool: PageFramePool(frameCount: count + 1024), configuration: configuration)
             for handle in objects.storeAll(in: other) { _ = handle }
             lines.append(
-                "  without slot borrowing (the kernel's rule): \(other.framesInUse) frames, utilization "
+                "  \(name): \(other.framesInUse) frames, utilization "
                     + format(Double(objectBytes) / Double(other.framesInUse * pageSize)))
         }
         lines += [
