@@ -119,4 +119,17 @@ class LocalClusterTestCase: XCTestCase {
         }
         return try started.get()
     }
+
+    /// A client for `seeds` of this class's cluster: a 15 s timeout, above the
+    /// tests' WAIT timeouts; with `survivingFailover`, up to 40 rounds of
+    /// retries (about 37 s), since a failover takes the node timeout (2 s)
+    /// and an election, much longer on a loaded machine.
+    func clusterClient(seeds: [RedisNodeAddress], survivingFailover: Bool = false) throws
+        -> RedisCluster
+    {
+        var configuration = RedisCluster.Configuration(seeds: seeds)
+        configuration.timeoutMilliseconds = 15_000
+        if survivingFailover { configuration.maxAttempts = 40 }
+        return try RedisCluster(configuration: configuration)
+    }
 }

@@ -11,9 +11,7 @@ final class RedisClusterTests: LocalClusterTestCase {
     override class var clusterPortOffset: Int { 0 }
 
     func client(_ cluster: LocalCluster) throws -> RedisCluster {
-        var configuration = RedisCluster.Configuration(seeds: [cluster.seeds[0]])
-        configuration.timeoutMilliseconds = 15_000  // above the tests' WAIT timeouts
-        return try RedisCluster(configuration: configuration)
+        try clusterClient(seeds: [cluster.seeds[0]])
     }
 
     func tier(

@@ -13,12 +13,7 @@ final class RedisFailoverTests: LocalClusterTestCase {
 
     func testAcknowledgedPagesSurviveAMasterKilled() throws {
         let cluster = try localCluster()
-        // A failover takes the node timeout (2 s) and an election; on a loaded
-        // machine much longer. Up to 40 rounds (about 37 s) for this test.
-        var clusterConfiguration = RedisCluster.Configuration(seeds: cluster.seeds)
-        clusterConfiguration.maxAttempts = 40
-        clusterConfiguration.timeoutMilliseconds = 15_000  // above the WAIT timeout
-        let redis = try RedisCluster(configuration: clusterConfiguration)
+        let redis = try clusterClient(seeds: cluster.seeds, survivingFailover: true)
         var configuration = RedisPageTier.Configuration(namespace: "failover")
         configuration.replicas = 1
         configuration.waitMilliseconds = 10_000  // a loaded machine replicates slowly

@@ -14,10 +14,7 @@ final class ZCacheRemoteFailoverTests: LocalClusterTestCase {
 
     func testModelRunThroughFailoverRestartAndDroppedConnections() throws {
         let cluster = try localCluster()
-        var configuration = RedisCluster.Configuration(seeds: cluster.seeds)
-        configuration.maxAttempts = 40  // a failover takes the node timeout and an election
-        configuration.timeoutMilliseconds = 15_000
-        let redis = try RedisCluster(configuration: configuration)
+        let redis = try clusterClient(seeds: cluster.seeds, survivingFailover: true)
         let stack = try RemoteStack(
             // After the failover the promoted replica has no replica of its
             // own: its batches wait out the WAIT and are refused (the pages

@@ -14,9 +14,7 @@ final class ZCacheRemoteTests: LocalClusterTestCase {
 
     func client() throws -> (LocalCluster, RedisCluster) {
         let cluster = try localCluster()
-        var configuration = RedisCluster.Configuration(seeds: [cluster.seeds[0]])
-        configuration.timeoutMilliseconds = 15_000
-        return (cluster, try RedisCluster(configuration: configuration))
+        return (cluster, try clusterClient(seeds: [cluster.seeds[0]]))
     }
 
     func modelRun(allocator: ZCacheAllocatorKind, swapFileBehind: Bool, namespace: String) throws {

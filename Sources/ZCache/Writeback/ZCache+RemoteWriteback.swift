@@ -119,17 +119,10 @@ extension ZCache {
     /// Step 2 for one victim: the candidate, holding its entry's has-cache
     /// bit, or nil when the victim is not to be written (the bit not taken).
     private func remoteCandidate(_ key: TMemKey, _ handle: ZPageHandle) -> RemoteCandidate? {
-        guard key.pool == frontswapPool else { return nil }
-        let (type, offset) = FrontswapKey.unswizzle(object: key.object, index: key.index)
-        guard let device = writeback.device(type: type),
-            let entry = SwapEntry(type: type, offset: offset)
-        else { return nil }
-        if device.swapCache.hasPage(for: entry) {
-            // The swap cache's page is newer; flush the zpage under its lock,
-            // as `writebackBud` does.
-            flushIfSwapCached(key, handle, entry, device)
-            return nil
-        }
+        guard let slot = swapSlot(of: key) else { return nil }
+        let (entry, device) = slot
+        // The swap cache's page is newer: flush the zpage, as `writebackBud` does.
+        if flushZPageIfSwapCached(key, handle, entry, device) { return nil }
         switch device.slots.swapcachePrepare(entry) {
         case .prepared: break
         case .notInUse:
@@ -157,19 +150,6 @@ extension ZCache {
             return nil
         }
         return RemoteCandidate(key: key, handle: handle, entry: entry, device: device, page: page)
-    }
-
-    /// Flushes the zpage of an entry whose swap-cache page is newer; true if flushed.
-    private func flushIfSwapCached(
-        _ key: TMemKey, _ handle: ZPageHandle, _ entry: SwapEntry, _ device: SwapDevice
-    ) {
-        guard let cached = device.swapCache.find(entry) else { return }
-        defer { cached.release() }
-        cached.lock()
-        defer { cached.unlock() }
-        guard device.swapCache.contains(cached) else { return }
-        counters.writebackSwapCacheExisted.increment()
-        _ = try? tmem.flushPage(key, ifHandle: handle, counted: false)
     }
 
     /// Step 3: one batch to the store, timed and counted. Returns per

@@ -202,6 +202,39 @@ extension ZCache {
         writeback.progress.wake()
     }
 
+    /// The swap slot a frontswap key names, on its attached device; nil for
+    /// a key of another pool or a type with no device.
+    func swapSlot(of key: TMemKey) -> (entry: SwapEntry, device: SwapDevice)? {
+        guard key.pool == frontswapPool else { return nil }
+        let (type, offset) = FrontswapKey.unswizzle(object: key.object, index: key.index)
+        guard let device = writeback.device(type: type),
+            let entry = SwapEntry(type: type, offset: offset)
+        else { return nil }
+        return (entry, device)
+    }
+
+    /// If `entry` has a page in the swap cache, that page is newer than the
+    /// zpage (a cached page is never older than zcache): flushes the zpage
+    /// (`key` if it still maps to `handle`) and returns true. The flush runs
+    /// under the page's lock while the page is still cached, so the page keeps
+    /// the slot allocated and the key cannot pass to a later owner of the slot
+    /// meanwhile. False when there is no page, or it left before the lock.
+    /// `beforeLock` runs first when there is one (writeback submits its plug).
+    func flushZPageIfSwapCached(
+        _ key: TMemKey, _ handle: ZPageHandle, _ entry: SwapEntry, _ device: SwapDevice,
+        beforeLock: () -> Void = {}
+    ) -> Bool {
+        guard let cached = device.swapCache.find(entry) else { return false }
+        defer { cached.release() }
+        beforeLock()
+        cached.lock()
+        defer { cached.unlock() }
+        guard device.swapCache.contains(cached) else { return false }
+        counters.writebackSwapCacheExisted.increment()
+        _ = try? tmem.flushPage(key, ifHandle: handle, counted: false)
+        return true
+    }
+
     /// Steps 3 and 4 for one victim bud. Returns whether its page was queued
     /// for writing (the write then owns `gathered` and one outstanding slot).
     func writebackBud(
@@ -209,30 +242,13 @@ extension ZCache {
     ) -> Bool {
         // Only frontswap's pages have a swap entry; a user's persistent pool
         // keeps its zombie until the page is got or flushed.
-        guard key.pool == frontswapPool else { return false }
-        let (type, offset) = FrontswapKey.unswizzle(object: key.object, index: key.index)
-        guard let device = writeback.device(type: type),
-            let entry = SwapEntry(type: type, offset: offset)
-        else { return false }
+        guard let slot = swapSlot(of: key) else { return false }
+        let (entry, device) = slot
 
         while true {
-            if let cached = device.swapCache.find(entry) {
-                defer { cached.release() }
-                // Whoever holds the page may be waiting for a page in the plug.
-                plug.submit()
-                cached.lock()
-                defer { cached.unlock() }
-                if device.swapCache.contains(cached) {
-                    // The swap cache's page is newer than this zpage (a cached
-                    // page is never older than zcache): invalidate the zpage.
-                    // Locked and still cached, the page keeps the slot
-                    // allocated, so the key cannot belong to a later owner of
-                    // the slot while we flush it.
-                    counters.writebackSwapCacheExisted.increment()
-                    _ = try? tmem.flushPage(key, ifHandle: handle, counted: false)
-                    return false
-                }
-                continue  // it left the cache meanwhile: look again
+            // Whoever holds the cached page may be waiting for a page in the plug.
+            if flushZPageIfSwapCached(key, handle, entry, device, beforeLock: plug.submit) {
+                return false
             }
             switch device.slots.swapcachePrepare(entry) {
             case .prepared:
