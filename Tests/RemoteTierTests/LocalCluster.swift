@@ -21,10 +21,12 @@ struct LocalCluster {
 
     /// A base port for this test process: six ports at `offset` (0, 6 ... 24) within a block
     /// of its own, so two test runs on one machine (two checkouts, say) do not
-    /// stop each other's clusters. Below 55,536: each node's cluster bus listens
-    /// on its port + 10,000.
+    /// stop each other's clusters. Every port (12,000 to 22,499) and its node's
+    /// cluster bus (port + 10,000) stay below 32,768, where Linux's range of
+    /// ephemeral ports starts: an outgoing connection there once held a bus
+    /// port, and that node could not start.
     static func basePort(offset: Int) -> Int {
-        20_000 + Int(getpid() % 1_000) * 30 + offset
+        12_000 + Int(getpid() % 350) * 30 + offset
     }
 
     /// Starts the cluster; fails the test (with the script's words) if it cannot.
