@@ -55,11 +55,13 @@ extension TMem {
         _ read: (Handle, _ removed: Bool) -> R?
     ) throws(TMemError) -> R? {
         try withLiveBucket(key) { bucket, kind -> R? in
-            guard let handle = bucket.lookup(key.object, key.index) else { return nil }
-            if let ifHandle, ifHandle != handle { return nil }
             let removes =
                 kind == .ephemeral || configuration.exclusiveGets || forceRemove
-            if removes { drop(key, from: bucket) }
+            guard
+                let (handle, objectGone) = bucket.take(
+                    key.object, key.index, ifHandle: ifHandle, removing: removes)
+            else { return nil }
+            if objectGone { counters.objectsRemoved(1) }
             let value = read(handle, removes)
             if value == nil && !removes {
                 drop(key, from: bucket)

@@ -81,6 +81,25 @@ final class Bucket<Handle: Equatable & Sendable>: @unchecked Sendable {
         return objects.values[position].lookup(index)
     }
 
+    /// A get's one probe of the object table: the page's handle, or nil when
+    /// the key holds none or (with `ifHandle`) another one; the page is
+    /// removed when `removing`. `objectGone`: the removal emptied the object.
+    @inlinable
+    func take(_ object: ObjectID, _ index: UInt32, ifHandle: Handle?, removing: Bool) -> (
+        handle: Handle, objectGone: Bool
+    )? {
+        guard let position = objects.index(forKey: object),
+            let handle = objects.values[position].lookup(index)
+        else { return nil }
+        if let ifHandle, ifHandle != handle { return nil }
+        guard removing else { return (handle, false) }
+        objects.values[position].remove(index)
+        addPages(-1)
+        guard objects.values[position].isEmpty else { return (handle, false) }
+        objects.remove(at: position)
+        return (handle, true)
+    }
+
     /// Stores `handle`; returns the handle it replaced and whether the object is new.
     @inlinable
     func insert(_ handle: Handle, _ object: ObjectID, _ index: UInt32) -> (
