@@ -191,6 +191,16 @@ public final class ZCache: Sendable {
         return freed
     }
 
+    /// Gives every free frame beyond the pool's reserve (64 frames) back to
+    /// the OS now, without waiting for them to stay free for a second (what
+    /// the shrinker scan does, `releaseIdleFrames`); returns how many. For an
+    /// owner that has just flushed a lot and will not store again soon (the
+    /// simulator, before its final statistics), like `malloc_trim`.
+    @discardableResult
+    public func releaseFreeFrames() -> Int {
+        store.pool.releaseFreeFrames()
+    }
+
     /// The frame accounting identity: frames allocated from the pool minus frames
     /// freed equals the frames both allocators hold plus frames held by
     /// writeback; and zcache's `*_pageframes` levels agree with the

@@ -45,4 +45,35 @@ final class ResidentMemoryTests: AllocatorTestCase {
             cache.assertConsistent()
         }
     }
+
+    func testReleaseFreeFramesGivesFreedFramesBackAtOnce() throws {
+        try forEachAllocator {
+            let cache = CoreTestSupport.cache(pageframes: 16_384) { $0.allocator = allocator }
+            try cache.frontswapInit(type: 0)
+            for offset in UInt64(0)..<3_000 {
+                XCTAssertEqual(
+                    try cache.store(offset: offset, TestPages.text(seed: offset).bytes), .stored)
+            }
+            // Keep every 100th page: a cache still in use, not an empty one.
+            for offset in UInt64(0)..<3_000 where offset % 100 != 0 {
+                try cache.frontswapInvalidatePage(type: 0, offset: offset)
+            }
+            let kept = cache.statistics.allocator.framesInUse
+            let recentlyFreed = cache.statistics.allocator.residentBytes
+            // Just freed: still resident (the idle time has not passed).
+            XCTAssertGreaterThan(
+                recentlyFreed, (kept + 2 * PageFramePool.residentFreeReserve) * pageSize)
+            let released = cache.releaseFreeFrames()
+            XCTAssertGreaterThan(released, 0)
+            let resident = cache.statistics.allocator.residentBytes
+            XCTAssertLessThanOrEqual(
+                resident, (kept + PageFramePool.residentFreeReserve) * pageSize,
+                "frames in use \(kept), released \(released)")
+            // Nothing kept was lost.
+            for offset in stride(from: UInt64(0), to: 3_000, by: 100) {
+                XCTAssertEqual(try cache.load(offset: offset), TestPages.text(seed: offset).bytes)
+            }
+            cache.assertConsistent()
+        }
+    }
 }
