@@ -302,4 +302,74 @@ final class ZswapPolicyTests: XCTestCase {
         }
         XCTAssertTrue(cache.checkFrameAccounting())
     }
+
+    /// shrink_worker under zsmalloc: writing a page back frees its slot, not a
+    /// frame. When the oldest pages are scattered over zspages that newer pages
+    /// share, the worker compacts between batches, so it writes back about the
+    /// pages the threshold asks for, not old and new pages until whole zspages
+    /// happen to empty.
+    func testFullZsmallocPoolIsWrittenBackWithoutOvershoot() throws {
+        var configuration = ZCacheConfiguration()
+        configuration.allocator = .zsmalloc
+        configuration.pageframes = 256
+        configuration.shrinkerPolicy = .zswap
+        configuration.acceptThresholdPercent = 90
+        let host = TestHost(forcedBudget: 64)
+        let cache = ZCache(configuration: configuration, host: host)
+        let device = try SwapDevice.create(path: try scratchSwapPath(self), pages: 4096)
+        try cache.attachSwapDevice(device)
+        // Old pages filling most of the pool, then every other one swapped in:
+        // a hole next to an old page in every zspage.
+        var old: [(SwapEntry, [UInt8])] = []
+        var id = 0
+        while cache.pageframesInUse < 200 {
+            let page = versionedPage(id: id, version: 1)
+            old.append((try cache.swapOut(page), page))
+            id += 1
+        }
+        var entries: [(SwapEntry, [UInt8])] = []
+        for (index, (entry, page)) in old.enumerated() {
+            if index % 2 == 0 {
+                XCTAssertEqual(try cache.swapIn(entry).0, page)
+            } else {
+                entries.append((entry, page))
+            }
+        }
+        // New pages fill the holes, then the pool, until a put finds it full.
+        while cache.statistics.zcache.persAteEphFailed == 0 {
+            let page = versionedPage(id: id, version: 2)
+            entries.append((try cache.swapOut(page), page))
+            id += 1
+        }
+        // Every entry is stored referenced (a second chance): a first scan's
+        // worker only clears the bits, 16 batches' worth, oldest first.
+        let covering = HostLRUCounts(
+            activeFile: 1000, inactiveFile: 0, activeAnon: 1000, inactiveAnon: 0)
+        let clearing = cache.shrinkerScan(counts: covering)
+        XCTAssertEqual(clearing.writtenBack, 0)
+        XCTAssertGreaterThan(clearing.secondChances, old.count / 2)
+        // The pool found full again: the next scan's worker writes back.
+        let refused = versionedPage(id: id, version: 2)
+        entries.append((try cache.swapOut(refused), refused))
+        let full = cache.statistics
+        let threshold = configuration.pageframes * 90 / 100
+        let excess = cache.pageframesInUse - threshold
+        XCTAssertGreaterThan(excess, 0)
+        let pagesPerFrame = Double(full.zcache.persZPages) / Double(full.allocator.framesInUse)
+        let result = cache.shrinkerScan(counts: covering)
+        cache.waitForWriteback()
+        XCTAssertLessThanOrEqual(cache.pageframesInUse, threshold, "down to the threshold")
+        // An ideal repacking would free `excess` frames by writing back
+        // excess * pagesPerFrame pages; allow 2.5 times that and a batch
+        // (writing back until zspages empty took 4.7 times that here).
+        let ideal = Double(excess) * pagesPerFrame
+        XCTAssertLessThanOrEqual(
+            Double(result.writtenBack), 2.5 * ideal + 32,
+            "\(result.writtenBack) pages written back for \(excess) frames over the threshold "
+                + "(\(pagesPerFrame) pages per frame)")
+        for (entry, page) in entries {
+            XCTAssertEqual(try cache.swapIn(entry).0, page)
+        }
+        XCTAssertTrue(cache.checkFrameAccounting())
+    }
 }

@@ -220,6 +220,13 @@ extension ZCache {
     /// zswap's `shrink_worker`, run by the scan when the pool was full since
     /// the last one: writes back (with second chance) until the frames in use
     /// are at the accept threshold of the pool's limit.
+    ///
+    /// Writing back a zsmalloc object frees its slot, not a frame: a frame
+    /// comes back only when every object in it is gone. So after a batch that
+    /// left the frames in use where they were, the worker compacts the
+    /// persistent class before writing back more (the kernel leaves that to
+    /// zsmalloc's own shrinker, later; without it the worker writes back
+    /// far more pages than the limit asks, with zspages of up to 16 frames).
     func writebackWhilePoolWasFull() -> (pages: Int, rotated: Int) {
         let failedNow = counters.persAteEphFailed.value
         let failedBefore = shrinker.persistentPutsFailedSeen.exchange(failedNow, ordering: .relaxed)
@@ -235,10 +242,14 @@ extension ZCache {
         var rotated = 0
         var failures = 0
         while stored() > threshold, failures < 16 {
-            let batch = writebackWithSecondChance(walking: min(32, stored() - threshold))
+            let before = stored()
+            let batch = writebackWithSecondChance(walking: min(32, before - threshold))
             pages += batch.pages
             rotated += batch.rotated
             if batch.frames == 0 { failures += 1 }
+            if batch.pages > 0, stored() >= before {
+                counters.pagesCompacted.increment(by: store.persistent.compact())
+            }
         }
         return (pages, rotated)
     }
