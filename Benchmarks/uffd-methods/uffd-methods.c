@@ -198,6 +198,18 @@ static void fail_with(const char *what, int error) {
     exit(1);
 }
 
+// UFFDIO_CONTINUE of one page: maps the page-cache page already at that
+// offset of the memfd, without waking the faulting thread.
+static void map_page_cache_page(uint64_t address) {
+    struct uffdio_continue resolve = {
+        .range = {.start = address, .len = PAGE_SIZE},
+        .mode = UFFDIO_CONTINUE_MODE_DONTWAKE,
+    };
+    if (ioctl(uffd, UFFDIO_CONTINUE, &resolve) != 0) {
+        fail("UFFDIO_CONTINUE");
+    }
+}
+
 static void *allocate(size_t count, size_t size) {
     void *memory = calloc(count, size);
     if (memory == NULL) {
@@ -321,27 +333,14 @@ static void *handler_thread(void *unused) {
                 fail("pwrite to the memfd");
             }
             if (this_fault == CONTINUE_PWRITE) {
-                struct uffdio_continue resolve = {
-                    .range = {.start = address, .len = PAGE_SIZE},
-                    .mode = UFFDIO_CONTINUE_MODE_DONTWAKE,
-                };
-                if (ioctl(uffd, UFFDIO_CONTINUE, &resolve) != 0) {
-                    fail("UFFDIO_CONTINUE");
-                }
+                map_page_cache_page(address);
             }
             break;
         case CONTINUE_MAPPED_WRITE:
         case CONTINUE_PREPOPULATED:
-        case CONTINUE_POPULATE: {
-            struct uffdio_continue resolve = {
-                .range = {.start = address, .len = PAGE_SIZE},
-                .mode = UFFDIO_CONTINUE_MODE_DONTWAKE,
-            };
-            if (ioctl(uffd, UFFDIO_CONTINUE, &resolve) != 0) {
-                fail("UFFDIO_CONTINUE");
-            }
+        case CONTINUE_POPULATE:
+            map_page_cache_page(address);
             break;
-        }
         case WAKE_MAPPED_WRITE:
             break; // the page is in the page cache; the retry maps it
         case MOVE: {
