@@ -20,7 +20,7 @@ extension ZCache {
     ) throws(ZCacheError) -> Bool {
         guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         // Big enough for any allocator's object (zbud's 4000 bytes, zsmalloc's page).
-        return try withUnsafeTemporaryAllocation(byteCount: pageSize, alignment: 16) {
+        return try ThreadScratchPage.with(byteCount: pageSize) {
             (scratch) throws(ZCacheError) -> Bool in
             let found: Found?
             let keyPrefixSize = store.keyPrefixSize(key)

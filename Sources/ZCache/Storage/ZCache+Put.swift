@@ -87,7 +87,7 @@ extension ZCache {
             storesIncompressible
             ? allocator.maxObjectSize - prefix
             : kind == .ephemeral ? ZCache.maxEphemeralZSize : ZCache.maxPersistentZSize
-        return try withUnsafeTemporaryAllocation(byteCount: prefix + bound, alignment: 16) {
+        return try ThreadScratchPage.with(byteCount: prefix + bound) {
             (buffer) throws(ZCacheError) -> PutResult in
             let output = UnsafeMutableRawBufferPointer(rebasing: buffer[prefix...])
             guard let size = compressor.compress(page, into: output, bound: bound) else {
