@@ -16,7 +16,8 @@
 //
 // All fields below `monitor` are guarded by it. A worker takes up to a fair share
 // of the queued requests at once (at most `maxBatch`), so a fast submitter wakes
-// it once per batch rather than once per page; a submitter blocked on a full
+// it once per batch rather than once per page, and a submission wakes one idle
+// worker per `requestsPerWake` requests queued; a submitter blocked on a full
 // queue is woken once the queue is half empty. `inFlight` counts requests from
 // submission until their completion has returned, so `drain` waits for the
 // completions too. Closing lets the workers finish everything queued, then they
@@ -58,6 +59,8 @@ final class SwapIOQueue: @unchecked Sendable {
     }
 
     static let maxBatch = 64
+    /// Requests queued per idle worker woken by a submission.
+    static let requestsPerWake = 32
 
     let fd: Int32
     let syscalls: SwapSyscalls
@@ -135,12 +138,16 @@ final class SwapIOQueue: @unchecked Sendable {
             queued += 1
             accepted()
         }
-        // One wake per worker that can help, not one per request.
-        if idleWorkers > 0 && (queued > 0 || !overflow.isEmpty) {
-            if queued + overflow.count > 1 {
+        // One wake per `requestsPerWake` requests waiting, not one per request,
+        // nor every idle worker for a few requests that one worker writes as
+        // soon (a plug of writeback pages wakes one worker, not all).
+        let waiting = queued + overflow.count
+        if idleWorkers > 0 && waiting > 0 {
+            let wanted = (waiting + Self.requestsPerWake - 1) / Self.requestsPerWake
+            if wanted >= idleWorkers {
                 monitor.broadcast(.notEmpty)
             } else {
-                monitor.signal(.notEmpty)
+                for _ in 0..<wanted { monitor.signal(.notEmpty) }
             }
         }
         monitor.unlock()
