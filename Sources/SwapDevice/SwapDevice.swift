@@ -316,16 +316,9 @@ public final class SwapDevice: @unchecked Sendable {
                 completion: completion))
     }
 
-    /// `submitWrite` of several pages with one queue lock and one worker wake.
-    func submitWrites(
-        _ writes: [(PageBuffer, SwapEntry, @Sendable (Result<Void, SwapIOError>) -> Void)]
-    ) {
-        queue.submit(
-            writes.map { buffer, entry, completion in
-                .init(
-                    direction: .write, buffer: buffer, byteOffset: byteOffset(of: entry),
-                    completion: completion)
-            })
+    /// Queues several requests under one queue lock with one worker wake.
+    func submitRequests(_ requests: some Collection<SwapIOQueue.Request>) {
+        queue.submit(requests)
     }
 
     /// Reads the slot of `entry` into `buffer`; otherwise as `submitWrite`.

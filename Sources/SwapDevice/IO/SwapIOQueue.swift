@@ -10,9 +10,14 @@
 // slots: it goes to `overflow`, which workers empty first. That list holds at
 // most one request per request in flight, so it stays bounded.
 //
+// A writeback request names its swap-cache page, and the worker settles the
+// page's flags and I/O reference itself before the completion runs: no
+// closure per page wraps the caller's completion for that.
+//
 // All fields below `monitor` are guarded by it. A worker takes up to a fair share
 // of the queued requests at once (at most `maxBatch`), so a fast submitter wakes
-// it once per batch rather than once per page; a submitter blocked on a full
+// it once per batch rather than once per page, and a submission wakes one idle
+// worker per `requestsPerWake` requests queued; a submitter blocked on a full
 // queue is woken once the queue is half empty. `inFlight` counts requests from
 // submission until their completion has returned, so `drain` waits for the
 // completions too. Closing lets the workers finish everything queued, then they
@@ -35,10 +40,27 @@ final class SwapIOQueue: @unchecked Sendable {
         let buffer: PageBuffer
         /// Byte offset in the file, or `nil` for an entry that is not a slot here.
         let byteOffset: Int64?
+        /// For the writeback of a swap-cache page (`buffer` is its buffer): the
+        /// page, whose flags and I/O reference the worker settles
+        /// (`SwapDevice.settleWriteback`) before `completion` runs.
+        let writebackPage: SwapCachePage?
         let completion: Completion
+
+        init(
+            direction: SwapSyscalls.Direction, buffer: PageBuffer, byteOffset: Int64?,
+            writebackPage: SwapCachePage? = nil, completion: @escaping Completion
+        ) {
+            self.direction = direction
+            self.buffer = buffer
+            self.byteOffset = byteOffset
+            self.writebackPage = writebackPage
+            self.completion = completion
+        }
     }
 
     static let maxBatch = 64
+    /// Requests queued per idle worker woken by a submission.
+    static let requestsPerWake = 32
 
     let fd: Int32
     let syscalls: SwapSyscalls
@@ -116,12 +138,16 @@ final class SwapIOQueue: @unchecked Sendable {
             queued += 1
             accepted()
         }
-        // One wake per worker that can help, not one per request.
-        if idleWorkers > 0 && (queued > 0 || !overflow.isEmpty) {
-            if queued + overflow.count > 1 {
+        // One wake per `requestsPerWake` requests waiting, not one per request,
+        // nor every idle worker for a few requests that one worker writes as
+        // soon (a plug of writeback pages wakes one worker, not all).
+        let waiting = queued + overflow.count
+        if idleWorkers > 0 && waiting > 0 {
+            let wanted = (waiting + Self.requestsPerWake - 1) / Self.requestsPerWake
+            if wanted >= idleWorkers {
                 monitor.broadcast(.notEmpty)
             } else {
-                monitor.signal(.notEmpty)
+                for _ in 0..<wanted { monitor.signal(.notEmpty) }
             }
         }
         monitor.unlock()
@@ -237,8 +263,8 @@ final class SwapIOQueue: @unchecked Sendable {
             } else {
                 let take = min(queued, Self.maxBatch, max(1, queued / workerCount))
                 for _ in 0..<take {
-                    if let request = ring[head] { batch.append(request) }
-                    ring[head] = nil
+                    // Moved out, not copied: no retain and release of its references.
+                    if let request = ring[head].take() { batch.append(request) }
                     head = (head + 1) % ring.count
                 }
                 queued -= take
@@ -272,6 +298,7 @@ final class SwapIOQueue: @unchecked Sendable {
         case (.read, .success): pagesRead.add(1, ordering: .relaxed)
         case (.read, .failure): readErrors.add(1, ordering: .relaxed)
         }
+        if let page = request.writebackPage { SwapDevice.settleWriteback(page, result) }
         request.completion(result)
     }
 }

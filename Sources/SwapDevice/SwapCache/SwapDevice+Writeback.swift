@@ -44,27 +44,34 @@ extension SwapDevice {
     /// `submitWriteback` for several pages at once: one queue lock and one
     /// worker wake for all of them (a plugged batch, as the kernel's blk_plug).
     public func submitWritebacks(_ requests: [WritebackRequest]) {
-        submitWrites(
-            requests.map { request in
-                let page = request.page
-                let completion = request.completion
-                page.clearFlags(.dirty)
-                page.setFlags(request.reclaim ? [.writeback, .reclaim] : [.writeback])
-                page.retain()
-                return (
-                    page.buffer, page.entry,
-                    { result in
-                        switch result {
-                        case .success:
-                            page.clearFlags(.writeback)
-                        case .failure:
-                            page.setFlags(.dirty)
-                            page.clearFlags([.writeback, .reclaim])
-                        }
-                        page.release()
-                        completion(result)
-                    }
-                )
+        for request in requests {
+            let page = request.page
+            page.clearFlags(.dirty)
+            page.setFlags(request.reclaim ? [.writeback, .reclaim] : [.writeback])
+            page.retain()
+        }
+        // The I/O worker settles each page (`settleWriteback`) before its
+        // completion: no wrapping closure, and no array besides the caller's.
+        submitRequests(
+            requests.lazy.map { [self] request in
+                .init(
+                    direction: .write, buffer: request.page.buffer,
+                    byteOffset: byteOffset(of: request.page.entry),
+                    writebackPage: request.page, completion: request.completion)
             })
+    }
+
+    /// The end of a page's write, on the I/O worker, before the submitter's
+    /// completion: as `submitWriteback` describes, `writeback` cleared (and on
+    /// failure `dirty` set, `reclaim` cleared), then the I/O's reference released.
+    static func settleWriteback(_ page: SwapCachePage, _ result: Result<Void, SwapIOError>) {
+        switch result {
+        case .success:
+            page.clearFlags(.writeback)
+        case .failure:
+            page.setFlags(.dirty)
+            page.clearFlags([.writeback, .reclaim])
+        }
+        page.release()
     }
 }

@@ -6,7 +6,9 @@
 //   2. take the victims: zombify the LRU persistent frame (zbud), or isolate
 //      the LRU persistent entries (per-entry LRU); their data stays readable.
 //      Everything below works on (key, handle) pairs.
-//   3. per bud: unswizzle its key to a swap entry, then, as read_swap_cache_async:
+//   3. per bud: unswizzle its key to a swap entry, then, as read_swap_cache_async
+//      (claiming the has-cache bit before looking in the swap cache: a cached
+//      page holds the bit, so only a refused claim can have one):
 //        entry's page already in the swap cache -> that page is newer:
 //                                                  invalidate this zcache copy
 //        slot being prepared by someone else   -> sleep until it is not, retry
@@ -61,7 +63,7 @@ extension ZCache {
 
     /// A page gathered for writeback: a frame of zcache's pool (taken without
     /// forcing or by evicting an ephemeral frame) or a page of the host's.
-    enum GatheredPage {
+    enum GatheredPage: Sendable {
         case frame(PageFrameNumber)
         case host
     }
@@ -245,15 +247,19 @@ extension ZCache {
         guard let slot = swapSlot(of: key) else { return false }
         let (entry, device) = slot
 
+        // The has-cache bit is claimed first: a page in the swap cache holds
+        // the bit, so a claim that succeeds proves there is none, and only a
+        // refused claim needs the swap-cache lookup (one swap-cache lock per
+        // page fewer than looking up first, with the same outcomes).
         while true {
-            // Whoever holds the cached page may be waiting for a page in the plug.
-            if flushZPageIfSwapCached(key, handle, entry, device, beforeLock: plug.submit) {
-                return false
-            }
             switch device.slots.swapcachePrepare(entry) {
             case .prepared:
                 break
             case .alreadyPrepared:
+                // Whoever holds the cached page may be waiting for a page in the plug.
+                if flushZPageIfSwapCached(key, handle, entry, device, beforeLock: plug.submit) {
+                    return false
+                }
                 plug.submit()
                 device.waitWhileBeingPrepared(entry)
                 continue
@@ -293,11 +299,10 @@ extension ZCache {
         swapPage.unlock()
         writeback.activeWrites.add(1, ordering: .relaxed)
         plug.add(
-            writeRequest(swapPage, on: device, attempt: 0) { [self] written in
-                if written { counters.writtenbackPages.increment() }
-                releaseGathered(gathered)
-                releaseOutstanding(1)
-            }, for: device)
+            PendingWrite(
+                cache: self, page: swapPage, device: device, attempt: 0,
+                then: .writeback(gathered)
+            ).request, for: device)
         swapPage.release()
         return true
     }
@@ -312,33 +317,44 @@ extension ZCache {
         _ page: SwapCachePage, on device: SwapDevice, finished: @escaping @Sendable (Bool) -> Void
     ) {
         writeback.activeWrites.add(1, ordering: .relaxed)
-        device.submitWritebacks([writeRequest(page, on: device, attempt: 0, finished: finished)])
+        device.submitWritebacks([
+            PendingWrite(cache: self, page: page, device: device, attempt: 0, then: .call(finished))
+                .request
+        ])
     }
 
-    /// The request that writes `page` (see `submitToDevice`), counted in
-    /// `activeWrites` by the caller until `finished` has run.
-    private func writeRequest(
-        _ page: SwapCachePage, on device: SwapDevice, attempt: Int,
-        finished: @escaping @Sendable (Bool) -> Void
-    ) -> SwapDevice.WritebackRequest {
-        SwapDevice.WritebackRequest(page: page, reclaim: true) { [self] result in
-            let written: Bool
-            if case .success = result {
-                written = true
-            } else if let again = retriableAfterFailedWrite(
-                page, device, attempt: attempt, result: result)
-            {
-                // On the I/O queue itself: a completion's submission never
-                // waits for queue space.
-                counters.writebackRetries.increment()
-                device.submitWritebacks([
-                    writeRequest(again, on: device, attempt: attempt + 1, finished: finished)
-                ])
-                again.release()
-                return
-            } else {
-                written = false
-            }
+    /// The completion of `write` (see `submitToDevice`), on an I/O worker: a
+    /// failed write that should be tried again goes back on the I/O queue
+    /// itself (a completion's submission never waits for queue space);
+    /// otherwise the write is finished and leaves `activeWrites`.
+    fileprivate func completed(_ write: PendingWrite, _ result: Result<Void, SwapIOError>) {
+        let written: Bool
+        if case .success = result {
+            written = true
+        } else if let again = retriableAfterFailedWrite(
+            write.page, write.device, attempt: write.attempt, result: result)
+        {
+            counters.writebackRetries.increment()
+            write.device.submitWritebacks([
+                PendingWrite(
+                    cache: self, page: again, device: write.device, attempt: write.attempt + 1,
+                    then: write.then
+                ).request
+            ])
+            again.release()
+            return
+        } else {
+            written = false
+        }
+        switch write.then {
+        case .writeback(let gathered):
+            if written { counters.writtenbackPages.increment() }
+            releaseGathered(gathered)
+            // Its outstanding slot and its place in `activeWrites` go back
+            // together, with one wake for whoever waits on either.
+            counters.outstandingWritebackPages.add(-1)
+            writeback.writeFinished()
+        case .call(let finished):
             finished(written)
             writeback.writeFinished()
         }
@@ -389,6 +405,43 @@ extension ZCache {
             return nil
         }
         return found
+    }
+}
+
+/// One attempt at writing a swap-cache page to its slot, and what follows the
+/// write: the one object its I/O completion holds (no closure per page around
+/// another). A retry is a new `PendingWrite` with the next attempt number.
+private final class PendingWrite: Sendable {
+    /// What runs once the write is finished (written, or given up).
+    enum Then: Sendable {
+        /// A writeback pass's page: count it if written, give back the page
+        /// gathered for it and its outstanding-writeback slot.
+        case writeback(ZCache.GatheredPage)
+        /// Another submitter's: call this with whether the page was written.
+        case call(@Sendable (Bool) -> Void)
+    }
+
+    let cache: ZCache
+    let page: SwapCachePage
+    let device: SwapDevice
+    let attempt: Int
+    let then: Then
+
+    init(cache: ZCache, page: SwapCachePage, device: SwapDevice, attempt: Int, then: Then) {
+        self.cache = cache
+        self.page = page
+        self.device = device
+        self.attempt = attempt
+        self.then = then
+    }
+
+    /// The device request for this attempt; its completion holds only `self`.
+    var request: SwapDevice.WritebackRequest {
+        SwapDevice.WritebackRequest(page: page, reclaim: true, completion: complete)
+    }
+
+    @Sendable private func complete(_ result: Result<Void, SwapIOError>) {
+        cache.completed(self, result)
     }
 }
 

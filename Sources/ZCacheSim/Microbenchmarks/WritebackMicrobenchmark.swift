@@ -5,7 +5,10 @@
 // (b) ZCache writeback: the pages swapped out into zcache (untimed), then every
 // persistent pageframe written back (zombify or isolate the LRU entries,
 // decompress into the swap cache, submit, complete) and drained. Alternating rounds; the report gives each round
-// and the ratio of the medians, (b) against (a).
+// and the ratio of the medians, (b) against (a), and for each side the process's
+// CPU time (user + system, all threads) per page against its wall time: on a
+// machine shared with other work, a side whose CPU time per page is close to
+// its wall time per page times the cores it can get is CPU-bound.
 
 import Foundation
 import SwapDevice
@@ -45,11 +48,14 @@ public enum WritebackMicrobenchmark {
 
         var bare: [Double] = []
         var writeback: [Double] = []
+        var bareCPU: [Double] = []
+        var writebackCPU: [Double] = []
         var written = 0
         var peak = 0
         for _ in 0..<rounds {
             // (a) Bare device writes.
             let device = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
+            let startCPU = processCPUSeconds()
             let start = monotonicNanoseconds()
             for (slot, page) in pages.enumerated() {
                 guard let entry = SwapEntry(type: 0, offset: UInt64(slot + 1)) else { continue }
@@ -57,6 +63,7 @@ public enum WritebackMicrobenchmark {
             }
             device.drain()
             bare.append(Double(monotonicNanoseconds() - start) / 1e9)
+            bareCPU.append(processCPUSeconds() - startCPU)
             device.close()
 
             // (b) ZCache writeback of the same pages.
@@ -70,6 +77,7 @@ public enum WritebackMicrobenchmark {
                 _ = try cache.swapOut(page: UnsafeRawBufferPointer(page.bytes), type: 0)
             }
             let before = cache.statistics.zcache.writtenbackPages
+            let startedCPU = processCPUSeconds()
             let started = monotonicNanoseconds()
             while cache.statistics.zcache.persPageframes > 0 {
                 // At the cap: sleep until completions make room for a frame.
@@ -77,6 +85,7 @@ public enum WritebackMicrobenchmark {
             }
             cache.waitForWriteback()
             writeback.append(Double(monotonicNanoseconds() - started) / 1e9)
+            writebackCPU.append(processCPUSeconds() - startedCPU)
             let stats = cache.statistics.zcache
             written = stats.writtenbackPages - before
             peak = max(peak, stats.outstandingWritebackPagesMax)
@@ -87,13 +96,15 @@ public enum WritebackMicrobenchmark {
         let writebackPagesPerSecond = Double(written) / median(writeback)
         var lines = [
             "writeback microbenchmark (\(allocator)): \(pages.count) non-zero pages, \(rounds) alternating rounds",
-            "round  bare writes p/s  writeback p/s",
+            "round  bare writes p/s  cpu us/page  writeback p/s  cpu us/page",
         ]
         for round in 0..<rounds {
             lines.append(
                 String(
-                    format: "%5d  %15.0f  %13.0f", round, Double(pages.count) / bare[round],
-                    Double(written) / writeback[round]))
+                    format: "%5d  %15.0f  %11.2f  %13.0f  %11.2f", round,
+                    Double(pages.count) / bare[round], bareCPU[round] * 1e6 / Double(pages.count),
+                    Double(written) / writeback[round],
+                    writebackCPU[round] * 1e6 / Double(max(written, 1))))
         }
         lines.append(
             String(
@@ -101,6 +112,22 @@ public enum WritebackMicrobenchmark {
                     "median: bare %.0f p/s, writeback %.0f p/s (%d pages written back), ratio %.3f; peak outstanding %d",
                 barePagesPerSecond, writebackPagesPerSecond, written,
                 writebackPagesPerSecond / barePagesPerSecond, peak))
+        lines.append(
+            String(
+                format:
+                    "median CPU (user+sys, all threads): bare %.2f us/page over %.2f us/page of wall time, writeback %.2f over %.2f",
+                median(bareCPU) * 1e6 / Double(pages.count), 1e6 / barePagesPerSecond,
+                median(writebackCPU) * 1e6 / Double(max(written, 1)), 1e6 / writebackPagesPerSecond))
         return lines.joined(separator: "\n")
+    }
+
+    /// User plus system CPU time of the whole process so far, in seconds.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        func seconds(_ time: timeval) -> Double {
+            Double(time.tv_sec) + Double(time.tv_usec) / 1e6
+        }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }
