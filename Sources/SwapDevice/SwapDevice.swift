@@ -43,8 +43,9 @@
 //                                  which may read the cache and the slot map
 //   1. SwapCache.lock              the entry -> page table
 //   2. SwapCachePage.owner         the page's back pointer to its cache
-//   3. SwapSlotMap.lock            the slot states (never taken under 1 or 2,
-//                                  and it takes no other lock)
+//   3. SwapSlotMap.lock            the free-slot stack (the slot states are
+//                                  atomics; never taken under 1 or 2, and it
+//                                  takes no other lock)
 //   IOMonitor (SwapIOQueue)        the request ring and in-flight counts; taken alone.
 //
 // Lifecycle: create/open -> submit* -> drain (wait for every completion) ->
@@ -337,7 +338,7 @@ public final class SwapDevice: @unchecked Sendable {
     /// until the bit is cleared or the page appears.
     public func waitWhileBeingPrepared(_ entry: SwapEntry) {
         SwapEntryWaitTable.wait(on: entry) {
-            !swapCache.hasPage(for: entry) && slots.hasCache(entry)
+            slots.hasCache(entry) && !swapCache.hasPage(for: entry)
         }
     }
 

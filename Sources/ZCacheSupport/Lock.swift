@@ -18,9 +18,16 @@
 #endif
 
 /// A mutual-exclusion lock over `pthread_mutex_t`. Not recursive.
-package final class Lock: @unchecked Sendable {
-    /// Internal so that `LockCondition` can wait on it.
-    let mutex: UnsafeMutablePointer<pthread_mutex_t>
+///
+/// The lock types here and `WaitQueue` are `public` classes with `package`
+/// members: Swift 6.3 does not inline an `@inlinable` method of a `package`
+/// class into another module, and every lock and unlock would be a call.
+/// ZCacheSupport is no product, so nothing outside the package sees them.
+public final class Lock: @unchecked Sendable {
+    /// Internal so that `LockCondition` can wait on it; usable from inlined
+    /// code so that `lock`, `unlock` and `withLock` inline into their callers
+    /// in other modules (no call, and no closure context for `withLock`).
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     package init() {
         mutex = .allocate(capacity: 1)
@@ -40,20 +47,20 @@ package final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package func lock() {
         let rc = pthread_mutex_lock(mutex)
         assert(rc == 0, "pthread_mutex_lock failed: \(rc)")
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package func unlock() {
         let rc = pthread_mutex_unlock(mutex)
         assert(rc == 0, "pthread_mutex_unlock failed: \(rc)")
     }
 
     /// Runs `body` with the lock held.
-    @inline(__always)
+    @inlinable @inline(__always)
     package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock()
         defer { unlock() }
@@ -64,9 +71,9 @@ package final class Lock: @unchecked Sendable {
 /// A condition variable bound to a `Lock` (`pthread_cond_t`, which the thread
 /// sanitizer understands). Wait with the lock held; wake-ups may be spurious,
 /// so callers wait in a loop on their predicate.
-package final class LockCondition: @unchecked Sendable {
+public final class LockCondition: @unchecked Sendable {
     private let lock: Lock
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
 
     package init(_ lock: Lock) {
         self.lock = lock
@@ -88,22 +95,22 @@ package final class LockCondition: @unchecked Sendable {
     }
 
     /// Wakes one waiter.
-    @inline(__always)
+    @inlinable @inline(__always)
     package func signal() { pthread_cond_signal(condition) }
 
     /// Wakes every waiter.
-    @inline(__always)
+    @inlinable @inline(__always)
     package func broadcast() { pthread_cond_broadcast(condition) }
 }
 
 /// A value guarded by its own `Lock`.
-package final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = Lock()
-    private var value: Value
+public final class LockedValue<Value>: @unchecked Sendable {
+    @usableFromInline let lock = Lock()
+    @usableFromInline var value: Value
 
     package init(_ value: Value) { self.value = value }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package func withLock<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
         lock.lock()
         defer { lock.unlock() }

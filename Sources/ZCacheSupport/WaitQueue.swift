@@ -19,6 +19,9 @@
 // reads the count): either the waker sees the waiter (and broadcasts under
 // the lock, which a sleeping waiter has released), or the waiter's `busy`
 // sees the new state. The state may be any atomic or locked value.
+// `wakeAfterSequentiallyConsistentChange` is the same wake without the fence,
+// for a state that is one atomic changed by a sequentially consistent
+// read-modify-write: that operation takes the fence's place on the waker's side.
 //
 // `busy` runs once without the queue's lock (when it says "not busy" the wait
 // is over at once) and then with the lock held: it may take other locks (the
@@ -28,10 +31,10 @@ import Synchronization
 
 /// A condition variable with its lock and a count of waiters: sleep until a
 /// predicate turns false, woken by whoever changes what it reads.
-package final class WaitQueue: @unchecked Sendable {
-    private let lock = Lock()
-    private let condition: LockCondition
-    private let waiters = Atomic<Int>(0)
+public final class WaitQueue: @unchecked Sendable {
+    @usableFromInline let lock = Lock()
+    @usableFromInline let condition: LockCondition
+    @usableFromInline let waiters = Atomic<Int>(0)
 
     package init() {
         condition = LockCondition(lock)
@@ -52,10 +55,32 @@ package final class WaitQueue: @unchecked Sendable {
     }
 
     /// Wakes every waiter; call after changing the state they wait on.
-    @inline(__always)
+    /// Inlinable: the fast path (nobody waits) inlines into the caller.
+    @inlinable @inline(__always)
     package func wake() {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         guard waiters.load(ordering: .relaxed) > 0 else { return }
+        wakeWaiters()
+    }
+
+    /// `wake` for a state that is one atomic, changed just before by a
+    /// sequentially consistent read-modify-write (a compare-and-swap with
+    /// `.sequentiallyConsistent` ordering) that `busy` reads. That change and
+    /// this sequentially consistent load of the count are in the single total
+    /// order with the waiter's fence, as `wake`'s fence would put them: either
+    /// the load follows the fence and sees the waiter, or the change precedes
+    /// it and the waiter's `busy` sees the change. So no fence is needed (on
+    /// x86 the locked instruction of the change is a full barrier already).
+    @inlinable @inline(__always)
+    package func wakeAfterSequentiallyConsistentChange() {
+        guard waiters.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        wakeWaiters()
+    }
+
+    /// The slow path of a wake: broadcasts under the lock, which a sleeping
+    /// waiter has released.
+    @inlinable
+    package func wakeWaiters() {
         lock.lock()
         condition.broadcast()
         lock.unlock()

@@ -55,6 +55,54 @@ final class SwapDeviceStressTests: XCTestCase {
         XCTAssertEqual(map.badFrees, 0)
     }
 
+    /// The slot states change by compare-and-swap without a lock: threads that
+    /// take and drop references and has-cache bits of the same entries at once
+    /// must lose no change, and every slot must become free exactly once (it
+    /// is then handed out exactly once again).
+    func testConcurrentReferenceAndCacheChangesLoseNothing() throws {
+        let slotCount = 64
+        let workers = 4
+        let map = SwapSlotMap(type: 0, slotCount: slotCount)
+        for round in 0..<40 {
+            var entries: [SwapEntry] = []
+            while let entry = map.allocate() { entries.append(entry) }
+            XCTAssertEqual(entries.count, slotCount - 1, "round \(round)")
+            for entry in entries {
+                for _ in 0..<workers { XCTAssertTrue(map.duplicate(entry)) }
+                map.swapcacheFree(entry)  // each entry: one reference per worker
+            }
+            let shared = entries
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for entry in worker % 2 == 0 ? shared : shared.reversed() {
+                    // A swap-in of a second reference, or a plain free of it.
+                    XCTAssertTrue(map.duplicate(entry))
+                    if map.swapcachePrepare(entry) == .prepared {
+                        _ = map.endSwapIn(entry, keepCacheWhenShared: false)
+                    } else {
+                        map.free(entry)
+                    }
+                    if !map.freeUnlessLast(entry) {
+                        // The last reference: drop it under the has-cache bit,
+                        // as ZCache.swapFree does, or plainly when it is held.
+                        if map.swapcachePrepare(entry) == .prepared {
+                            map.free(entry)
+                            map.swapcacheFree(entry)
+                        } else {
+                            map.free(entry)
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(map.usedSlots, 0, "round \(round)")
+            XCTAssertEqual(map.freeSlots, slotCount - 1, "round \(round)")
+            XCTAssertEqual(map.badFrees, 0, "round \(round)")
+            for entry in entries {
+                XCTAssertEqual(map.useCount(entry), 0)
+                XCTAssertFalse(map.hasCache(entry))
+            }
+        }
+    }
+
     func testConcurrentSubmittersDrainersAndSwapInsDuringWriteback() throws {
         let device = try makeDevice(self, pages: 1024, configuration: configuration(queueDepth: 32))
         let writers = 3

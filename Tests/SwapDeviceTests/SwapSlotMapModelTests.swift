@@ -46,7 +46,7 @@ final class SwapSlotMapModelTests: XCTestCase {
 
         for step in 0..<steps {
             let context = "seed \(seed) step \(step)"
-            switch Int.random(in: 0..<6, using: &generator) {
+            switch Int.random(in: 0..<8, using: &generator) {
             case 0:
                 let got = map.allocate()
                 if model.used == slotCount - 1 {
@@ -94,6 +94,34 @@ final class SwapSlotMapModelTests: XCTestCase {
                 } else {
                     model.badFrees += 1
                 }
+            case 5:
+                let entry = try XCTUnwrap(randomEntry())
+                let expected: Bool
+                if let slot = modelSlot(entry), let count = model.count[slot], count > 0 {
+                    expected = count != 1
+                    if count > 1 { model.count[slot] = count - 1 }
+                } else {
+                    expected = true
+                    model.badFrees += 1
+                }
+                XCTAssertEqual(map.freeUnlessLast(entry), expected, context)
+            case 6:
+                let entry = try XCTUnwrap(randomEntry())
+                let keep = Bool.random(using: &generator)
+                var expected = false
+                if let slot = modelSlot(entry) {
+                    let count = model.count[slot] ?? 0
+                    if count > 0 { model.count[slot] = count - 1 } else { model.badFrees += 1 }
+                    if !model.cache.contains(slot) {
+                        model.badFrees += 1
+                    } else if !(count > 1 && keep) {
+                        model.cache.remove(slot)
+                    }
+                    expected = model.cache.contains(slot)
+                } else {
+                    model.badFrees += 1
+                }
+                XCTAssertEqual(map.endSwapIn(entry, keepCacheWhenShared: keep), expected, context)
             default:
                 let entry = try XCTUnwrap(randomEntry())
                 let slot = modelSlot(entry)

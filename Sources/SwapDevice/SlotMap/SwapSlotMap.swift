@@ -13,13 +13,30 @@
 //                    (0, !cache) -> .notInUse           (-ENOENT)
 //   swapcacheFree    (c, cache) -> (c, !cache); free when c == 0
 //
-// Free slots come from `freedSlots` (a stack of slots that were used and freed,
-// reused first) and then from `nextFresh`, the first slot never handed out, so
-// creating a large map costs no scan and allocation is O(1). One `Lock` guards
-// everything; no other lock is taken inside it. Clearing a has-cache bit wakes
-// the entry's waiters (`SwapEntryWaitTable`) after the lock is released.
+// Each slot's state is one atomic 16-bit word, changed by compare-and-swap
+// (no lock, no copy-on-write array): `duplicate`, `free`, `freeUnlessLast`,
+// `swapcachePrepare`, `swapcacheFree` and `endSwapIn` are one CAS, and
+// `useCount`/`hasCache` one load. `lock` guards only the free-slot
+// bookkeeping: `freedSlots` (a stack of slots that were used and freed, reused
+// first), `nextFresh` (the first slot never handed out) and the used count.
+// `allocate` takes it, and so does the one operation whose CAS makes a slot
+// free (stores 0), to push the slot. A free slot (state 0) changes only in
+// `allocate`, under the lock: every other operation leaves 0 alone, so a slot
+// whose CAS just stored 0 stays free, unseen by `allocate`, until it is pushed.
+// Creating a large map costs no scan (zeroed pages from calloc) and
+// allocation is O(1). The lock takes no other lock. Clearing a has-cache bit
+// wakes the entry's waiters (`SwapEntryWaitTable`).
 
+import Synchronization
 import ZCacheSupport
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What `swapcachePrepare` found (the kernel's `swapcache_prepare` return values).
 public enum SwapcachePrepareResult: Sendable, Equatable {
@@ -50,20 +67,45 @@ public final class SwapSlotMap: @unchecked Sendable {
     /// Slots including slot 0: entries have offsets `1..<slotCount`.
     public let slotCount: Int
 
+    /// The slot states, `slotCount` atomics (see the file's opening comment).
+    private let map: UnsafeMutablePointer<Atomic<UInt16>>
+    /// Guards `slots` (the free-slot bookkeeping).
     private let lock = Lock()
-    private var map: [UInt16]
-    private var freedSlots: [UInt32] = []
-    private var nextFresh = 1
-    private var used = 0
-    private var badFreeCount = 0
+    /// Pointer-backed so that the hot paths pay no exclusivity or
+    /// copy-on-write checks. Guarded by `lock`.
+    private let slots: UnsafeMutablePointer<FreeSlots>
+    private let badFreeCount = Atomic<Int>(0)
+
+    /// The free-slot bookkeeping, guarded by `lock`.
+    private struct FreeSlots {
+        /// A stack of `freedCount` slots, room for every slot.
+        var freedSlots: UnsafeMutablePointer<UInt32>
+        var freedCount = 0
+        var nextFresh = 1
+        var used = 0
+    }
 
     /// A map of `slotCount` slots (slot 0 included, and never handed out) for
     /// entries of `type`, all free.
     public init(type: Int, slotCount: Int) {
         self.type = type
         self.slotCount = max(1, slotCount)
-        map = Array(repeating: 0, count: self.slotCount)
-        map[0] = Self.badBit
+        // Zeroed memory is a map of free slots (an atomic's zero bits are 0);
+        // calloc leaves the pages of a large map untouched until used.
+        guard let raw = calloc(self.slotCount, MemoryLayout<Atomic<UInt16>>.stride) else {
+            fatalError("SwapSlotMap: no memory for \(self.slotCount) slots")
+        }
+        map = raw.bindMemory(to: Atomic<UInt16>.self, capacity: self.slotCount)
+        map[0].store(Self.badBit, ordering: .relaxed)
+        slots = .allocate(capacity: 1)
+        slots.initialize(to: FreeSlots(freedSlots: .allocate(capacity: self.slotCount)))
+    }
+
+    deinit {
+        slots.pointee.freedSlots.deallocate()
+        slots.deinitialize(count: 1)
+        slots.deallocate()
+        releaseCAllocation(UnsafeMutableRawPointer(map))
     }
 
     /// `get_swap_page`: a free slot, now with its has-cache bit set and count 0, or
@@ -71,17 +113,19 @@ public final class SwapSlotMap: @unchecked Sendable {
     public func allocate() -> SwapEntry? {
         lock.withLock { () -> SwapEntry? in
             let slot: Int
-            if let freed = freedSlots.popLast() {
-                slot = Int(freed)
-            } else if nextFresh < slotCount {
-                slot = nextFresh
-                nextFresh += 1
+            if slots.pointee.freedCount > 0 {
+                slots.pointee.freedCount -= 1
+                slot = Int(slots.pointee.freedSlots[slots.pointee.freedCount])
+            } else if slots.pointee.nextFresh < slotCount {
+                slot = slots.pointee.nextFresh
+                slots.pointee.nextFresh += 1
             } else {
                 return nil
             }
-            assert(map[slot] == 0, "free slot \(slot) has state \(map[slot])")
-            map[slot] = Self.hasCacheBit
-            used += 1
+            // Nothing else changes a free slot (see the file's opening comment).
+            let state = map[slot].exchange(Self.hasCacheBit, ordering: .acquiringAndReleasing)
+            assert(state == 0, "free slot \(slot) has state \(state)")
+            slots.pointee.used += 1
             checkInvariants()
             return SwapEntry(type: type, offset: UInt64(slot))
         }
@@ -91,32 +135,29 @@ public final class SwapSlotMap: @unchecked Sendable {
     /// has-cache set). False when the entry is not in use or at `maxUseCount`.
     public func duplicate(_ entry: SwapEntry) -> Bool {
         guard let slot = slot(of: entry) else { return false }
-        return lock.withLock {
-            let state = map[slot]
+        return update(slot) { state in
             let count = state & Self.countMask
-            guard count > 0 || state & Self.hasCacheBit != 0 else { return false }
-            guard Int(count) < Self.maxUseCount else { return false }
-            map[slot] = state + 1
-            return true
-        }
+            guard count > 0 || state & Self.hasCacheBit != 0 else { return nil }
+            guard Int(count) < Self.maxUseCount else { return nil }
+            return state + 1
+        } != nil
     }
 
     /// `swap_free`: drops one reference; the slot is free once its count is 0 and
     /// its has-cache bit clear.
     public func free(_ entry: SwapEntry) {
         guard let slot = slot(of: entry) else {
-            lock.withLock { badFreeCount += 1 }
+            countBadFree()
             return
         }
-        lock.withLock {
-            let state = map[slot]
-            guard state & Self.countMask > 0 else {
-                badFreeCount += 1
-                return
-            }
-            map[slot] = state - 1
-            releaseIfFree(slot)
+        let new = update(slot) { state in
+            state & Self.countMask > 0 ? state - 1 : nil
         }
+        guard let new else {
+            countBadFree()
+            return
+        }
+        if new == 0 { release(slot) }
     }
 
     /// Drops one reference unless it is the last one. Returns false, changing
@@ -125,52 +166,56 @@ public final class SwapSlotMap: @unchecked Sendable {
     /// A reference that does not exist is counted in `badFrees` (returns true).
     public func freeUnlessLast(_ entry: SwapEntry) -> Bool {
         guard let slot = slot(of: entry) else {
-            lock.withLock { badFreeCount += 1 }
+            countBadFree()
             return true
         }
-        return lock.withLock {
-            let state = map[slot]
+        var last = false
+        let new = update(slot) { state in
             let count = state & Self.countMask
-            guard count != 1 else { return false }
-            if count == 0 {
-                badFreeCount += 1
-            } else {
-                map[slot] = state - 1
-            }
-            return true
+            last = count == 1
+            return count > 1 ? state - 1 : nil
         }
+        if new != nil || last { return !last }
+        countBadFree()  // count 0: no reference to drop
+        return true
     }
 
     /// `swapcache_prepare`: claims the has-cache bit before adding a page to the
     /// swap cache for `entry`. Exactly one of several racing callers gets `.prepared`.
     public func swapcachePrepare(_ entry: SwapEntry) -> SwapcachePrepareResult {
         guard let slot = slot(of: entry) else { return .notInUse }
-        return lock.withLock {
-            let state = map[slot]
-            if state & Self.hasCacheBit != 0 { return .alreadyPrepared }
-            if state & Self.countMask == 0 { return .notInUse }
-            map[slot] = state | Self.hasCacheBit
-            return .prepared
+        var result = SwapcachePrepareResult.prepared
+        _ = update(slot) { state in
+            if state & Self.hasCacheBit != 0 {
+                result = .alreadyPrepared
+                return nil
+            }
+            if state & Self.countMask == 0 {
+                result = .notInUse
+                return nil
+            }
+            result = .prepared
+            return state | Self.hasCacheBit
         }
+        return result
     }
 
     /// `swapcache_free`: clears the has-cache bit (the page left the swap cache, or
     /// was never added); frees the slot when its count is 0.
     public func swapcacheFree(_ entry: SwapEntry) {
         guard let slot = slot(of: entry) else {
-            lock.withLock { badFreeCount += 1 }
+            countBadFree()
             return
         }
-        lock.withLock {
-            let state = map[slot]
-            guard state & Self.hasCacheBit != 0 else {
-                badFreeCount += 1
-                return
-            }
-            map[slot] = state & ~Self.hasCacheBit
-            releaseIfFree(slot)
+        let new = update(slot) { state in
+            state & Self.hasCacheBit != 0 ? state & ~Self.hasCacheBit : nil
         }
-        SwapEntryWaitTable.wake(entry)
+        guard let new else {
+            countBadFree()
+            return
+        }
+        if new == 0 { release(slot) }
+        SwapEntryWaitTable.wakeAfterSlotChange(entry)
     }
 
     /// Ends a swap-in that holds the has-cache bit, in one step: drops the
@@ -180,52 +225,58 @@ public final class SwapSlotMap: @unchecked Sendable {
     /// to the swap cache for the other owners, and that page owns the bit.
     public func endSwapIn(_ entry: SwapEntry, keepCacheWhenShared: Bool) -> Bool {
         guard let slot = slot(of: entry) else {
-            lock.withLock { badFreeCount += 1 }
+            countBadFree()
             return false
         }
-        let keptCache = lock.withLock { () -> Bool in
-            var state = map[slot]
+        var badFrees = 0
+        var new: UInt16 = 0
+        let changed = update(slot) { old in
+            var state = old
+            badFrees = 0
             if state & Self.countMask == 0 {
-                badFreeCount += 1
+                badFrees += 1
             } else {
                 state -= 1
             }
             let shared = state & Self.countMask > 0
             if state & Self.hasCacheBit == 0 {
-                badFreeCount += 1
+                badFrees += 1
             } else if !(shared && keepCacheWhenShared) {
                 state &= ~Self.hasCacheBit
             }
-            map[slot] = state
-            releaseIfFree(slot)
-            return state & Self.hasCacheBit != 0
+            new = state
+            return state != old ? state : nil
         }
-        if !keptCache { SwapEntryWaitTable.wake(entry) }
+        if badFrees > 0 { badFreeCount.add(badFrees, ordering: .relaxed) }
+        let keptCache = new & Self.hasCacheBit != 0
+        if changed == 0 { release(slot) }
+        if !keptCache { SwapEntryWaitTable.wakeAfterSlotChange(entry) }
         return keptCache
     }
 
     /// The entry's reference count (0 for an entry that is not a slot here).
     public func useCount(_ entry: SwapEntry) -> Int {
         guard let slot = slot(of: entry) else { return 0 }
-        return lock.withLock { Int(map[slot] & Self.countMask) }
+        return Int(map[slot].load(ordering: .acquiring) & Self.countMask)
     }
 
     /// Whether the entry's has-cache bit is set.
     public func hasCache(_ entry: SwapEntry) -> Bool {
         guard let slot = slot(of: entry) else { return false }
-        return lock.withLock { map[slot] & Self.hasCacheBit != 0 }
+        return map[slot].load(ordering: .acquiring) & Self.hasCacheBit != 0
     }
 
     /// Slots that `allocate` can still hand out.
-    public var freeSlots: Int { lock.withLock { slotCount - 1 - used } }
+    public var freeSlots: Int { lock.withLock { slotCount - 1 - slots.pointee.used } }
 
     /// Slots in use (a count above 0 or the has-cache bit set).
-    public var usedSlots: Int { lock.withLock { used } }
+    public var usedSlots: Int { lock.withLock { slots.pointee.used } }
 
     /// Frees of references that did not exist (see the type's description).
-    public var badFrees: Int { lock.withLock { badFreeCount } }
+    public var badFrees: Int { badFreeCount.load(ordering: .relaxed) }
 
     /// The slot number of `entry` if it names a slot of this map other than 0.
+    @inline(__always)
     private func slot(of entry: SwapEntry) -> Int? {
         guard entry.type == type, entry.offset > 0, entry.offset < UInt64(slotCount) else {
             return nil
@@ -233,21 +284,57 @@ public final class SwapSlotMap: @unchecked Sendable {
         return Int(entry.offset)
     }
 
-    /// Puts `slot` back on the free stack if nothing refers to it. Lock held.
-    private func releaseIfFree(_ slot: Int) {
-        guard map[slot] == 0 else { return }
-        freedSlots.append(UInt32(truncatingIfNeeded: slot))
-        used -= 1
-        checkInvariants()
+    /// Replaces the state of `slot` by `change(state)` atomically (sequentially
+    /// consistent, which lets a has-cache change wake its waiters without a
+    /// fence: `SwapEntryWaitTable.wakeAfterSlotChange`), retrying
+    /// when another thread changed it first (a compare-and-swap loop: it only
+    /// repeats when another change went through, it never waits). Returns the
+    /// new state, or nil when `change` returned nil (the state is left as it
+    /// was). `change` may run more than once; its last run decides.
+    @inline(__always)
+    private func update(_ slot: Int, _ change: (UInt16) -> UInt16?) -> UInt16? {
+        var state = map[slot].load(ordering: .acquiring)
+        while true {
+            guard let new = change(state) else { return nil }
+            let (exchanged, original) = map[slot].weakCompareExchange(
+                expected: state, desired: new, successOrdering: .sequentiallyConsistent,
+                failureOrdering: .acquiring)
+            if exchanged { return new }
+            state = original
+        }
+    }
+
+    @inline(__always)
+    private func countBadFree() {
+        badFreeCount.add(1, ordering: .relaxed)
+    }
+
+    /// Puts `slot`, which a CAS of this thread just made free (state 0), on
+    /// the free stack. Until then `allocate` cannot hand it out.
+    private func release(_ slot: Int) {
+        lock.withLock {
+            slots.pointee.freedSlots[slots.pointee.freedCount] = UInt32(truncatingIfNeeded: slot)
+            slots.pointee.freedCount += 1
+            slots.pointee.used -= 1
+            checkInvariants()
+        }
     }
 
     /// Every slot is slot 0, handed out, freed or never handed out. Lock held.
     @inline(__always)
     private func checkInvariants() {
         #if ZCACHE_INTERNAL_CHECKS
+            let state = slots.pointee
             precondition(
-                1 + used + freedSlots.count + (slotCount - nextFresh) == slotCount,
-                "slot accounting: used \(used), freed \(freedSlots.count), next \(nextFresh)")
+                1 + state.used + state.freedCount + (slotCount - state.nextFresh) == slotCount,
+                "slot accounting: used \(state.used), freed \(state.freedCount), "
+                    + "next \(state.nextFresh)")
         #endif
     }
+}
+
+/// `free(3)` of memory from `calloc` (a file-scope function, as the map's
+/// method `free` hides the C one inside it).
+private func releaseCAllocation(_ pointer: UnsafeMutableRawPointer) {
+    free(pointer)
 }

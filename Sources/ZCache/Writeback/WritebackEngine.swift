@@ -9,27 +9,20 @@ final class WritebackEngine: Sendable {
     /// the swap cache, dirty, for swap-in to find.
     static let maxWriteRetries = 3
 
-    private let devices = LockedValue<[SwapDevice?]>(
-        Array(repeating: nil, count: SwapEntry.maxSwapFiles))
-
-    /// Bit t set: a device is attached for type t. Checked before the lock, so
-    /// that looking up a type without a device (a frontswap store or load with
-    /// no swap attached) takes no lock.
-    private let attachedTypes = Atomic<UInt32>(0)
+    /// The devices by type: a lookup is one atomic load, no lock (a swap-in
+    /// and a frontswap store or load look up their device each time).
+    private let devices = SwapDeviceTable()
 
     func attach(_ device: SwapDevice) {
-        devices.withLock { $0[device.type] = device }
-        attachedTypes.bitwiseOr(1 << UInt32(device.type), ordering: .releasing)
+        devices.attach(device)
     }
 
+    @inline(__always)
     func device(type: Int) -> SwapDevice? {
-        guard (0..<SwapEntry.maxSwapFiles).contains(type),
-            attachedTypes.load(ordering: .acquiring) & (1 << UInt32(type)) != 0
-        else { return nil }
-        return devices.withLock { $0[type] }
+        devices.device(type: type)
     }
 
-    var attached: [SwapDevice] { devices.withLock { $0.compactMap { $0 } } }
+    var attached: [SwapDevice] { devices.attached }
 
     /// Writes under way, counted from their first submission until their
     /// `finished` ran (written, or given up after retries).

@@ -34,11 +34,21 @@
 // in `SwapEntryWaitTable` until the change that ends the busy state wakes
 // them (the kernel's wait-on-page-bit and its `swapcache_prepare` retry).
 //
-// A swap-in from zcache, the common case, takes: the device table once, the
-// swap cache once (lookup), the slot map twice (`swapcachePrepare`, then
-// `endSwapIn`, which drops the reference and the has-cache bit in one step),
-// and one TMem bucket for the exclusive load. The load already removed the
-// zcache copy, so the entry's end needs no invalidate.
+// Order: each loop below tries `swapcachePrepare` before the swap-cache
+// lookup, and looks up only when the bit is held (`.alreadyPrepared`). That
+// is the kernel's lookup-then-prepare with the lookup skipped when it cannot
+// find anything: a page is in the swap cache only while it owns its entry's
+// has-cache bit, so a clear bit (`.prepared` or `.notInUse`) means no page is
+// cached, and a page added after the bit was seen set is found by the next
+// turn of the loop, as with the kernel's order.
+//
+// A swap-in from zcache, the common case, takes: the device table once (an
+// atomic load), the slot map's state word twice (a compare-and-swap in
+// `swapcachePrepare`, and one in `endSwapIn`, which drops the reference and
+// the has-cache bit in one step; the slot map's lock only when that frees the
+// slot), no swap-cache lock (the bit was clear), and one TMem bucket for the
+// exclusive load. The load already removed the zcache copy, so the entry's
+// end needs no invalidate.
 
 import Dispatch
 import SwapDevice
@@ -98,7 +108,17 @@ extension ZCache {
         guard page.count == pageSize else { throw badInput(.pageNotOnePage(page.count)) }
         let device = try attachedDevice(type: entry.type)
         while true {
-            if let cached = device.swapCache.find(entry) {
+            // The has-cache bit first (see "Order" at the top of the file).
+            switch device.slots.swapcachePrepare(entry) {
+            case .prepared:
+                return try swapInPrepared(entry, device: device, into: page)
+            case .notInUse:
+                throw badInput(.swapEntryNotInUse(entry))
+            case .alreadyPrepared:
+                guard let cached = device.swapCache.find(entry) else {
+                    device.waitWhileBeingPrepared(entry)
+                    continue
+                }
                 defer { cached.release() }
                 if cached.isUpToDate {
                     page.copyMemory(from: UnsafeRawBufferPointer(cached.buffer.bytes))
@@ -107,15 +127,6 @@ extension ZCache {
                 }
                 // Writeback is filling it: wait for the fill to end.
                 SwapEntryWaitTable.wait(on: entry) { cached.isLocked }
-                continue
-            }
-            switch device.slots.swapcachePrepare(entry) {
-            case .prepared:
-                return try swapInPrepared(entry, device: device, into: page)
-            case .alreadyPrepared:
-                device.waitWhileBeingPrepared(entry)
-            case .notInUse:
-                throw badInput(.swapEntryNotInUse(entry))
             }
         }
     }
@@ -204,6 +215,22 @@ extension ZCache {
         let slots = device.slots
         while true {
             if slots.freeUnlessLast(entry) { return }  // others still own it
+            // The has-cache bit first (see "Order" at the top of the file).
+            switch slots.swapcachePrepare(entry) {
+            case .prepared:
+                slots.free(entry)
+                if slots.useCount(entry) == 0 {
+                    try? frontswapInvalidatePage(type: entry.type, offset: entry.offset)
+                    forgetRemotePage(entry)
+                }
+                slots.swapcacheFree(entry)
+                return
+            case .notInUse:
+                slots.free(entry)  // counted as a bad free
+                return
+            case .alreadyPrepared:
+                break
+            }
             if let cached = device.swapCache.find(entry) {
                 defer { cached.release() }
                 // The page holds the has-cache bit, and a swap-cache page is
@@ -218,22 +245,8 @@ extension ZCache {
                 _ = removeFromSwapCache(cached, device: device)
                 return
             }
-            switch slots.swapcachePrepare(entry) {
-            case .prepared:
-                slots.free(entry)
-                if slots.useCount(entry) == 0 {
-                    try? frontswapInvalidatePage(type: entry.type, offset: entry.offset)
-                    forgetRemotePage(entry)
-                }
-                slots.swapcacheFree(entry)
-                return
-            case .notInUse:
-                slots.free(entry)  // counted as a bad free
-                return
-            case .alreadyPrepared:
-                // A store, swap-in or writeback holds it briefly.
-                device.waitWhileBeingPrepared(entry)
-            }
+            // A store, swap-in or writeback holds the bit briefly.
+            device.waitWhileBeingPrepared(entry)
         }
     }
 
@@ -256,14 +269,7 @@ extension ZCache {
         _ entry: SwapEntry, device: SwapDevice, _ body: () throws(ZCacheError) -> T
     ) throws(ZCacheError) -> T {
         while true {
-            if let cached = device.swapCache.find(entry) {
-                // An older page of the entry: dropped once any write of it ended.
-                defer { cached.release() }
-                if !removeFromSwapCache(cached, device: device) {
-                    SwapEntryWaitTable.wait(on: entry) { cached.isWriteback }
-                }
-                continue
-            }
+            // The has-cache bit first (see "Order" at the top of the file).
             switch device.slots.swapcachePrepare(entry) {
             case .prepared:
                 defer { device.slots.swapcacheFree(entry) }
@@ -271,7 +277,15 @@ extension ZCache {
             case .notInUse:
                 return try body()
             case .alreadyPrepared:
-                device.waitWhileBeingPrepared(entry)
+                guard let cached = device.swapCache.find(entry) else {
+                    device.waitWhileBeingPrepared(entry)
+                    continue
+                }
+                // An older page of the entry: dropped once any write of it ended.
+                defer { cached.release() }
+                if !removeFromSwapCache(cached, device: device) {
+                    SwapEntryWaitTable.wait(on: entry) { cached.isWriteback }
+                }
             }
         }
     }
