@@ -268,19 +268,28 @@ final class ZswapPolicyTests: XCTestCase {
         cache.waitForWriteback()
     }
 
+    /// A zswap-policy cache of `pageframes` with a swap device of 4096 pages
+    /// and a host that lends writeback up to 64 pages.
+    private func zswapCache(
+        _ allocator: ZCacheAllocatorKind, pageframes: Int, acceptThresholdPercent: Int
+    ) throws -> ZCache {
+        var configuration = ZCacheConfiguration()
+        configuration.allocator = allocator
+        configuration.pageframes = pageframes
+        configuration.shrinkerPolicy = .zswap
+        configuration.acceptThresholdPercent = acceptThresholdPercent
+        let cache = ZCache(configuration: configuration, host: TestHost(forcedBudget: 64))
+        try cache.attachSwapDevice(
+            try SwapDevice.create(path: try scratchSwapPath(self), pages: 4096))
+        return cache
+    }
+
     /// shrink_worker: once a persistent put found the pool full, the next scan
     /// writes back until the frames in use are at the accept threshold,
     /// even when the LRU counts ask for nothing.
     func testFullPoolIsWrittenBackToTheAcceptThreshold() throws {
-        var configuration = ZCacheConfiguration()
-        configuration.allocator = .zbud  // frame counts of zbud's pairs
-        configuration.pageframes = 40
-        configuration.shrinkerPolicy = .zswap
-        configuration.acceptThresholdPercent = 50
-        let host = TestHost(forcedBudget: 64)
-        let cache = ZCache(configuration: configuration, host: host)
-        let device = try SwapDevice.create(path: try scratchSwapPath(self), pages: 512)
-        try cache.attachSwapDevice(device)
+        // zbud: frame counts of zbud's pairs.
+        let cache = try zswapCache(.zbud, pageframes: 40, acceptThresholdPercent: 50)
         var entries: [(SwapEntry, [UInt8])] = []
         for id in 0..<100 {
             let page = versionedPage(id: id, version: 3)
@@ -309,15 +318,8 @@ final class ZswapPolicyTests: XCTestCase {
     /// pages the threshold asks for, not old and new pages until whole zspages
     /// happen to empty.
     func testFullZsmallocPoolIsWrittenBackWithoutOvershoot() throws {
-        var configuration = ZCacheConfiguration()
-        configuration.allocator = .zsmalloc
-        configuration.pageframes = 256
-        configuration.shrinkerPolicy = .zswap
-        configuration.acceptThresholdPercent = 90
-        let host = TestHost(forcedBudget: 64)
-        let cache = ZCache(configuration: configuration, host: host)
-        let device = try SwapDevice.create(path: try scratchSwapPath(self), pages: 4096)
-        try cache.attachSwapDevice(device)
+        let pageframes = 256
+        let cache = try zswapCache(.zsmalloc, pageframes: pageframes, acceptThresholdPercent: 90)
         // Old pages filling most of the pool, then every other one swapped in:
         // a hole next to an old page in every zspage.
         var old: [(SwapEntry, [UInt8])] = []
@@ -352,7 +354,7 @@ final class ZswapPolicyTests: XCTestCase {
         let refused = versionedPage(id: id, version: 2)
         entries.append((try cache.swapOut(refused), refused))
         let full = cache.statistics
-        let threshold = configuration.pageframes * 90 / 100
+        let threshold = pageframes * 90 / 100
         let excess = cache.pageframesInUse - threshold
         XCTAssertGreaterThan(excess, 0)
         let pagesPerFrame = Double(full.zcache.persZPages) / Double(full.allocator.framesInUse)
