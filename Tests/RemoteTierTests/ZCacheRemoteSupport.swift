@@ -140,7 +140,8 @@ final class RemoteModelWorker: @unchecked Sendable {
             if buffer == RemoteStack.page(id) {
                 verified += 1
             } else {
-                wrong.append("entry \(entry) (page \(id)) from \(source) is another page")
+                wrong.append(
+                    "entry \(entry) (page \(id)) from \(source) holds \(Self.describe(buffer))")
             }
             return true
         } catch ZCacheError.remotePageUnavailable(let named, _) {
@@ -151,6 +152,16 @@ final class RemoteModelWorker: @unchecked Sendable {
             otherErrors.append("swap-in of \(entry): \(error)")
             return false
         }
+    }
+
+    /// What a wrong page holds, to tell a page never written (zeros) from
+    /// another page's bytes (every page starts with its id).
+    static func describe(_ bytes: [UInt8]) -> String {
+        if bytes.allSatisfy({ $0 == 0 }) { return "zeros (a slot never written)" }
+        let stamp = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        if bytes == RemoteStack.page(stamp) { return "page \(stamp), whole" }
+        let differing = zip(bytes, RemoteStack.page(stamp)).filter { $0 != $1 }.count
+        return "bytes stamped \(stamp), \(differing) bytes unlike that page"
     }
 
     private func cleancacheStep(_ buffer: inout [UInt8]) {
