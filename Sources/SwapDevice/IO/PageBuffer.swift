@@ -53,27 +53,30 @@ final class PageBlockPool: @unchecked Sendable {
     /// depth is 1024) between two refills by the allocating thread.
     static let capacity = 1024
 
-    private let lock = Lock()
-    private var free: [UnsafeMutableRawPointer] = []
+    private let free: LockedValue<[UnsafeMutableRawPointer]>
 
-    private init() { free.reserveCapacity(Self.capacity) }
+    private init() {
+        var blocks: [UnsafeMutableRawPointer] = []
+        blocks.reserveCapacity(Self.capacity)
+        free = LockedValue(blocks)
+    }
 
     /// A block from the pool, else a fresh one; its contents are undefined.
     func take() -> UnsafeMutableRawBufferPointer {
-        lock.lock()
-        let block = free.popLast()
-        lock.unlock()
-        if let block { return UnsafeMutableRawBufferPointer(start: block, count: pageSize) }
+        if let block = free.withLock({ $0.popLast() }) {
+            return UnsafeMutableRawBufferPointer(start: block, count: pageSize)
+        }
         return .allocate(byteCount: pageSize, alignment: pageSize)
     }
 
     /// Gives `block` (from `take`) back: kept while the pool has room, else freed.
     func give(_ block: UnsafeMutableRawBufferPointer) {
         guard let start = block.baseAddress else { return }
-        lock.lock()
-        let kept = free.count < Self.capacity
-        if kept { free.append(start) }
-        lock.unlock()
+        let kept = free.withLock { blocks in
+            guard blocks.count < Self.capacity else { return false }
+            blocks.append(start)
+            return true
+        }
         if !kept { block.deallocate() }
     }
 }
