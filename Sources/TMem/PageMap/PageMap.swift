@@ -155,6 +155,22 @@ struct PageMap<Handle: Equatable> {
         return nil
     }
 
+    /// A get's one access: the handle at `index` unless it is absent or (with
+    /// `ifHandle`) another one, removed when `removing`; `nowEmpty` when that
+    /// removal took the last entry. One in-place access, so the caller's
+    /// dictionary lends the map without copying (retaining) its arrays, as a
+    /// `lookup` through the dictionary's getter would.
+    @inlinable
+    mutating func take(_ index: UInt32, ifHandle: Handle?, removing: Bool) -> (
+        handle: Handle, nowEmpty: Bool
+    )? {
+        guard let handle = lookup(index) else { return nil }
+        if let ifHandle, ifHandle != handle { return nil }
+        guard removing else { return (handle, false) }
+        _ = remove(index)
+        return (handle, count == 0)
+    }
+
     /// Removes and returns the handle at `index`, if any.
     @inlinable
     mutating func remove(_ index: UInt32) -> Handle? {

@@ -89,15 +89,12 @@ final class Bucket<Handle: Equatable & Sendable>: @unchecked Sendable {
         handle: Handle, objectGone: Bool
     )? {
         guard let position = objects.index(forKey: object),
-            let handle = objects.values[position].lookup(index)
+            let (handle, nowEmpty) = objects.values[position].take(
+                index, ifHandle: ifHandle, removing: removing)
         else { return nil }
-        if let ifHandle, ifHandle != handle { return nil }
-        guard removing else { return (handle, false) }
-        objects.values[position].remove(index)
-        addPages(-1)
-        guard objects.values[position].isEmpty else { return (handle, false) }
-        objects.remove(at: position)
-        return (handle, true)
+        if removing { addPages(-1) }
+        if nowEmpty { objects.remove(at: position) }
+        return (handle, nowEmpty)
     }
 
     /// Stores `handle`; returns the handle it replaced and whether the object is new.
