@@ -4,9 +4,9 @@
 //
 //   nodes, indexed by the allocator's handle h: table h >> 24, entry h & 0xFFFFFF
 //   (zsmalloc's handles are class << 24 | slot, slots dense per class; zbud's
-//   are frame << 1 | bud): one growable table per top byte.
+//   are frame << 1 | bud): one growable table per top byte, raw memory.
 //
-//     prev[h], next[h]: UInt32   links (handles), or a state in next[h]:
+//     links[h] = (prev, next): UInt32 pair, handles, or a state in next:
 //                                  free              not tracked
 //                                  isolated          taken by an evictor/writeback
 //                                  isolatedReleased  ... and TMem let go of it
@@ -49,22 +49,45 @@ final class EntryLRU: @unchecked Sendable {
     /// Handles must stay below this.
     static let handleLimit: UInt32 = 0xFFFF_FFF0
 
-    /// The nodes whose handles share a top byte.
+    /// One node's links: handles, or a state in `next`.
+    private struct Links {
+        var prev: UInt32
+        var next: UInt32
+    }
+
+    /// The nodes whose handles share a top byte: `capacity` links, then the
+    /// referenced bits, 64 nodes a word. Raw storage, grown by `grow`: the
+    /// hot paths (every store and load) pay no copy-on-write or exclusivity
+    /// check, only the lock.
     private struct NodeTable {
-        var prev: [UInt32] = []
-        var next: [UInt32] = []
-        /// The referenced bits, 64 entries a word.
-        var referenced: [UInt64] = []
+        var links: UnsafeMutablePointer<Links>?
+        var referenced: UnsafeMutablePointer<UInt64>?
+        var capacity = 0
+
+        static func words(_ capacity: Int) -> Int { (capacity + 63) / 64 }
     }
 
     private let lock = Lock()
-    // Guarded by `lock`.
-    private var tables = [NodeTable](repeating: NodeTable(), count: 256)
-    private var oldest = EntryLRU.end
-    private var newest = EntryLRU.end
-    private var linked = 0
+    /// 256 tables, one per top byte of a handle. Guarded by `lock`.
+    private let tables: UnsafeMutablePointer<NodeTable>
+    // Guarded by `lock` (which already serializes every access).
+    @exclusivity(unchecked) private var oldest = EntryLRU.end
+    @exclusivity(unchecked) private var newest = EntryLRU.end
+    @exclusivity(unchecked) private var linked = 0
 
-    init() {}
+    init() {
+        tables = .allocate(capacity: 256)
+        tables.initialize(repeating: NodeTable(), count: 256)
+    }
+
+    deinit {
+        for t in 0..<256 {
+            tables[t].links?.deallocate()
+            tables[t].referenced?.deallocate()
+        }
+        tables.deinitialize(count: 256)
+        tables.deallocate()
+    }
 
     /// Entries on the list (isolated ones excluded).
     var count: Int { lock.withLock { linked } }
@@ -72,10 +95,10 @@ final class EntryLRU: @unchecked Sendable {
     /// Bytes of the node tables, from their capacities.
     var metadataBytes: Int {
         lock.withLock {
-            tables.reduce(0) { total, table in
-                total + table.prev.capacity * MemoryLayout<UInt32>.stride
-                    + table.next.capacity * MemoryLayout<UInt32>.stride
-                    + table.referenced.capacity * MemoryLayout<UInt64>.stride
+            (0..<256).reduce(0) { total, t in
+                let capacity = tables[t].capacity
+                return total + capacity * MemoryLayout<Links>.stride
+                    + NodeTable.words(capacity) * MemoryLayout<UInt64>.stride
             }
         }
     }
@@ -85,44 +108,40 @@ final class EntryLRU: @unchecked Sendable {
         (Int(handle >> 24), Int(handle & 0xFF_FFFF))
     }
 
+    /// The links of `handle`'s node, which exists (`hasNode`).
     @inline(__always)
-    private func next(_ handle: UInt32) -> UInt32 {
+    private func links(_ handle: UInt32) -> UnsafeMutablePointer<Links> {
         let (t, e) = Self.split(handle)
-        return tables[t].next[e]
+        return tables[t].links.unsafelyUnwrapped + e
     }
 
     @inline(__always)
-    private func setNext(_ handle: UInt32, _ value: UInt32) {
-        let (t, e) = Self.split(handle)
-        tables[t].next[e] = value
-    }
+    private func next(_ handle: UInt32) -> UInt32 { links(handle).pointee.next }
 
     @inline(__always)
-    private func prev(_ handle: UInt32) -> UInt32 {
-        let (t, e) = Self.split(handle)
-        return tables[t].prev[e]
-    }
+    private func setNext(_ handle: UInt32, _ value: UInt32) { links(handle).pointee.next = value }
 
     @inline(__always)
-    private func setPrev(_ handle: UInt32, _ value: UInt32) {
-        let (t, e) = Self.split(handle)
-        tables[t].prev[e] = value
-    }
+    private func prev(_ handle: UInt32) -> UInt32 { links(handle).pointee.prev }
+
+    @inline(__always)
+    private func setPrev(_ handle: UInt32, _ value: UInt32) { links(handle).pointee.prev = value }
 
     @inline(__always)
     private func isReferenced(_ handle: UInt32) -> Bool {
         let (t, e) = Self.split(handle)
-        return tables[t].referenced[e >> 6] & (1 << UInt64(e & 63)) != 0
+        return tables[t].referenced.unsafelyUnwrapped[e >> 6] & (1 << UInt64(e & 63)) != 0
     }
 
     @inline(__always)
     private func setReferenced(_ handle: UInt32, _ value: Bool) {
         let (t, e) = Self.split(handle)
+        let word = tables[t].referenced.unsafelyUnwrapped + (e >> 6)
         let bit: UInt64 = 1 << UInt64(e & 63)
         if value {
-            tables[t].referenced[e >> 6] |= bit
+            word.pointee |= bit
         } else {
-            tables[t].referenced[e >> 6] &= ~bit
+            word.pointee &= ~bit
         }
     }
 
@@ -130,7 +149,7 @@ final class EntryLRU: @unchecked Sendable {
     @inline(__always)
     private func hasNode(_ handle: UInt32) -> Bool {
         let (t, e) = Self.split(handle)
-        return e < tables[t].next.count
+        return e < tables[t].capacity
     }
 
     /// Adds `handle` at the newest end, referenced (zswap sets the bit at
@@ -139,8 +158,8 @@ final class EntryLRU: @unchecked Sendable {
         precondition(handle < Self.handleLimit, "EntryLRU: handle \(handle) out of range")
         let (t, e) = Self.split(handle)
         lock.lock()
-        if e >= tables[t].next.count { grow(t, to: e + 1) }
-        precondition(tables[t].next[e] == Self.free, "EntryLRU: handle \(handle) linked twice")
+        if e >= tables[t].capacity { grow(t, to: e + 1) }
+        precondition(next(handle) == Self.free, "EntryLRU: handle \(handle) linked twice")
         append(handle)
         setReferenced(handle, true)
         lock.unlock()
@@ -275,15 +294,22 @@ final class EntryLRU: @unchecked Sendable {
         // Grows by an eighth: the tables are per-entry memory, kept tight
         // (zsmalloc hands out a class's handle slots densely, so a table
         // grows one slot past its end at a time).
-        let capacity = max(needed, tables[t].next.count * 9 / 8, 16)
-        let added = capacity - tables[t].next.count
-        tables[t].prev.reserveCapacity(capacity)
-        tables[t].next.reserveCapacity(capacity)
-        tables[t].prev.append(contentsOf: repeatElement(Self.end, count: added))
-        tables[t].next.append(contentsOf: repeatElement(Self.free, count: added))
-        let words = (capacity + 63) / 64
-        tables[t].referenced.append(
-            contentsOf: repeatElement(0, count: words - tables[t].referenced.count))
+        let old = tables[t]
+        let capacity = max(needed, old.capacity * 9 / 8, 16)
+        let links = UnsafeMutablePointer<Links>.allocate(capacity: capacity)
+        if let oldLinks = old.links { links.moveInitialize(from: oldLinks, count: old.capacity) }
+        (links + old.capacity).initialize(
+            repeating: Links(prev: Self.end, next: Self.free), count: capacity - old.capacity)
+        let words = NodeTable.words(capacity)
+        let oldWords = NodeTable.words(old.capacity)
+        let referenced = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
+        if let oldReferenced = old.referenced {
+            referenced.moveInitialize(from: oldReferenced, count: oldWords)
+        }
+        (referenced + oldWords).initialize(repeating: 0, count: words - oldWords)
+        old.links?.deallocate()
+        old.referenced?.deallocate()
+        tables[t] = NodeTable(links: links, referenced: referenced, capacity: capacity)
     }
 
     private func append(_ handle: UInt32) {
