@@ -20,11 +20,15 @@
 #endif
 
 /// A per-thread scratch page.
-package enum ThreadScratchPage {
+///
+/// `public` with `package` members, as the lock types are (see `Lock`), so
+/// that `with` inlines into its callers in other modules and is specialized
+/// there.
+public enum ThreadScratchPage {
     /// Bytes the per-thread buffer holds.
-    package static let capacity = pageSize
+    public static let capacity = pageSize
 
-    private static let headerSize = 64
+    @usableFromInline static let headerSize = 64
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
@@ -36,7 +40,9 @@ package enum ThreadScratchPage {
     /// Runs `body` with `byteCount` bytes of scratch memory (16-byte aligned,
     /// contents undefined): the calling thread's page when it is free and big
     /// enough, else a temporary allocation.
-    @inline(__always)
+    /// Inlinable so that callers specialize it: unspecialized, each call
+    /// instantiated the generic metadata of `body`'s type.
+    @inlinable @inline(__always)
     package static func with<T, E: Error>(
         byteCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> T
     ) throws(E) -> T {
@@ -50,7 +56,8 @@ package enum ThreadScratchPage {
     }
 
     /// The calling thread's buffer, marked in use; nil if it already is.
-    private static func claim() -> UnsafeMutableRawPointer? {
+    @usableFromInline
+    static func claim() -> UnsafeMutableRawPointer? {
         let base: UnsafeMutableRawPointer
         if let existing = pthread_getspecific(key) {
             base = existing
