@@ -2,14 +2,17 @@
 // pages in one process.
 //
 //   1. bare codec: compress every page (bound: one page), then decompress
-//      every compressed page; timed separately; verified after timing
+//      every compressed page; verified after timing
 //   2. ZCache frontswap (writeback off, a pool of one frame per page, so
 //      nothing is evicted): store every page, then load every stored page;
-//      timed separately; verified after timing
-//   Phases 1 and 2 run in rounds (default 5); each phase's best time counts.
-//   Every buffer is touched before timing, and each round's fresh ZCache is
-//   warmed by an untimed store and load of every page, so neither side pays
-//   first-touch page faults.
+//      verified after timing
+//   Phases 1 and 2 run in rounds (default 7), a fresh ZCache each round,
+//   paired: compress then store, decompress then load (each into an output
+//   filled just before). A rate is the median round's; a ratio (store /
+//   compress, load / decompress) is the median of the rounds' ratios, each
+//   between the two phases of a pair (`RoundTimes`). Every buffer is touched
+//   before timing, and each round's ZCache is warmed by an untimed store and
+//   load of every page, so neither side pays first-touch page faults.
 //   3. density: the frames zcache used against the offline optimum of packing
 //      the same accepted sizes: at most two per frame by zbud's chunk rule
 //      (zbud), or every byte packed without a gap (other allocators); and the
@@ -128,7 +131,7 @@ public enum ZCacheBenchmark {
     /// Benchmarks `bytes` (whole pages) with `compressor` and `allocator` on `threads` threads.
     public static func run(
         pages bytes: [UInt8], compressor kind: CompressorKind,
-        allocator: ZCacheAllocatorKind = .zbud, threads: Int, rounds: Int = 5,
+        allocator: ZCacheAllocatorKind = .zbud, threads: Int, rounds: Int = 7,
         dictionaryCosts: [CompressorKind: Int] = [:]
     )
         throws(BenchError) -> BenchReport
@@ -179,45 +182,14 @@ public enum ZCacheBenchmark {
         }
         let flags = UncheckedSendable(UnsafeBufferPointer(stored))
 
-        // Each round runs the four phases in turn; the best time of each phase
-        // over the rounds counts, so a burst of load elsewhere on the machine
-        // hurts neither side more than the other.
-        var best = (compress: Double.infinity, decompress: Double.infinity)
-        var bestZ = (store: Double.infinity, load: Double.infinity)
+        // Each round runs the four phases in turn, each side's phase right
+        // after the other's; a round's ratio compares the two under the same
+        // conditions, and the median round counts (see `RoundTimes`).
+        var times = RoundTimes()
         var rawMismatches = 0
         for round in 0..<rounds {
-            // 1. The bare codec.
-            best.compress = min(
-                best.compress,
-                parallel(threads: threads, pages: n) { range in
-                    for i in range {
-                        let dst = UnsafeMutableRawBufferPointer(
-                            rebasing: shared.compressed[i * slot..<(i + 1) * slot])
-                        shared.sizes[i] =
-                            codec.compress(shared.inputPage(i), into: dst, bound: pageSize) ?? 0
-                    }
-                })
-            best.decompress = min(
-                best.decompress,
-                parallel(threads: threads, pages: n) { range in
-                    for i in range where shared.sizes[i] > 0 {
-                        let src = UnsafeRawBufferPointer(
-                            rebasing: shared.compressed[i * slot..<i * slot + shared.sizes[i]])
-                        shared.results[i] =
-                            (try? codec.decompress(src, into: shared.outputPage(i))) == nil ? 0 : 1
-                    }
-                })
-            for i in 0..<n where sizes[i] > 0 {
-                if results[i] == 0
-                    || !PageContentSource.samePage(
-                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
-                {
-                    rawMismatches += 1
-                }
-            }
-
-            // 2. ZCache frontswap, a fresh cache each round.
-            // results: 0 error, 1 stored, 2 same-filled (zero or not), 3 rejected.
+            // A fresh ZCache each round.
+            // results of the store: 0 error, 1 stored, 2 same-filled (zero or not), 3 rejected.
             let zcache = ZCache(configuration: configuration)
             do {
                 try zcache.frontswapInit(type: 0)
@@ -234,8 +206,17 @@ public enum ZCacheBenchmark {
                 _ = try? zcache.frontswapLoad(
                     type: 0, offset: UInt64(i + 1), into: shared.outputPage(i))
             }
-            bestZ.store = min(
-                bestZ.store,
+            // Compress, then store: the bare codec, then ZCache.
+            times.compress.append(
+                parallel(threads: threads, pages: n) { range in
+                    for i in range {
+                        let dst = UnsafeMutableRawBufferPointer(
+                            rebasing: shared.compressed[i * slot..<(i + 1) * slot])
+                        shared.sizes[i] =
+                            codec.compress(shared.inputPage(i), into: dst, bound: pageSize) ?? 0
+                    }
+                })
+            times.store.append(
                 parallel(threads: threads, pages: n) { range in
                     for i in range {
                         let outcome = try? zcache.frontswapStore(
@@ -269,9 +250,27 @@ public enum ZCacheBenchmark {
                 stored[i] = results[i] == 1 || results[i] == 2
                 inAllocator[i] = results[i] == 1
             }
+            // Decompress, then load, each into a freshly filled output.
             output.initializeMemory(as: UInt8.self, repeating: 0xA5)
-            bestZ.load = min(
-                bestZ.load,
+            times.decompress.append(
+                parallel(threads: threads, pages: n) { range in
+                    for i in range where shared.sizes[i] > 0 {
+                        let src = UnsafeRawBufferPointer(
+                            rebasing: shared.compressed[i * slot..<i * slot + shared.sizes[i]])
+                        shared.results[i] =
+                            (try? codec.decompress(src, into: shared.outputPage(i))) == nil ? 0 : 1
+                    }
+                })
+            for i in 0..<n where sizes[i] > 0 {
+                if results[i] == 0
+                    || !PageContentSource.samePage(
+                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
+                {
+                    rawMismatches += 1
+                }
+            }
+            output.initializeMemory(as: UInt8.self, repeating: 0xA5)
+            times.load.append(
                 parallel(threads: threads, pages: n) { range in
                     for i in range where flags.value[i] {
                         let found = try? zcache.frontswapLoad(
@@ -296,13 +295,15 @@ public enum ZCacheBenchmark {
         let compressedBytes = sizes.reduce(0, +)
         report.rawCompressionRatio =
             compressedBytes == 0 ? 0 : Double(compressedCount * pageSize) / Double(compressedBytes)
-        report.rawCompressPagesPerSec = Double(n) / max(best.compress, 1e-9)
-        report.rawDecompressPagesPerSec = Double(compressedCount) / max(best.decompress, 1e-9)
+        report.rawCompressPagesPerSec = times.medianRate(\.compress, pages: n)
+        report.rawDecompressPagesPerSec = times.medianRate(\.decompress, pages: compressedCount)
         report.mismatchedPages += rawMismatches
-        report.storePagesPerSec = Double(n) / max(bestZ.store, 1e-9)
-        report.loadPagesPerSec = Double(report.storedPages) / max(bestZ.load, 1e-9)
-        report.storeVsRaw = report.storePagesPerSec / report.rawCompressPagesPerSec
-        report.loadVsRaw = report.loadPagesPerSec / report.rawDecompressPagesPerSec
+        report.storePagesPerSec = times.medianRate(\.store, pages: n)
+        report.loadPagesPerSec = times.medianRate(\.load, pages: report.storedPages)
+        report.storeVsRaw = times.medianRatio(
+            \.store, pages: n, against: \.compress, pages: n)
+        report.loadVsRaw = times.medianRatio(
+            \.load, pages: report.storedPages, against: \.decompress, pages: compressedCount)
         let storedFlags = UnsafeBufferPointer(stored)
 
         // 3. Density against the offline optimum on the same accepted sizes
@@ -352,6 +353,44 @@ public enum ZCacheBenchmark {
         }
         return frames
     }
+
+    /// Each round's time (seconds) of each timed phase.
+    ///
+    /// Rates are the median round's; a ratio is the median of the rounds'
+    /// ratios, each taken between two phases of one round, run back to back.
+    /// On a shared machine the speed drifts between rounds: the best time of
+    /// each side, taken in different rounds, let one lucky round swing a
+    /// ratio by 0.2, where the median round's ratio moves by a few hundredths.
+    struct RoundTimes {
+        var compress: [Double] = []
+        var decompress: [Double] = []
+        var store: [Double] = []
+        var load: [Double] = []
+
+        static func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return 0 }
+            let middle = sorted.count / 2
+            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        }
+
+        /// Pages per second of the median round of `phase`.
+        func medianRate(_ phase: KeyPath<RoundTimes, [Double]>, pages: Int) -> Double {
+            Double(pages) / max(Self.median(self[keyPath: phase]), 1e-9)
+        }
+
+        /// The median over rounds of `phase`'s rate over `baseline`'s rate.
+        func medianRatio(
+            _ phase: KeyPath<RoundTimes, [Double]>, pages: Int,
+            against baseline: KeyPath<RoundTimes, [Double]>, pages baselinePages: Int
+        ) -> Double {
+            let ratios = zip(self[keyPath: phase], self[keyPath: baseline]).map { time, base in
+                (Double(pages) / max(time, 1e-9)) / (Double(baselinePages) / max(base, 1e-9))
+            }
+            return Self.median(ratios)
+        }
+    }
+
 
     /// Runs `body` on `threads` threads over contiguous slices of `0..<pages`;
     /// returns the seconds from releasing them to the last one finishing.
