@@ -78,14 +78,12 @@ enum StoredKey {
     /// bytes `store` wrote).
     static func load(from bytes: UnsafeRawBufferPointer) -> TMemKey? {
         guard let shape = bytes.first, shape >> 6 == 0 else { return nil }
-        var fields: [UInt64] = []
-        fields.reserveCapacity(6)
+        // A fixed tuple, not an array: writeback and eviction decode one key
+        // per victim, and an array cost a malloc and a free each time.
+        var fields: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
         var offset = 1
-        for (bit, limit) in fieldLimits.enumerated() {
-            guard shape & (1 << bit) != 0 else {
-                fields.append(0)
-                continue
-            }
+        for bit in 0..<6 {
+            guard shape & (1 << bit) != 0 else { continue }
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while true {
@@ -99,20 +97,29 @@ enum StoredKey {
                 if byte & 0x80 == 0 { break }
                 shift += 7
             }
-            guard value != 0, value <= limit else { return nil }
-            fields.append(value)
+            guard value != 0, value <= fieldLimit(bit) else { return nil }
+            withUnsafeMutableBytes(of: &fields) {
+                $0.storeBytes(of: value, toByteOffset: bit * 8, as: UInt64.self)
+            }
         }
         return TMemKey(
             pool: PoolID(
-                client: ClientID(rawValue: UInt16(fields[0])), index: UInt16(fields[1])),
-            object: ObjectID(fields[2], fields[3], fields[4]),
-            index: UInt32(fields[5]))
+                client: ClientID(rawValue: UInt16(fields.0)), index: UInt16(fields.1)),
+            object: ObjectID(fields.2, fields.3, fields.4),
+            index: UInt32(fields.5))
     }
 
     /// The largest value of each field, in stored order.
-    private static let fieldLimits: [UInt64] = [
-        UInt64(UInt16.max), UInt64(UInt16.max), .max, .max, .max, UInt64(UInt32.max),
-    ]
+    /// The largest value of field `bit` (client and pool index 16 bits,
+    /// the object's three words 64, the page index 32).
+    @inline(__always)
+    private static func fieldLimit(_ bit: Int) -> UInt64 {
+        switch bit {
+        case 0, 1: UInt64(UInt16.max)
+        case 5: UInt64(UInt32.max)
+        default: .max
+        }
+    }
 
     /// Bytes of `value` as a LEB128 varint: one per 7 significant bits.
     @inline(__always)
