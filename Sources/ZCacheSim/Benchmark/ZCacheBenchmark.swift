@@ -371,7 +371,8 @@ public enum ZCacheBenchmark {
             let sorted = values.sorted()
             guard !sorted.isEmpty else { return 0 }
             let middle = sorted.count / 2
-            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+            return sorted.count % 2 == 1
+                ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
         }
 
         /// Pages per second of the median round of `phase`.
@@ -390,7 +391,6 @@ public enum ZCacheBenchmark {
             return Self.median(ratios)
         }
     }
-
 
     /// Runs `body` on `threads` threads over contiguous slices of `0..<pages`;
     /// returns the seconds from releasing them to the last one finishing.
