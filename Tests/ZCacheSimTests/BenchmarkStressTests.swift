@@ -34,6 +34,32 @@ final class BenchmarkStressTests: XCTestCase {
             XCTAssertGreaterThan(r.densityVsOptimal, 0.5)
             XCTAssertGreaterThan(r.rawCompressPagesPerSec, 0)
             XCTAssertGreaterThan(r.loadPagesPerSec, 0)
+            // The random-order pass verified the same pages (mismatches above
+            // count both passes).
+            XCTAssertGreaterThan(r.rawDecompressRandomOrderPagesPerSec, 0)
+            XCTAssertGreaterThan(r.loadRandomOrderPagesPerSec, 0)
+            XCTAssertGreaterThan(r.loadVsRawRandomOrder, 0)
         }
+    }
+
+    /// A ratio is the median of the rounds' own ratios, not the ratio of
+    /// each side's best round; a rate is the median round's.
+    func testRoundTimesPairTheRounds() {
+        var times = ZCacheBenchmark.RoundTimes()
+        // The second round was fast for the bare side only, the third for zcache only.
+        times.decompress = [2.0, 1.0, 2.0, 2.0, 4.0]
+        times.load = [2.5, 2.0, 1.0, 2.5, 5.0]
+        // The rounds' ratios (zcache's rate over bare's, 100 pages each):
+        // 0.8, 0.5, 2.0, 0.8, 0.8 -> median 0.8.
+        XCTAssertEqual(
+            times.medianRatio(\.load, pages: 100, against: \.decompress, pages: 100), 0.8,
+            accuracy: 1e-12)
+        // Best times would have said 1.0 / 1.0 = 1.0.
+        XCTAssertEqual(times.medianRate(\.decompress, pages: 100), 50, accuracy: 1e-12)
+        XCTAssertEqual(times.medianRate(\.load, pages: 100), 40, accuracy: 1e-12)
+        // Even counts take the mean of the middle two; pages scale the rates.
+        times.compress = [1.0, 3.0, 2.0, 4.0]
+        XCTAssertEqual(times.medianRate(\.compress, pages: 10), 4, accuracy: 1e-12)
+        XCTAssertEqual(ZCacheBenchmark.RoundTimes.median([]), 0)
     }
 }

@@ -8,7 +8,8 @@
 //      verified after timing
 //   Phases 1 and 2 run in rounds (default 7), a fresh ZCache each round,
 //   paired: compress then store, decompress then load (each into an output
-//   filled just before). A rate is the median round's; a ratio (store /
+//   filled just before), and decompress then load again in a random order
+//   (the pages stored again, untimed), as swap-ins come in fault order. A rate is the median round's; a ratio (store /
 //   compress, load / decompress) is the median of the rounds' ratios, each
 //   between the two phases of a pair (`RoundTimes`). Every buffer is touched
 //   before timing, and each round's ZCache is warmed by an untimed store and
@@ -42,6 +43,11 @@ public struct BenchReport: Sendable, Codable, Equatable {
     public var rawDecompressPagesPerSec = 0.0
     public var loadPagesPerSec = 0.0
     public var loadVsRaw = 0.0
+    /// The same decompressions and loads in a random order (swap-ins come in
+    /// fault order, not in the order the pages were stored).
+    public var rawDecompressRandomOrderPagesPerSec = 0.0
+    public var loadRandomOrderPagesPerSec = 0.0
+    public var loadVsRawRandomOrder = 0.0
     public var storedPages = 0
     public var rejectedPages = 0
     public var pageframes = 0
@@ -78,6 +84,9 @@ public struct BenchReport: Sendable, Codable, Equatable {
         case storePagesPerSec = "store_pages_per_sec", storeVsRaw = "store_vs_raw"
         case rawDecompressPagesPerSec = "raw_decompress_pages_per_sec"
         case loadPagesPerSec = "load_pages_per_sec", loadVsRaw = "load_vs_raw"
+        case rawDecompressRandomOrderPagesPerSec = "raw_decompress_random_order_pages_per_sec"
+        case loadRandomOrderPagesPerSec = "load_random_order_pages_per_sec"
+        case loadVsRawRandomOrder = "load_vs_raw_random_order"
         case storedPages = "stored_pages", rejectedPages = "rejected_pages"
         case pageframes, optimalPageframes = "optimal_pageframes"
         case densityVsOptimal = "density_vs_optimal", pagesPerFrame = "pages_per_frame"
@@ -186,6 +195,19 @@ public enum ZCacheBenchmark {
         // after the other's; a round's ratio compares the two under the same
         // conditions, and the median round counts (see `RoundTimes`).
         var times = RoundTimes()
+        // The order of the loads (and their bare decompressions): the pages'
+        // order, then one fixed random permutation.
+        let orders = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * n)
+        defer { orders.deallocate() }
+        var permutation = Array(0..<n)
+        var random = SplitMix64(seed: 0x10AD)
+        permutation.shuffle(using: &random)
+        for i in 0..<n {
+            orders[i] = i
+            orders[n + i] = permutation[i]
+        }
+        let storeOrder = UncheckedSendable(UnsafeBufferPointer(rebasing: orders[0..<n]))
+        let randomOrder = UncheckedSendable(UnsafeBufferPointer(rebasing: orders[n..<(2 * n)]))
         var rawMismatches = 0
         for round in 0..<rounds {
             // A fresh ZCache each round.
@@ -250,46 +272,63 @@ public enum ZCacheBenchmark {
                 stored[i] = results[i] == 1 || results[i] == 2
                 inAllocator[i] = results[i] == 1
             }
-            // Decompress, then load, each into a freshly filled output.
-            output.initializeMemory(as: UInt8.self, repeating: 0xA5)
-            times.decompress.append(
-                parallel(threads: threads, pages: n) { range in
-                    for i in range where shared.sizes[i] > 0 {
-                        let src = UnsafeRawBufferPointer(
-                            rebasing: shared.compressed[i * slot..<i * slot + shared.sizes[i]])
-                        shared.results[i] =
-                            (try? codec.decompress(src, into: shared.outputPage(i))) == nil ? 0 : 1
+            // Decompress, then load, each into a freshly filled output: in
+            // store order, then (the pages stored again, untimed) in a random
+            // order, as swap-ins come in fault order.
+            for (pass, order) in [(0, storeOrder), (1, randomOrder)] {
+                let (decompressTimes, loadTimes) =
+                    pass == 0
+                    ? (\RoundTimes.decompress, \RoundTimes.load)
+                    : (\RoundTimes.decompressRandom, \RoundTimes.loadRandom)
+                if pass == 1 {
+                    for i in 0..<n where stored[i] {
+                        _ = try? zcache.frontswapStore(
+                            type: 0, offset: UInt64(i + 1), page: shared.inputPage(i))
                     }
-                })
-            for i in 0..<n where sizes[i] > 0 {
-                if results[i] == 0
-                    || !PageContentSource.samePage(
-                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
-                {
-                    rawMismatches += 1
                 }
-            }
-            output.initializeMemory(as: UInt8.self, repeating: 0xA5)
-            times.load.append(
-                parallel(threads: threads, pages: n) { range in
-                    for i in range where flags.value[i] {
-                        let found = try? zcache.frontswapLoad(
-                            type: 0, offset: UInt64(i + 1), into: shared.outputPage(i))
-                        shared.results[i] = found == true ? 1 : 0
+                output.initializeMemory(as: UInt8.self, repeating: 0xA5)
+                times[keyPath: decompressTimes].append(
+                    parallel(threads: threads, pages: n) { range in
+                        for k in range where shared.sizes[order.value[k]] > 0 {
+                            let i = order.value[k]
+                            let src = UnsafeRawBufferPointer(
+                                rebasing: shared.compressed[i * slot..<i * slot + shared.sizes[i]])
+                            shared.results[i] =
+                                (try? codec.decompress(src, into: shared.outputPage(i))) == nil
+                                ? 0 : 1
+                        }
+                    })
+                for i in 0..<n where sizes[i] > 0 {
+                    if results[i] == 0
+                        || !PageContentSource.samePage(
+                            shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
+                    {
+                        rawMismatches += 1
                     }
-                })
-            var verified = 0
-            for i in 0..<n where stored[i] {
-                if results[i] == 1,
-                    PageContentSource.samePage(
-                        shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
-                {
-                    verified += 1
-                } else {
-                    report.mismatchedPages += 1
                 }
+                output.initializeMemory(as: UInt8.self, repeating: 0xA5)
+                times[keyPath: loadTimes].append(
+                    parallel(threads: threads, pages: n) { range in
+                        for k in range where flags.value[order.value[k]] {
+                            let i = order.value[k]
+                            let found = try? zcache.frontswapLoad(
+                                type: 0, offset: UInt64(i + 1), into: shared.outputPage(i))
+                            shared.results[i] = found == true ? 1 : 0
+                        }
+                    })
+                var verified = 0
+                for i in 0..<n where stored[i] {
+                    if results[i] == 1,
+                        PageContentSource.samePage(
+                            shared.inputPage(i), UnsafeRawBufferPointer(shared.outputPage(i)))
+                    {
+                        verified += 1
+                    } else {
+                        report.mismatchedPages += 1
+                    }
+                }
+                report.verifiedPages = verified
             }
-            report.verifiedPages = verified
         }
         let compressedCount = sizes.filter { $0 > 0 }.count
         let compressedBytes = sizes.reduce(0, +)
@@ -304,6 +343,13 @@ public enum ZCacheBenchmark {
             \.store, pages: n, against: \.compress, pages: n)
         report.loadVsRaw = times.medianRatio(
             \.load, pages: report.storedPages, against: \.decompress, pages: compressedCount)
+        report.rawDecompressRandomOrderPagesPerSec = times.medianRate(
+            \.decompressRandom, pages: compressedCount)
+        report.loadRandomOrderPagesPerSec = times.medianRate(
+            \.loadRandom, pages: report.storedPages)
+        report.loadVsRawRandomOrder = times.medianRatio(
+            \.loadRandom, pages: report.storedPages, against: \.decompressRandom,
+            pages: compressedCount)
         let storedFlags = UnsafeBufferPointer(stored)
 
         // 3. Density against the offline optimum on the same accepted sizes
@@ -366,6 +412,8 @@ public enum ZCacheBenchmark {
         var decompress: [Double] = []
         var store: [Double] = []
         var load: [Double] = []
+        var decompressRandom: [Double] = []
+        var loadRandom: [Double] = []
 
         static func median(_ values: [Double]) -> Double {
             let sorted = values.sorted()
@@ -448,6 +496,12 @@ extension ZCacheBenchmark {
             (
                 "zcache load",
                 rate(r.loadPagesPerSec) + String(format: "  (%.3f of bare)", r.loadVsRaw)
+            ),
+            ("bare decompress, random order", rate(r.rawDecompressRandomOrderPagesPerSec)),
+            (
+                "zcache load, random order",
+                rate(r.loadRandomOrderPagesPerSec)
+                    + String(format: "  (%.3f of bare)", r.loadVsRawRandomOrder)
             ),
             ("stored / rejected", "\(r.storedPages) / \(r.rejectedPages)"),
             ("pageframes (optimal)", "\(r.pageframes) (\(r.optimalPageframes))"),

@@ -13,6 +13,12 @@
 //    have been idle).
 // 4. Cost: nanoseconds per store, read and free (the object copy included),
 //    and reads by two threads against one.
+// 5. The allocator's share of a load: LZ4 decompression of every object
+//    read out of the pool (`read`, then LZ4 from the copy) against LZ4 from
+//    the same compressed bytes packed in one array, in store order and in a
+//    random order, paired per round. No TMem, LRU or ZCache: what packing
+//    the objects into zspages costs a load by itself (`zcache-sim bench`'s
+//    load / bare includes it).
 
 import Dispatch
 import PageFrames
@@ -113,6 +119,10 @@ public enum ZSmallocMicrobenchmark {
             lines.append(
                 "  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(nanoseconds)"
             )
+        }
+        lines += ["", "the allocator's share of a load (LZ4 pages, median of 7 paired rounds):"]
+        for (name, value) in DecompressFloor.measure(objects) {
+            lines.append("  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(value)")
         }
         return lines.joined(separator: "\n")
     }
@@ -249,5 +259,62 @@ private enum Cost {
         for i in order { zs.free(handles[i]) }
         let free = Double(monotonicNanoseconds() - start) / Double(count)
         return (store, read, free, read / twoThreads)
+    }
+}
+
+/// Section 5: reads that feed LZ4, against LZ4 from a packed array.
+private enum DecompressFloor {
+    static func measure(_ objects: CompressedPages) -> [(String, String)] {
+        // Compressed objects only (raw huge-class pages are not LZ4 input).
+        let indexes = objects.sizes.indices.filter { objects.sizes[$0] < pageSize }
+        guard !indexes.isEmpty else { return [("no LZ4 objects", "")] }
+        let zs = ZSmalloc(pool: PageFramePool(frameCount: objects.sizes.count + 1024))
+        let handles = objects.storeAll(in: zs)
+        let codec = Compressor(.lz4)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
+        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: 16)
+        defer {
+            scratch.deallocate()
+            output.deallocate()
+        }
+        var random = indexes
+        var rng = SplitMix64(seed: 0xF100)
+        random.shuffle(using: &rng)
+        var rows: [(String, String)] = []
+        for (name, order) in [("store order", indexes), ("random order", random)] {
+            var ratios: [Double] = []
+            var failures = 0
+            for _ in 0..<7 {
+                var start = monotonicNanoseconds()
+                for i in order {
+                    objects.withObject(i) {
+                        if (try? codec.decompress($0, into: output)) == nil { failures += 1 }
+                    }
+                }
+                let bare = Double(monotonicNanoseconds() - start)
+                start = monotonicNanoseconds()
+                for i in order {
+                    let size = objects.sizes[i]
+                    guard zs.read(handles[i], size: size, into: scratch),
+                        (try? codec.decompress(
+                            UnsafeRawBufferPointer(rebasing: scratch[..<size]), into: output))
+                            != nil
+                    else {
+                        failures += 1
+                        continue
+                    }
+                }
+                let pooled = Double(monotonicNanoseconds() - start)
+                ratios.append(bare / max(pooled, 1))
+            }
+            rows.append(
+                (
+                    "read + LZ4 / LZ4 from the array, \(name)",
+                    failures == 0
+                        ? ZSmallocMicrobenchmark.format(ratios.sorted()[ratios.count / 2])
+                        : "\(failures) objects failed to read or decompress"
+                ))
+        }
+        return rows
     }
 }
