@@ -211,9 +211,13 @@ public final class SwapDevice: @unchecked Sendable {
         let page = PageBuffer()
         header.serialize(into: page.bytes)
         let syscalls = configuration.syscalls
-        if case .failure(let error) = syscalls.transferPage(
-            .write, fd: fd, buffer: page.bytes, offset: 0)
-        {
+        // `page` lives until the write is done (its deinit gives the block
+        // back to the pool, which an optimised build may do after the last
+        // use of `page`, before the write).
+        let written = withExtendedLifetime(page) {
+            syscalls.transferPage(.write, fd: fd, buffer: page.bytes, offset: 0)
+        }
+        if case .failure(let error) = written {
             throw fail("pwrite", error.errno)
         }
         let synced = syscalls.fsync(fd)
@@ -254,8 +258,10 @@ public final class SwapDevice: @unchecked Sendable {
             }
             let header: SwapHeader
             do {
-                header = try SwapHeader.parse(
-                    UnsafeRawBufferPointer(page.bytes), fileSize: fileSize)
+                // `page` lives until the header is parsed (see `format`).
+                header = try withExtendedLifetime(page) { () throws(SwapDeviceError) in
+                    try SwapHeader.parse(UnsafeRawBufferPointer(page.bytes), fileSize: fileSize)
+                }
             } catch .noSwapMagic {
                 // A swap area made for larger pages keeps its magic further on.
                 if let size = try largerPageSizeMagic(fd: fd, fileSize: fileSize, configuration) {

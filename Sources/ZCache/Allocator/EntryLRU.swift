@@ -23,7 +23,10 @@
 // Lifecycle of an entry: `link` when TMem publishes it (under the bucket
 // lock, so nobody can free it first); then exactly one of
 //   - `release` (TMem let go: flush, replacing put, removing get): unlinked,
-//     and the caller frees the object;
+//     and the caller frees the object. A removing get of an isolated entry
+//     (`releaseUnlessIsolated` says so, changing nothing) copies the object
+//     out before its `release`, which hands the object to the isolator: the
+//     isolator may free it at once;
 //   - `isolate` by an evictor or writeback, which reads the key in front of
 //     the object, asks TMem to drop "this key if it still maps here", and
 //     ends with `finishIsolation`: if TMem let go meanwhile (`release` saw the
@@ -207,13 +210,25 @@ final class EntryLRU: @unchecked Sendable {
     /// TMem let go of `handle`. Returns true when the caller must free the
     /// object now, false when an isolator holds it (and will free it).
     func release(_ handle: UInt32) -> Bool {
+        release(handle, unlessIsolated: false)
+    }
+
+    /// `release`, unless an isolator holds `handle`: then nothing changes and
+    /// the result is false. For a get that removes its page: it copies an
+    /// isolated object out while TMem still holds it, and only then lets go
+    /// (`release`), since the isolator may free a let-go object at once.
+    func releaseUnlessIsolated(_ handle: UInt32) -> Bool {
+        release(handle, unlessIsolated: true)
+    }
+
+    private func release(_ handle: UInt32, unlessIsolated: Bool) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         precondition(
             hasNode(handle) && next(handle) != Self.free, "EntryLRU: \(handle) not tracked")
         switch next(handle) {
         case Self.isolated:
-            setNext(handle, Self.isolatedReleased)
+            if !unlessIsolated { setNext(handle, Self.isolatedReleased) }
             return false
         case Self.isolatedReleased:
             preconditionFailure("EntryLRU: \(handle) released twice")

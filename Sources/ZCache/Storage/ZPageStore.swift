@@ -103,9 +103,15 @@ final class ZPageStore: TMemStorage {
             return allocator.read(handle.allocation, size: size, into: buffer) != nil
         }
         counters.addZPage(-1, bytes: -handle.size, zbudClass)
-        if let lru = lru(zbudClass), !lru.release(handle.allocation) {
-            // Isolated: still allocated; its isolator frees it.
-            return allocator.read(handle.allocation, size: size, into: buffer) != nil
+        if let lru = lru(zbudClass), !lru.releaseUnlessIsolated(handle.allocation) {
+            // Isolated: copied out while TMem still holds it, then let go.
+            // Once let go, the isolator's `finishIsolation` frees it at once,
+            // so a read after that could find it freed or holding another
+            // object's bytes.
+            let copied = allocator.read(handle.allocation, size: size, into: buffer) != nil
+            // If the isolator put it back on the list meanwhile, it is ours to free.
+            if lru.release(handle.allocation) { allocator.free(handle.allocation) }
+            return copied
         }
         return allocator.readAndFree(handle.allocation, size: size, into: buffer) != nil
     }

@@ -185,7 +185,12 @@ extension ZCache {
         }
         done.wait()
         if case .failure(let error) = outcome.withLock({ $0 }) { throw .io(error) }
-        page.copyMemory(from: UnsafeRawBufferPointer(buffer.bytes))
+        // `buffer` lives until the copy is done: an optimised build may end
+        // it after its last use (reading `bytes`), and its deinit hands the
+        // block back to the pool for another page.
+        withExtendedLifetime(buffer) {
+            page.copyMemory(from: UnsafeRawBufferPointer(buffer.bytes))
+        }
     }
 
     /// Adds a copy of `page` to the swap cache for `entry` with `flags`, and
