@@ -35,19 +35,7 @@ final class RemoteStack {
     }
 
     /// A page that compresses (runs of bytes) and names `id` in its first 8 bytes.
-    static func page(_ id: UInt64) -> [UInt8] {
-        var rng = SplitMix64(seed: id)
-        var page = [UInt8](repeating: 0, count: pageSize)
-        var i = 8
-        while i < pageSize {
-            let run = Int(rng.next() % 48) + 16
-            let byte = UInt8(truncatingIfNeeded: rng.next() % 7)
-            for j in i..<min(pageSize, i + run) { page[j] = byte }
-            i += run
-        }
-        withUnsafeBytes(of: id.littleEndian) { page.replaceSubrange(0..<8, with: $0) }
-        return page
-    }
+    static func page(_ id: UInt64) -> [UInt8] { StampedPages().page(id) }
 
     /// Keys of `namespace` left in the cluster (every master scanned).
     static func keysLeft(_ cluster: LocalCluster, masters: [RedisNodeAddress], namespace: String)
@@ -156,13 +144,7 @@ final class RemoteModelWorker: @unchecked Sendable {
 
     /// What a wrong page holds, to tell a page never written (zeros) from
     /// another page's bytes (every page starts with its id).
-    static func describe(_ bytes: [UInt8]) -> String {
-        if bytes.allSatisfy({ $0 == 0 }) { return "zeros (a slot never written)" }
-        let stamp = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        if bytes == RemoteStack.page(stamp) { return "page \(stamp), whole" }
-        let differing = zip(bytes, RemoteStack.page(stamp)).filter { $0 != $1 }.count
-        return "bytes stamped \(stamp), \(differing) bytes unlike that page"
-    }
+    static func describe(_ bytes: [UInt8]) -> String { StampedPages().describe(bytes) }
 
     private func cleancacheStep(_ buffer: inout [UInt8]) {
         let index = UInt32(rng.next() % 64)

@@ -74,36 +74,13 @@ private final class RemoteStressWorker: @unchecked Sendable {
         nextStamp = UInt64(index + 1) << 40
     }
 
-    /// The page stamped `stamp`: its first 8 bytes are the stamp; the rest is
-    /// runs of bytes (compressible), or noise for one stamp in five (zcache
-    /// refuses it).
-    static func page(_ stamp: UInt64) -> [UInt8] {
-        var rng = SplitMix64(seed: stamp)
-        var page = [UInt8](repeating: 0, count: pageSize)
-        if stamp % 5 == 0 {
-            for i in 8..<pageSize { page[i] = UInt8(truncatingIfNeeded: rng.next()) }
-        } else {
-            var i = 8
-            while i < pageSize {
-                let run = Int(rng.next() % 48) + 16
-                let byte = UInt8(truncatingIfNeeded: rng.next() % 7)
-                for j in i..<min(pageSize, i + run) { page[j] = byte }
-                i += run
-            }
-        }
-        withUnsafeBytes(of: stamp.littleEndian) { page.replaceSubrange(0..<8, with: $0) }
-        return page
-    }
+    /// The pages: runs of bytes (compressible), or noise for one stamp in
+    /// five (zcache refuses it).
+    static let pages = StampedPages(incompressibleWhen: { $0 % 5 == 0 })
 
-    static func describe(_ bytes: [UInt8]) -> String {
-        if bytes.allSatisfy({ $0 == 0 }) { return "zeros" }
-        let stamp = bytes.withUnsafeBytes {
-            UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))
-        }
-        if bytes == page(stamp) { return "page \(stamp), whole" }
-        let differing = zip(bytes, page(stamp)).filter { $0 != $1 }.count
-        return "bytes stamped \(stamp), \(differing) bytes unlike that page"
-    }
+    static func page(_ stamp: UInt64) -> [UInt8] { pages.page(stamp) }
+
+    static func describe(_ bytes: [UInt8]) -> String { pages.describe(bytes) }
 
     func run(steps: Int, maxLive: Int, writebackEvery: Int) {
         var buffer = [UInt8](repeating: 0, count: pageSize)
