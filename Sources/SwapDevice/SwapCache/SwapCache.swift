@@ -3,9 +3,13 @@
 // One `Lock` guards the table. `find` takes its reference under that lock, and
 // `dropIfReclaimable` decides under it, so a page is never dropped between a
 // `find` and the reference it hands out. Lock order: a `SwapEntryWaitTable`
-// bucket lock (a waiter's predicate may look here), then the cache lock, then
-// a page's owner lock (`setOwner`); the slot map's lock is taken after the
-// cache lock is released. Adding a page wakes the entry's waiters.
+// bucket lock (a waiter's predicate may look here), then the cache lock; the
+// slot map's lock is taken after the cache lock is released. Adding a page
+// wakes the entry's waiters.
+//
+// A page finds its cache, for the drop when its last reference goes, through
+// the cache's `OwnerLink`: a small object the page retains and that holds the
+// cache weakly, so pages left in a cache do not keep it alive.
 
 import ZCacheSupport
 
@@ -19,15 +23,23 @@ import ZCacheSupport
 /// deletes it and clears the slot's has-cache bit, as the kernel's reclaim does
 /// with `__delete_from_swap_cache` and `swapcache_free`.
 public final class SwapCache: @unchecked Sendable {
+    /// What a page holds to find the cache it was added to.
+    final class OwnerLink: @unchecked Sendable {
+        /// Written once, by the cache's `init`, before the link is shared.
+        fileprivate(set) weak var cache: SwapCache?
+    }
+
     private let lock = Lock()
     private var pages: [SwapEntry: SwapCachePage] = [:]
     private var reclaimedCount = 0
+    private let link = OwnerLink()
     /// The slot map whose has-cache bits a reclaim drop clears (none: no bits).
     let slots: SwapSlotMap?
 
     /// A cache whose reclaim drops clear has-cache bits in `slots`.
     public init(slots: SwapSlotMap? = nil) {
         self.slots = slots
+        link.cache = self
     }
 
     /// `add_to_swap_cache`: false (and nothing changes) when a page for the entry
@@ -36,7 +48,7 @@ public final class SwapCache: @unchecked Sendable {
         let added = lock.withLock {
             guard pages[page.entry] == nil else { return false }
             pages[page.entry] = page
-            page.setOwner(self)
+            page.setOwner(link)
             return true
         }
         if added { SwapEntryWaitTable.wake(page.entry) }
@@ -82,7 +94,6 @@ public final class SwapCache: @unchecked Sendable {
         lock.withLock {
             guard pages[page.entry] === page else { return false }
             pages[page.entry] = nil
-            page.setOwner(nil)
             return true
         }
     }
@@ -110,7 +121,6 @@ public final class SwapCache: @unchecked Sendable {
                 return false
             }
             pages[page.entry] = nil
-            page.setOwner(nil)
             reclaimedCount += 1
             return true
         }

@@ -36,9 +36,12 @@ public final class SwapCachePage: @unchecked Sendable {
 
     private let flagBits: Atomic<UInt8>
     private let referenceCount = Atomic<Int>(1)
-    /// The cache the page is in, so that `release` can drop a reclaimable page.
-    /// Guarded by the cache's lock for writes; read under `ownerLock`.
-    private let owner = LockedValue<WeakCache>(WeakCache())
+    /// The link to the cache the page was last added to, retained, so that
+    /// `release` can drop a reclaimable page; nil until it is added. Set by
+    /// `SwapCache.add` and kept after the page leaves (the drop checks that
+    /// the page is still there): one atomic word, where a lock and three
+    /// allocations per page served before.
+    private let ownerLink = Atomic<Unmanaged<SwapCache.OwnerLink>?>(nil)
 
     /// A page for `entry` holding `buffer`, with the creator's reference and `flags`.
     public init(entry: SwapEntry, buffer: PageBuffer = PageBuffer(), flags: Flags = []) {
@@ -116,17 +119,19 @@ public final class SwapCachePage: @unchecked Sendable {
     public func release() {
         let before = referenceCount.subtract(1, ordering: .acquiringAndReleasing).oldValue
         precondition(before > 0, "SwapCachePage \(entry) released more often than retained")
-        if before == 1, let cache = owner.withLock({ $0.cache }) {
+        if before == 1, let link = ownerLink.load(ordering: .acquiring),
+            let cache = link.takeUnretainedValue().cache
+        {
             cache.dropIfReclaimable(self)
         }
     }
 
-    /// Records the cache the page belongs to (nil when it leaves). Cache lock held.
-    func setOwner(_ cache: SwapCache?) {
-        owner.withLock { $0.cache = cache }
+    /// Records the cache the page is added to. Called by `SwapCache.add`.
+    func setOwner(_ link: SwapCache.OwnerLink) {
+        guard ownerLink.load(ordering: .acquiring)?.takeUnretainedValue() !== link else { return }
+        let previous = ownerLink.exchange(.passRetained(link), ordering: .acquiringAndReleasing)
+        previous?.release()
     }
-}
 
-struct WeakCache {
-    weak var cache: SwapCache?
+    deinit { ownerLink.load(ordering: .acquiring)?.release() }
 }
