@@ -298,12 +298,13 @@ extension ZCache {
         swapPage.setFlags([.upToDate, .writeback])
         swapPage.unlock()
         writeback.activeWrites.add(1, ordering: .relaxed)
+        // Our reference goes to the plug, which gives it back once the write
+        // holds its own.
         plug.add(
             PendingWrite(
                 cache: self, page: swapPage, device: device, attempt: 0,
                 then: .writeback(gathered)
             ).request, for: device)
-        swapPage.release()
         return true
     }
 
@@ -409,9 +410,10 @@ extension ZCache {
 }
 
 /// One attempt at writing a swap-cache page to its slot, and what follows the
-/// write: the one object its I/O completion holds (no closure per page around
-/// another). A retry is a new `PendingWrite` with the next attempt number.
-private final class PendingWrite: Sendable {
+/// write. Its I/O completion is one closure holding this value: one heap
+/// object per page written, not an object and a closure around it. A retry
+/// is a new `PendingWrite` with the next attempt number.
+private struct PendingWrite: Sendable {
     /// What runs once the write is finished (written, or given up).
     enum Then: Sendable {
         /// A writeback pass's page: count it if written, give back the page
@@ -427,27 +429,22 @@ private final class PendingWrite: Sendable {
     let attempt: Int
     let then: Then
 
-    init(cache: ZCache, page: SwapCachePage, device: SwapDevice, attempt: Int, then: Then) {
-        self.cache = cache
-        self.page = page
-        self.device = device
-        self.attempt = attempt
-        self.then = then
-    }
-
-    /// The device request for this attempt; its completion holds only `self`.
+    /// The device request for this attempt.
     var request: SwapDevice.WritebackRequest {
-        SwapDevice.WritebackRequest(page: page, reclaim: true, completion: complete)
-    }
-
-    @Sendable private func complete(_ result: Result<Void, SwapIOError>) {
-        cache.completed(self, result)
+        SwapDevice.WritebackRequest(page: page, reclaim: true) { [self] result in
+            cache.completed(self, result)
+        }
     }
 }
 
 /// Pages a writeback pass has decompressed and flagged for writeback but not
 /// yet handed to their device: submitted together, one queue lock and one
 /// worker wake per plug (the kernel's `blk_plug`). Used by one thread.
+///
+/// The plug holds the pass's reference to each page and releases it after
+/// the submission has taken the write's: released before, a page's last
+/// reference would go while it waits here, and each release would look in
+/// the swap cache for a drop that cannot happen yet.
 final class WritebackPlug {
     /// Pages per submission: enough to amortise the wake, few enough that the
     /// I/O workers start while the pass is still decompressing.
@@ -458,8 +455,13 @@ final class WritebackPlug {
 
     init() { requests.reserveCapacity(Self.capacity) }
 
-    /// Queues `request` for `device`, submitting first if the plug holds
-    /// another device's pages, and after if it is full.
+    /// A plug dropped with pages still queued submits them: they hold cap
+    /// slots and their entries' has-cache bits, and must be written.
+    deinit { submit() }
+
+    /// Queues `request` for `device`, taking over the caller's reference to
+    /// its page; submits first if the plug holds another device's pages, and
+    /// after if it is full.
     func add(_ request: SwapDevice.WritebackRequest, for device: SwapDevice) {
         if let current = self.device, current !== device { submit() }
         self.device = device
@@ -467,10 +469,11 @@ final class WritebackPlug {
         if requests.count >= Self.capacity { submit() }
     }
 
-    /// Submits every queued page.
+    /// Submits every queued page, then gives back the references it held.
     func submit() {
         guard let device, !requests.isEmpty else { return }
         device.submitWritebacks(requests)
+        for request in requests { request.page.release() }
         requests.removeAll(keepingCapacity: true)
     }
 }
