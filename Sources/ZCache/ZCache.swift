@@ -40,10 +40,9 @@
 //        -> per-entry LRU lock -> allocator lock (ZBud class, ZSmalloc class)
 //           -> PageFramePool lock
 //   SwapDevice: a SwapEntryWaitTable bucket lock (held while a waiter checks
-//     whether its entry is still busy) -> swap cache lock -> a swap-cache
-//     page's owner lock (SwapCache.add sets it under the cache lock); the slot
-//     map lock and the I/O queue lock take no other lock. No zcache lock is
-//     held while calling into the swap device.
+//     whether its entry is still busy) -> swap cache lock; the slot map lock
+//     and the I/O queue lock take no other lock. No zcache lock is held while
+//     calling into the swap device.
 //   A swap-cache page's `locked` bit is the kernel's page lock, a sleeping
 //   lock, not a mutex: writeback holds it while it loads the zpage into the
 //   page (taking TMem and allocator locks under it), and a thread that waits for it
