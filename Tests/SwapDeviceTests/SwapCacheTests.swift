@@ -31,6 +31,56 @@ final class SwapCacheTests: XCTestCase {
         XCTAssertNil(cache.find(entry))
     }
 
+    /// A page belongs to one swap cache for its life: another cache refuses
+    /// it, even after it left the first; the first takes it back.
+    func testAPageBelongsToOneCache() throws {
+        let first = SwapCache()
+        let second = SwapCache()
+        let entry = try XCTUnwrap(SwapEntry(type: 0, offset: 3))
+        let page = SwapCachePage(entry: entry)
+        XCTAssertTrue(first.add(page))
+        XCTAssertFalse(second.add(page), "the page is in another cache")
+        XCTAssertTrue(first.delete(page))
+        XCTAssertFalse(second.add(page), "the page belonged to another cache")
+        XCTAssertEqual(second.count, 0)
+        XCTAssertTrue(first.add(page), "its own cache takes it back")
+        XCTAssertTrue(first.delete(page))
+    }
+
+    /// The last release drops a reclaimable page from the cache it was added
+    /// to (found through the page's link), and does nothing once the page has
+    /// left that cache or the cache is gone.
+    func testLastReleaseDropsAReclaimablePageFromItsCache() throws {
+        let cache = SwapCache()
+        let entry = try XCTUnwrap(SwapEntry(type: 0, offset: 4))
+        let page = SwapCachePage(entry: entry, flags: [.upToDate, .reclaim])
+        XCTAssertTrue(cache.add(page))
+        page.retain()
+        page.release()
+        XCTAssertEqual(cache.count, 1, "a reference is still held")
+        page.release()
+        XCTAssertEqual(cache.count, 0, "the last release dropped it")
+        XCTAssertEqual(cache.reclaimedPages, 1)
+
+        let left = SwapCachePage(entry: entry, flags: [.upToDate, .reclaim])
+        XCTAssertTrue(cache.add(left))
+        XCTAssertTrue(cache.delete(left))
+        let other = SwapCachePage(entry: entry)
+        XCTAssertTrue(cache.add(other))
+        left.release()
+        XCTAssertTrue(cache.find(entry) === other, "a page that left drops nothing")
+        other.release()
+        other.release()
+
+        var gone: SwapCache? = SwapCache()
+        let orphan = SwapCachePage(entry: entry, flags: [.upToDate, .reclaim])
+        XCTAssertTrue(try XCTUnwrap(gone).add(orphan))
+        weak let weakCache = gone
+        gone = nil
+        XCTAssertNil(weakCache, "pages in a cache do not keep it alive")
+        orphan.release()
+    }
+
     func testFlags() throws {
         let page = SwapCachePage(entry: try XCTUnwrap(SwapEntry(type: 1, offset: 1)))
         XCTAssertEqual(page.flags, [])

@@ -8,8 +8,11 @@
 // wakes the entry's waiters.
 //
 // A page finds its cache, for the drop when its last reference goes, through
-// the cache's `OwnerLink`: a small object the page retains and that holds the
-// cache weakly, so pages left in a cache do not keep it alive.
+// the cache's `OwnerLink`: a small object the page retains from its first
+// `add` until it goes, and that holds the cache weakly, so pages left in a
+// cache do not keep it alive. A page belongs to one cache for its life: a
+// link once set is never replaced, so a `release` on another thread can
+// always use the link it read.
 
 import ZCacheSupport
 
@@ -43,12 +46,12 @@ public final class SwapCache: @unchecked Sendable {
     }
 
     /// `add_to_swap_cache`: false (and nothing changes) when a page for the entry
-    /// is present.
+    /// is present, or when the page was added to another swap cache before (a
+    /// page belongs to one cache for its life).
     public func add(_ page: SwapCachePage) -> Bool {
         let added = lock.withLock {
-            guard pages[page.entry] == nil else { return false }
+            guard pages[page.entry] == nil, page.claimOwner(link) else { return false }
             pages[page.entry] = page
-            page.setOwner(link)
             return true
         }
         if added { SwapEntryWaitTable.wake(page.entry) }

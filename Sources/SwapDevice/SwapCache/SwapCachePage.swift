@@ -36,11 +36,10 @@ public final class SwapCachePage: @unchecked Sendable {
 
     private let flagBits: Atomic<UInt8>
     private let referenceCount = Atomic<Int>(1)
-    /// The link to the cache the page was last added to, retained, so that
-    /// `release` can drop a reclaimable page; nil until it is added. Set by
-    /// `SwapCache.add` and kept after the page leaves (the drop checks that
-    /// the page is still there): one atomic word, where a lock and three
-    /// allocations per page served before.
+    /// The link to the one cache the page is ever added to, retained, so that
+    /// `release` can drop a reclaimable page; nil until it is added. Set once
+    /// by `SwapCache.add` and kept until the page goes, after it leaves the
+    /// cache too (the drop checks that the page is still there).
     private let ownerLink = Atomic<Unmanaged<SwapCache.OwnerLink>?>(nil)
 
     /// A page for `entry` holding `buffer`, with the creator's reference and `flags`.
@@ -126,11 +125,19 @@ public final class SwapCachePage: @unchecked Sendable {
         }
     }
 
-    /// Records the cache the page is added to. Called by `SwapCache.add`.
-    func setOwner(_ link: SwapCache.OwnerLink) {
-        guard ownerLink.load(ordering: .acquiring)?.takeUnretainedValue() !== link else { return }
-        let previous = ownerLink.exchange(.passRetained(link), ordering: .acquiringAndReleasing)
-        previous?.release()
+    /// Records `link`'s cache as the page's cache if it has none yet. Returns
+    /// whether that cache is the page's (false: the page belongs to another).
+    /// Called by `SwapCache.add`.
+    func claimOwner(_ link: SwapCache.OwnerLink) -> Bool {
+        if let owner = ownerLink.load(ordering: .acquiring) {
+            return owner.takeUnretainedValue() === link
+        }
+        let retained = Unmanaged.passRetained(link)
+        let (claimed, owner) = ownerLink.compareExchange(
+            expected: nil, desired: retained, ordering: .acquiringAndReleasing)
+        if claimed { return true }
+        retained.release()
+        return owner?.takeUnretainedValue() === link
     }
 
     deinit { ownerLink.load(ordering: .acquiring)?.release() }
