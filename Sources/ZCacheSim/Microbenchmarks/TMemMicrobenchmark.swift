@@ -98,14 +98,9 @@ public enum TMemMicrobenchmark {
     /// Nanoseconds per operation of `body`, in this thread's CPU time (so other
     /// processes on a shared machine inflate it less than wall time would).
     private static func time(_ operations: Int, _ body: () throws -> Void) rethrows -> Double {
-        func now() -> Double {
-            var spec = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-            return Double(spec.tv_sec) * 1e9 + Double(spec.tv_nsec)
-        }
-        let start = now()
+        let start = CPUTime.thread()
         try body()
-        return (now() - start) / Double(operations)
+        return (CPUTime.thread() - start) * 1e9 / Double(operations)
     }
 
     /// The storage side of the benchmark: handles are numbers; `free` only counts.

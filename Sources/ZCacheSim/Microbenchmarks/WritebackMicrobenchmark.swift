@@ -90,7 +90,7 @@ public enum WritebackMicrobenchmark {
 
             // (a) Bare device writes.
             let device = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
-            let startCPU = processCPUSeconds()
+            let startCPU = CPUTime.process()
             let start = monotonicNanoseconds()
             for (slot, page) in pages.enumerated() {
                 guard let entry = SwapEntry(type: 0, offset: UInt64(slot + 1)) else { continue }
@@ -98,7 +98,7 @@ public enum WritebackMicrobenchmark {
             }
             device.drain()
             bare.append(Double(monotonicNanoseconds() - start) / 1e9)
-            bareCPU.append(processCPUSeconds() - startCPU)
+            bareCPU.append(CPUTime.process() - startCPU)
             device.close()
 
             // (b) ZCache writeback of the same pages.
@@ -112,8 +112,8 @@ public enum WritebackMicrobenchmark {
                 _ = try cache.swapOut(page: UnsafeRawBufferPointer(page.bytes), type: 0)
             }
             let before = cache.statistics.zcache.writtenbackPages
-            let startedCPU = processCPUSeconds()
-            let startedPassCPU = threadCPUSeconds()
+            let startedCPU = CPUTime.process()
+            let startedPassCPU = CPUTime.thread()
             let started = monotonicNanoseconds()
             while cache.statistics.zcache.persPageframes > 0 {
                 // At the cap: sleep until completions make room for a frame.
@@ -121,8 +121,8 @@ public enum WritebackMicrobenchmark {
             }
             cache.waitForWriteback()
             writeback.append(Double(monotonicNanoseconds() - started) / 1e9)
-            writebackCPU.append(processCPUSeconds() - startedCPU)
-            passCPU.append(threadCPUSeconds() - startedPassCPU)
+            writebackCPU.append(CPUTime.process() - startedCPU)
+            passCPU.append(CPUTime.thread() - startedPassCPU)
             let stats = cache.statistics.zcache
             written = stats.writtenbackPages - before
             peak = max(peak, stats.outstandingWritebackPagesMax)
@@ -131,9 +131,10 @@ public enum WritebackMicrobenchmark {
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let barePagesPerSecond = Double(pages.count) / median(bare)
         let writebackPagesPerSecond = Double(written) / median(writeback)
-        let microsecondsPerPage = 1e6 / Double(pages.count)
-        let bareCPUPerPage = median(bareCPU) * microsecondsPerPage
-        let decompressionPerPage = median(decompression) * microsecondsPerPage
+        // Seconds per round to microseconds per page.
+        let toMicrosecondsPerPage = 1e6 / Double(pages.count)
+        let bareCPUPerPage = median(bareCPU) * toMicrosecondsPerPage
+        let decompressionPerPage = median(decompression) * toMicrosecondsPerPage
         let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
         let bareWallPerPage = 1e6 / barePagesPerSecond
         let sharedCoresPerPage = (bareCPUPerPage + decompressionPerPage) / cores
@@ -159,7 +160,7 @@ public enum WritebackMicrobenchmark {
             String(
                 format:
                     "median CPU (user+sys, all threads): bare %.2f us/page over %.2f us/page of wall time, writeback %.2f over %.2f",
-                median(bareCPU) * 1e6 / Double(pages.count), 1e6 / barePagesPerSecond,
+                bareCPUPerPage, bareWallPerPage,
                 median(writebackCPU) * 1e6 / Double(max(written, 1)), 1e6 / writebackPagesPerSecond)
         )
         lines.append(
@@ -175,22 +176,5 @@ public enum WritebackMicrobenchmark {
                 bareWallPerPage / decompressionPerPage, Int(cores),
                 bareWallPerPage / max(decompressionPerPage, sharedCoresPerPage)))
         return lines.joined(separator: "\n")
-    }
-
-    /// CPU time of the calling thread so far, in seconds.
-    static func threadCPUSeconds() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
-
-    /// User plus system CPU time of the whole process so far, in seconds.
-    static func processCPUSeconds() -> Double {
-        var usage = rusage()
-        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
-        func seconds(_ time: timeval) -> Double {
-            Double(time.tv_sec) + Double(time.tv_usec) / 1e6
-        }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }
