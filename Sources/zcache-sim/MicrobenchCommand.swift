@@ -141,6 +141,13 @@ extension Microbench {
 
         @OptionGroup var pages: MicrobenchCorpus
 
-        func run() throws { print(try SwapInMicrobenchmark.run(corpus: pages.corpus)) }
+        @Option(help: AllocatorChoice.help)
+        var allocator = AllocatorChoice.one(ZCacheConfiguration().allocator)
+
+        func run() throws {
+            for kind in allocator.allocators {
+                print(try SwapInMicrobenchmark.run(corpus: pages.corpus, allocator: kind))
+            }
+        }
     }
 }

@@ -4,11 +4,15 @@
 // page (compressed beforehand) into its own output page; (b) `ZCache.swapIn`
 // of each page, swapped out into zcache beforehand (untimed), into its own
 // output page: swap-cache lookup, has-cache bit, exclusive frontswap load
-// (decompression and freeing the bud), and the free of the entry. Only pages
-// zcache stores are used, so every (b) swap-in is a zcache hit; the outputs
-// of both are checked against the pages after timing. Alternating rounds; the
-// report gives each round and the ratio of the medians, (b) against (a): what
-// fraction of bare decompression speed a swap-in keeps.
+// (decompression and freeing the object), and the end of the entry; (c) the
+// frontswap load alone (`frontswapLoad` of the same offsets, also swapped
+// out beforehand), so (b) against (c) is what the swap-cache protocol adds
+// to the load. Only pages zcache stores are used, so every load is a zcache
+// hit; the outputs of each side are checked against the pages after timing.
+// Each round runs (a), (b), (c) back to back on fresh caches; a ratio is the
+// median of the rounds' own ratios (as `zcache-sim bench` pairs its phases),
+// steadier on a shared machine than a ratio of medians taken from different
+// rounds.
 
 import Foundation
 import SwapDevice
@@ -32,9 +36,11 @@ public enum SwapInMicrobenchmark {
     }
 
     static let pageCount = 8192
-    static let rounds = 5
+    static let rounds = 7
 
-    public static func run(corpus: [String]) throws -> String {
+    public static func run(
+        corpus: [String], allocator: ZCacheAllocatorKind = ZCacheConfiguration().allocator
+    ) throws -> String {
         let source =
             corpus.isEmpty ? BenchmarkPages.systemPages() : try BenchmarkPages.load(corpus: corpus)
         let available = source.count / pageSize
@@ -82,8 +88,25 @@ public enum SwapInMicrobenchmark {
             for output in outputs { output.bytes.initializeMemory(as: UInt8.self, repeating: 0) }
         }
 
+        /// A fresh cache with every page swapped out into it (untimed).
+        func swappedOutCache(_ name: String) throws -> (ZCache, SwapDevice, [SwapEntry], String) {
+            var configuration = ZCacheConfiguration()
+            configuration.pageframes = pages.count + 64
+            configuration.compressor = .lz4
+            configuration.allocator = allocator
+            let cache = ZCache(configuration: configuration)
+            let path = directory + "/\(name).swap"
+            let device = try SwapDevice.create(path: path, pages: pages.count + 1)
+            try cache.attachSwapDevice(device)
+            let entries = try pages.map {
+                try cache.swapOut(page: UnsafeRawBufferPointer($0.bytes), type: 0)
+            }
+            return (cache, device, entries, path)
+        }
+
         var bare: [Double] = []
         var swapIn: [Double] = []
+        var load: [Double] = []
         for round in 0..<rounds {
             // (a) Bare LZ4 decompression.
             var start = monotonicNanoseconds()
@@ -94,16 +117,7 @@ public enum SwapInMicrobenchmark {
             try check("bare decompression")
 
             // (b) Swap-in of the same pages from zcache.
-            var configuration = ZCacheConfiguration()
-            configuration.pageframes = pages.count + 64
-            configuration.compressor = .lz4
-            let cache = ZCache(configuration: configuration)
-            let path = directory + "/swapin-\(round).swap"
-            let device = try SwapDevice.create(path: path, pages: pages.count + 1)
-            try cache.attachSwapDevice(device)
-            let entries = try pages.map {
-                try cache.swapOut(page: UnsafeRawBufferPointer($0.bytes), type: 0)
-            }
+            var (cache, device, entries, path) = try swappedOutCache("swapin-\(round)")
             var notFromZCache = 0
             start = monotonicNanoseconds()
             for (entry, output) in zip(entries, outputs) {
@@ -114,28 +128,51 @@ public enum SwapInMicrobenchmark {
             try check("swapIn")
             device.close()
             unlink(path)
+
+            // (c) The frontswap load alone, of the same pages.
+            (cache, device, entries, path) = try swappedOutCache("load-\(round)")
+            start = monotonicNanoseconds()
+            for (entry, output) in zip(entries, outputs)
+            where try !cache.frontswapLoad(type: 0, offset: entry.offset, into: output.bytes) {
+                notFromZCache += 1
+            }
+            load.append(Double(monotonicNanoseconds() - start) / 1e9)
+            guard notFromZCache == 0 else { throw BenchmarkError.notFromZCache(notFromZCache) }
+            try check("frontswapLoad")
+            device.close()
+            unlink(path)
         }
 
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        let barePagesPerSecond = Double(pages.count) / median(bare)
-        let swapInPagesPerSecond = Double(pages.count) / median(swapIn)
+        let count = Double(pages.count)
+        /// Microseconds per page of a side, in its median round.
+        func perPage(_ seconds: [Double]) -> Double { median(seconds) * 1e6 / count }
+        // A side's speed against another's: time against time, per round.
+        let swapInVsBare = median(zip(bare, swapIn).map { $0 / $1 })
+        let loadVsBare = median(zip(bare, load).map { $0 / $1 })
+        let swapInVsLoad = median(zip(load, swapIn).map { $0 / $1 })
         var lines = [
-            "swap-in microbenchmark: \(pages.count) pages zcache stores, LZ4, one thread, "
-                + "\(rounds) alternating rounds",
-            "round  bare decompress p/s  swapIn p/s",
+            "swap-in microbenchmark (\(allocator)): \(pages.count) pages zcache stores, LZ4, "
+                + "one thread, "
+                + "\(rounds) rounds",
+            "round  bare decompress p/s  swapIn p/s  frontswapLoad p/s",
         ]
         for round in 0..<rounds {
             lines.append(
                 String(
-                    format: "%5d  %19.0f  %10.0f", round, Double(pages.count) / bare[round],
-                    Double(pages.count) / swapIn[round]))
+                    format: "%5d  %19.0f  %10.0f  %17.0f", round, count / bare[round],
+                    count / swapIn[round], count / load[round]))
         }
         lines.append(
             String(
-                format: "median: bare %.0f p/s (%.2f us/page), swapIn %.0f p/s (%.2f us/page), "
-                    + "ratio %.3f",
-                barePagesPerSecond, 1e6 / barePagesPerSecond, swapInPagesPerSecond,
-                1e6 / swapInPagesPerSecond, swapInPagesPerSecond / barePagesPerSecond))
+                format: "median round: bare %.2f us/page, swapIn %.2f us/page, "
+                    + "frontswapLoad %.2f us/page",
+                perPage(bare), perPage(swapIn), perPage(load)))
+        lines.append(
+            String(
+                format: "median of the rounds' ratios: load / bare %.3f, "
+                    + "swapIn / load %.3f, swapIn / bare: ratio %.3f",
+                loadVsBare, swapInVsLoad, swapInVsBare))
         return lines.joined(separator: "\n")
     }
 }
