@@ -171,7 +171,9 @@ final class EntryLRUReferencedBitTests: XCTestCase {
                 }
                 XCTAssertEqual(lru.rotateReferencedOldest(limit: limit), expected, "step \(step)")
             case 8:
-                let taken = lru.isolateOldest(upTo: 1)
+                let taken = [UInt32](unsafeUninitializedCapacity: 1) { buffer, count in
+                    count = lru.isolateOldest(into: buffer)
+                }
                 XCTAssertEqual(taken, Array(order.prefix(1)), "step \(step)")
                 if let first = taken.first {
                     order.removeFirst()

@@ -42,9 +42,11 @@ final class IsolatedGetRaceStressTests: XCTestCase {
 
         let isolator = Thread {
             while !done.load(ordering: .acquiring) {
-                for victim in cache.isolateOldest(pool, upTo: 1) {
-                    cache.store.finishIsolation(victim.handle)
-                    isolations.add(1, ordering: .relaxed)
+                cache.withOldestIsolated(pool, upTo: 1) { victims in
+                    for victim in victims {
+                        cache.store.finishIsolation(victim.handle)
+                        isolations.add(1, ordering: .relaxed)
+                    }
                 }
             }
         }

@@ -30,8 +30,7 @@ extension ZBud {
         #endif
         lock.unlock()
 
-        if let first = victims.first { flush(first.owner, first.ref) }
-        if let second = victims.second { flush(second.owner, second.ref) }
+        for victim in victims { flush(victim.owner, victim.ref) }
 
         lock.lock()
         frames[index] = FrameState()
@@ -47,13 +46,13 @@ extension ZBud {
     /// The zombie leaves the LRU and bud lists for the zombie list: it is never
     /// matched or evicted, its data stays readable with `copyOut`, and each bud
     /// is freed by the normal `free(_:)`, which returns the frame once both
-    /// are gone. Returns an empty array when no frame qualifies.
-    public func zombifyLRU() -> [(owner: BudOwner, ref: ZBudRef)] {
+    /// are gone. Returns no buds when no frame qualifies.
+    public func zombifyLRU() -> FrameBuds {
         precondition(budClass == .persistent, "ZBud: only persistent frames become zombies")
         lock.lock()
         guard let index = takeLRUFrame() else {
             lock.unlock()
-            return []
+            return FrameBuds()
         }
         frames[index].flags.insert(.zombie)
         lruLists.append(index, to: Self.zombieList)
@@ -63,11 +62,7 @@ extension ZBud {
             checkFrame(index)
         #endif
         lock.unlock()
-        var result: [(owner: BudOwner, ref: ZBudRef)] = []
-        result.reserveCapacity(buds.count)
-        if let first = buds.first { result.append(first) }
-        if let second = buds.second { result.append(second) }
-        return result
+        return buds
     }
 
     /// Gives referenced frames at the LRU end a second chance, as modern
@@ -123,18 +118,37 @@ extension ZBud {
                 owner: Self.readOwner(frame: address, bud: bud, storedSize: size),
                 ref: ZBudRef(frame: PageFrameNumber(rawValue: UInt32(index)), bud: bud)
             )
-            if buds.first == nil { buds.first = entry } else { buds.second = entry }
-            buds.count += 1
-            buds.storedBytes += size
+            buds.append(entry, storedSize: size)
         }
         return buds
     }
 }
 
-/// Up to two buds of one frame, without a heap allocation.
-private struct FrameBuds {
-    var first: (owner: BudOwner, ref: ZBudRef)? = nil
-    var second: (owner: BudOwner, ref: ZBudRef)? = nil
-    var count = 0
-    var storedBytes = 0
+/// The buds of one frame (none, one or two) in bud order, without a heap
+/// allocation: a writeback or an eviction of a frame allocates nothing to
+/// name its victims.
+public struct FrameBuds: RandomAccessCollection, Sendable {
+    public typealias Element = (owner: BudOwner, ref: ZBudRef)
+
+    private var firstBud: Element? = nil
+    private var secondBud: Element? = nil
+    public private(set) var count = 0
+    /// Bytes of the buds as stored.
+    private(set) var storedBytes = 0
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+
+    public subscript(position: Int) -> Element {
+        precondition((0..<count).contains(position), "FrameBuds: index \(position) out of range")
+        // Both are set below `count`.
+        return position == 0 ? firstBud.unsafelyUnwrapped : secondBud.unsafelyUnwrapped
+    }
+
+    mutating func append(_ bud: Element, storedSize: Int) {
+        precondition(count < 2, "FrameBuds: a frame holds two buds")
+        if count == 0 { firstBud = bud } else { secondBud = bud }
+        count += 1
+        storedBytes += storedSize
+    }
 }

@@ -239,19 +239,21 @@ final class EntryLRU: @unchecked Sendable {
         }
     }
 
-    /// Takes up to `count` entries from the oldest end; each stays allocated
-    /// until `finishIsolation`.
-    func isolateOldest(upTo count: Int) -> [UInt32] {
-        var result: [UInt32] = []
+    /// Takes up to `buffer.count` entries from the oldest end into `buffer`
+    /// (its first ones) and returns how many; each stays allocated until
+    /// `finishIsolation`.
+    func isolateOldest(into buffer: UnsafeMutableBufferPointer<UInt32>) -> Int {
+        var taken = 0
         lock.lock()
-        while result.count < count, oldest != Self.end {
+        while taken < buffer.count, oldest != Self.end {
             let handle = oldest
             unlink(handle)
             setNext(handle, Self.isolated)
-            result.append(handle)
+            buffer.initializeElement(at: taken, to: handle)
+            taken += 1
         }
         lock.unlock()
-        return result
+        return taken
     }
 
     /// Ends an isolation. Returns true when TMem let go of the entry meanwhile

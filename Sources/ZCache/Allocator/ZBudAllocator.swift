@@ -116,7 +116,5 @@ final class ZBudAllocator: ZPageAllocator, FrameLRU {
         zbud.rotateReferencedLRU(limit: limit)
     }
 
-    func zombifyLRUFrame() -> [(owner: BudOwner, handle: UInt32)] {
-        zbud.zombifyLRU().map { ($0.owner, $0.ref.rawValue) }
-    }
+    func zombifyLRUFrame() -> FrameBuds { zbud.zombifyLRU() }
 }

@@ -105,8 +105,9 @@ protocol FrameLRU: AnyObject, Sendable {
     func evictLRUFrame(flush: (BudOwner, UInt32) -> Void) -> Bool
 
     /// Makes the least recently used frame that is not busy a zombie and
-    /// returns its objects; each stays readable until freed the normal way.
-    func zombifyLRUFrame() -> [(owner: BudOwner, handle: UInt32)]
+    /// returns its objects (no heap allocation); each stays readable until
+    /// freed the normal way.
+    func zombifyLRUFrame() -> FrameBuds
 
     /// zswap's second chance over the oldest frames: moves referenced ones
     /// (clearing the bit) to the newest end, up to `limit`; returns how many.

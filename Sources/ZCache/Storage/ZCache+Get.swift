@@ -84,11 +84,14 @@ extension ZCache {
             counters.evictedEphPageframes.increment()
             return true
         }
-        guard let victim = isolateOldest(.ephemeral, upTo: 1).first else { return false }
-        counters.evictedEphZPages.increment()
-        _ = try? tmem.flushPage(victim.key, ifHandle: victim.handle, counted: false)
-        store.finishIsolation(victim.handle)
-        return true
+        return withOldestIsolated(.ephemeral, upTo: 1) { victims in
+            for victim in victims {
+                counters.evictedEphZPages.increment()
+                _ = try? tmem.flushPage(victim.key, ifHandle: victim.handle, counted: false)
+                store.finishIsolation(victim.handle)
+            }
+            return !victims.isEmpty
+        }
     }
 
     /// Runs `attempt` again after each eviction of LRU ephemeral memory until
@@ -103,28 +106,49 @@ extension ZCache {
         return nil
     }
 
+    /// A page an evictor or writeback took: its key and its handle.
+    typealias Victim = (key: TMemKey, handle: ZPageHandle)
+
     /// Takes up to `count` of the oldest entries of the per-entry LRU of
     /// `zbudClass` (none with a frame LRU), with the key each is stored
-    /// under, decoded from in front of its bytes (`StoredKey`). Each must be ended with
+    /// under, decoded from in front of its bytes (`StoredKey`), and runs
+    /// `body` on them, in buffers on the stack for a small `count` (no
+    /// allocation per eviction or writeback). Each must be ended with
     /// `store.finishIsolation`. (The handles carry no size: TMem's do, and
     /// only "does the key still map to this allocation" is asked with them.)
-    func isolateOldest(_ zbudClass: ZBudClass, upTo count: Int)
-        -> [(key: TMemKey, handle: ZPageHandle)]
-    {
-        guard let lru = store.lru(zbudClass) else { return [] }
+    func withOldestIsolated<R>(
+        _ zbudClass: ZBudClass, upTo count: Int, _ body: (UnsafeBufferPointer<Victim>) -> R
+    ) -> R {
+        guard let lru = store.lru(zbudClass), count > 0 else {
+            return body(.init(start: nil, count: 0))
+        }
         let allocator = store.allocator(zbudClass)
-        return lru.isolateOldest(upTo: count).map { allocation in
-            let key = withUnsafeTemporaryAllocation(byteCount: StoredKey.maxSize, alignment: 8) {
-                prefix -> TMemKey? in
-                // An isolated object stays allocated, so this read cannot
-                // miss; its slot holds at least the key.
-                guard
-                    let read = allocator.readHead(allocation, upTo: StoredKey.maxSize, into: prefix)
-                else { return nil }
-                return StoredKey.load(from: UnsafeRawBufferPointer(rebasing: prefix[..<read]))
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: count) { allocations in
+            let taken = lru.isolateOldest(into: allocations)
+            return withUnsafeTemporaryAllocation(of: Victim.self, capacity: taken) { victims in
+                for (position, allocation) in allocations.prefix(taken).enumerated() {
+                    let key = withUnsafeTemporaryAllocation(
+                        byteCount: StoredKey.maxSize, alignment: 8
+                    ) { prefix -> TMemKey? in
+                        // An isolated object stays allocated, so this read
+                        // cannot miss; its slot holds at least the key.
+                        guard
+                            let read = allocator.readHead(
+                                allocation, upTo: StoredKey.maxSize, into: prefix)
+                        else { return nil }
+                        return StoredKey.load(
+                            from: UnsafeRawBufferPointer(rebasing: prefix[..<read]))
+                    }
+                    guard let key else {
+                        preconditionFailure("an isolated entry's key could not be read")
+                    }
+                    victims.initializeElement(
+                        at: position,
+                        to: (key, ZPageHandle(allocation: allocation, class: zbudClass)))
+                }
+                defer { _ = victims.deinitialize() }
+                return body(UnsafeBufferPointer(victims))
             }
-            guard let key else { preconditionFailure("an isolated entry's key could not be read") }
-            return (key, ZPageHandle(allocation: allocation, class: zbudClass))
         }
     }
 

@@ -80,15 +80,17 @@ extension ZCache {
                     ? min(
                         framesLeft >= remote.batchPages ? remote.batchPages : framesLeft * 2,
                         remote.batchPages - candidates.count) : 2
-                let victims = writebackVictims(upTo: wanted)
-                guard !victims.isEmpty else { break }
-                frames += perEntry ? (victims.count + 1) / 2 : 1
-                for victim in victims {
-                    taken.append(victim.handle)
-                    if let candidate = remoteCandidate(victim.key, victim.handle) {
-                        candidates.append(candidate)
+                let found = withWritebackVictims(upTo: wanted) { victims in
+                    frames += perEntry ? (victims.count + 1) / 2 : victims.isEmpty ? 0 : 1
+                    for victim in victims {
+                        taken.append(victim.handle)
+                        if let candidate = remoteCandidate(victim.key, victim.handle) {
+                            candidates.append(candidate)
+                        }
                     }
+                    return !victims.isEmpty
                 }
+                guard found else { break }
             }
             if taken.isEmpty { break }
             let stored = storeRemotely(candidates, remote.store)

@@ -134,40 +134,64 @@ extension ZCache {
             if counters.writebackCapReached.increment() == 1 { logCapReachedFirstTime() }
             return .capReached
         }
-        var pages: [GatheredPage] = []
-        pages.reserveCapacity(wanted)
-        while pages.count < wanted, let page = gatherPage() { pages.append(page) }
-        var used = 0
-        defer {
-            // Pages and cap slots gathered but not needed go back.
-            for page in pages[used...] { releaseGathered(page) }
-            releaseOutstanding(wanted - used)
-        }
-        guard pages.count == wanted else { return .noMemory }
-        // The victims, in one place: whatever chooses them, the rest of
-        // writeback sees only (key, handle) pairs.
-        let victims = writebackVictims(upTo: wanted)
-        guard !victims.isEmpty else { return .nothingToWriteBack }
-        for victim in victims.prefix(wanted) {
-            // Pages are used from the front, so pages[used...] are the spares.
-            if writebackBud(key: victim.key, handle: victim.handle, page: pages[used], plug: plug) {
-                used += 1
+        // The pages and the victims live on the stack: nothing is allocated
+        // per frame written back.
+        return withUnsafeTemporaryAllocation(of: GatheredPage.self, capacity: wanted) { pages in
+            var gathered = 0
+            while gathered < wanted, let page = gatherPage() {
+                pages.initializeElement(at: gathered, to: page)
+                gathered += 1
+            }
+            var used = 0
+            defer {
+                // Pages and cap slots gathered but not needed go back.
+                for page in pages[used..<gathered] { releaseGathered(page) }
+                releaseOutstanding(wanted - used)
+                _ = UnsafeMutableBufferPointer(rebasing: pages[..<gathered]).deinitialize()
+            }
+            guard gathered == wanted else { return .noMemory }
+            // The victims, in one place: whatever chooses them, the rest of
+            // writeback sees only (key, handle) pairs.
+            return withWritebackVictims(upTo: wanted) { victims in
+                guard !victims.isEmpty else { return .nothingToWriteBack }
+                for victim in victims.prefix(wanted) {
+                    // Pages are used from the front, so pages[used...] are the spares.
+                    if writebackBud(
+                        key: victim.key, handle: victim.handle, page: pages[used], plug: plug)
+                    {
+                        used += 1
+                    }
+                }
+                // Isolated LRU entries end here (freed if written, else back on the LRU).
+                for victim in victims { store.finishIsolation(victim.handle) }
+                return .submitted(used)
             }
         }
-        // Isolated LRU entries end here (freed if written, else back on the LRU).
-        for victim in victims { store.finishIsolation(victim.handle) }
-        return .submitted(used)
     }
 
-    /// The LRU persistent pages to write back (step 2), with their keys: the
-    /// buds of the LRU frame made a zombie (zbud), else the oldest `count`
-    /// entries of the per-entry LRU, isolated.
-    func writebackVictims(upTo count: Int) -> [(key: TMemKey, handle: ZPageHandle)] {
+    /// Runs `body` on the LRU persistent pages to write back (step 2), with
+    /// their keys: the buds of the LRU frame made a zombie (zbud), else the
+    /// oldest `count` entries of the per-entry LRU, isolated (the caller ends
+    /// each isolation). On the stack for a small `count`: nothing allocated
+    /// per frame written back.
+    func withWritebackVictims<R>(upTo count: Int, _ body: (UnsafeBufferPointer<Victim>) -> R)
+        -> R
+    {
         guard let frames = store.persistent.frameLRU else {
-            return isolateOldest(.persistent, upTo: count)
+            return withOldestIsolated(.persistent, upTo: count, body)
         }
-        return frames.zombifyLRUFrame().map {
-            (TMemKey($0.owner), ZPageHandle(allocation: $0.handle, class: .persistent))
+        let buds = frames.zombifyLRUFrame()
+        return withUnsafeTemporaryAllocation(of: Victim.self, capacity: buds.count) { victims in
+            for (position, bud) in buds.enumerated() {
+                victims.initializeElement(
+                    at: position,
+                    to: (
+                        TMemKey(bud.owner),
+                        ZPageHandle(allocation: bud.ref.rawValue, class: .persistent)
+                    ))
+            }
+            defer { _ = victims.deinitialize() }
+            return body(UnsafeBufferPointer(victims))
         }
     }
 
