@@ -41,10 +41,11 @@
 //
 //   0. SwapEntryWaitTable bucket   held while a waiter evaluates its predicate,
 //                                  which may read the cache and the slot map
-//   1. SwapCache.lock              the entry -> page table
-//   2. SwapCachePage.owner         the page's back pointer to its cache
-//   3. SwapSlotMap.lock            the free-slot stack (the slot states are
-//                                  atomics; never taken under 1 or 2, and it
+//   1. a SwapCache shard lock      its part of the entry -> page table (one
+//                                  at a time; a page's link to its cache is
+//                                  an atomic, not a lock)
+//   2. SwapSlotMap.lock            the free-slot stack (the slot states are
+//                                  atomics; never taken under 1, and it
 //                                  takes no other lock)
 //   IOMonitor (SwapIOQueue)        the request ring and in-flight counts; taken alone.
 //

@@ -40,7 +40,7 @@
 //        -> per-entry LRU lock -> allocator lock (ZBud class, ZSmalloc class)
 //           -> PageFramePool lock
 //   SwapDevice: a SwapEntryWaitTable bucket lock (held while a waiter checks
-//     whether its entry is still busy) -> swap cache lock; the slot map lock
+//     whether its entry is still busy) -> a swap-cache shard lock; the slot map lock
 //     and the I/O queue lock take no other lock. No zcache lock is held while
 //     calling into the swap device.
 //   A swap-cache page's `locked` bit is the kernel's page lock, a sleeping

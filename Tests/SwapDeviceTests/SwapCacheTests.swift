@@ -81,6 +81,59 @@ final class SwapCacheTests: XCTestCase {
         orphan.release()
     }
 
+    /// Random adds, finds, deletes and reclaim drops over entries that land in
+    /// every shard, against a dictionary: membership, the page found, `count`
+    /// and `reclaimedPages` agree after every step.
+    func testShardedTableAgreesWithAModel() throws {
+        let cache = SwapCache()
+        var model: [UInt64: SwapCachePage] = [:]
+        var reclaimed = 0
+        var generator = SystemRandomNumberGenerator()
+        let offsets = UInt64(1)...UInt64(600)
+        for step in 0..<30_000 {
+            let offset = UInt64.random(in: offsets, using: &generator)
+            let entry = try XCTUnwrap(SwapEntry(type: 1, offset: offset))
+            switch Int.random(in: 0..<5, using: &generator) {
+            case 0, 1:
+                let page = SwapCachePage(entry: entry)
+                XCTAssertEqual(cache.add(page), model[offset] == nil, "step \(step)")
+                if model[offset] == nil { model[offset] = page } else { page.release() }
+            case 2:
+                let found = cache.find(entry)
+                XCTAssertTrue(found === model[offset], "step \(step)")
+                found?.release()
+                XCTAssertEqual(cache.hasPage(for: entry), model[offset] != nil, "step \(step)")
+            case 3:
+                guard let page = model[offset] else { continue }
+                XCTAssertTrue(cache.contains(page))
+                XCTAssertTrue(cache.delete(page), "step \(step)")
+                XCTAssertFalse(cache.contains(page))
+                model[offset] = nil
+                page.release()
+            default:
+                // The last reference of a reclaimable page drops it.
+                guard let page = model[offset] else { continue }
+                page.setFlags([.upToDate, .reclaim])
+                page.release()
+                model[offset] = nil
+                reclaimed += 1
+            }
+            if step % 97 == 0 {
+                XCTAssertEqual(cache.count, model.count, "step \(step)")
+                XCTAssertEqual(cache.reclaimedPages, reclaimed, "step \(step)")
+            }
+        }
+        XCTAssertEqual(cache.count, model.count)
+        XCTAssertEqual(cache.reclaimedPages, reclaimed)
+        for (offset, page) in model {
+            XCTAssertTrue(cache.find(try XCTUnwrap(SwapEntry(type: 1, offset: offset))) === page)
+            page.release()
+            XCTAssertTrue(cache.delete(page))
+            page.release()
+        }
+        XCTAssertEqual(cache.count, 0)
+    }
+
     func testFlags() throws {
         let page = SwapCachePage(entry: try XCTUnwrap(SwapEntry(type: 1, offset: 1)))
         XCTAssertEqual(page.flags, [])

@@ -49,7 +49,7 @@ public enum SwapEntryWaitTable {
 
     /// Returns once `busy()` is false, sleeping until a change to `entry`
     /// wakes it. `busy` runs first without and then under the bucket's lock;
-    /// it may take the swap cache's lock, but must not wait.
+    /// it may take a swap-cache shard's lock, but must not wait.
     public static func wait(on entry: SwapEntry, while busy: () -> Bool) {
         bucket(entry)._withUnsafeGuaranteedRef { $0.wait(while: busy) }
     }

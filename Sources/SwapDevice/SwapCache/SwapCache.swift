@@ -1,11 +1,22 @@
 // The swap cache: swap entry -> page (the kernel's swapper_space radix tree).
 //
-// One `Lock` guards the table. `find` takes its reference under that lock, and
-// `dropIfReclaimable` decides under it, so a page is never dropped between a
-// `find` and the reference it hands out. Lock order: a `SwapEntryWaitTable`
-// bucket lock (a waiter's predicate may look here), then the cache lock; the
-// slot map's lock is taken after the cache lock is released. Adding a page
-// wakes the entry's waiters.
+//   SwapCache
+//    └─ shards[64]: Shard          an entry's shard: a multiplicative hash of
+//        ├─ lock: Lock             its offset, so consecutive entries (a
+//        └─ pages: [entry: page]   writeback pass adding the next while the I/O
+//                                  workers delete the last) rarely share a lock
+//
+// The kernel split its one swap-cache tree for the same reason (64 MB trunks,
+// then per swap cluster); those keep neighbouring entries under one lock,
+// which is where writeback and its completions meet, so here the shards are
+// hashed instead. Every operation is on one entry and takes only its shard's
+// lock: `find` takes its reference under it and `dropIfReclaimable` decides
+// under it, so a page is never dropped between a `find` and the reference it
+// hands out. `count` and `reclaimedPages` sum the shards one at a time (exact
+// at rest). Lock order: a `SwapEntryWaitTable` bucket lock (a waiter's
+// predicate may look here), then a shard lock; no two shard locks are held at
+// once; the slot map's lock is taken after the shard lock is released. Adding
+// a page wakes the entry's waiters.
 //
 // A page finds its cache, for the drop when its last reference goes, through
 // the cache's `OwnerLink`: a small object the page retains from its first
@@ -32,9 +43,17 @@ public final class SwapCache: @unchecked Sendable {
         fileprivate(set) weak var cache: SwapCache?
     }
 
-    private let lock = Lock()
-    private var pages: [SwapEntry: SwapCachePage] = [:]
-    private var reclaimedCount = 0
+    /// Part of the table, under its own lock.
+    private final class Shard: @unchecked Sendable {
+        let lock = Lock()
+        /// Guarded by `lock`.
+        var pages: [SwapEntry: SwapCachePage] = [:]
+        /// Guarded by `lock`: pages of this shard dropped by reclaim.
+        var reclaimedCount = 0
+    }
+
+    private static let shardBits = 6
+    private let shards: [Shard] = (0..<(1 << SwapCache.shardBits)).map { _ in Shard() }
     private let link = OwnerLink()
     /// The slot map whose has-cache bits a reclaim drop clears (none: no bits).
     let slots: SwapSlotMap?
@@ -45,13 +64,23 @@ public final class SwapCache: @unchecked Sendable {
         link.cache = self
     }
 
+    /// The shard of `entry`: the top bits of its offset times 2^64 / phi.
+    @inline(__always)
+    private func shard(_ entry: SwapEntry) -> Shard {
+        shards[
+            Int(
+                truncatingIfNeeded: (entry.offset &* 0x9E37_79B9_7F4A_7C15) >> (64 - Self.shardBits)
+            )]
+    }
+
     /// `add_to_swap_cache`: false (and nothing changes) when a page for the entry
     /// is present, or when the page was added to another swap cache before (a
     /// page belongs to one cache for its life).
     public func add(_ page: SwapCachePage) -> Bool {
-        let added = lock.withLock {
-            guard pages[page.entry] == nil, page.claimOwner(link) else { return false }
-            pages[page.entry] = page
+        let shard = shard(page.entry)
+        let added = shard.lock.withLock {
+            guard shard.pages[page.entry] == nil, page.claimOwner(link) else { return false }
+            shard.pages[page.entry] = page
             return true
         }
         if added { SwapEntryWaitTable.wake(page.entry) }
@@ -74,14 +103,16 @@ public final class SwapCache: @unchecked Sendable {
 
     /// Whether a page for `entry` is in the cache (without taking a reference).
     public func hasPage(for entry: SwapEntry) -> Bool {
-        lock.withLock { pages[entry] != nil }
+        let shard = shard(entry)
+        return shard.lock.withLock { shard.pages[entry] != nil }
     }
 
     /// `lookup_swap_cache`: the page for `entry` with a new reference the caller
     /// must give back with `release`, or nil.
     public func find(_ entry: SwapEntry) -> SwapCachePage? {
-        lock.withLock {
-            guard let page = pages[entry] else { return nil }
+        let shard = shard(entry)
+        return shard.lock.withLock {
+            guard let page = shard.pages[entry] else { return nil }
             page.retain()
             return page
         }
@@ -94,22 +125,28 @@ public final class SwapCache: @unchecked Sendable {
     /// entry; returns whether it did. The has-cache bit is left to the caller.
     @discardableResult
     public func delete(_ page: SwapCachePage) -> Bool {
-        lock.withLock {
-            guard pages[page.entry] === page else { return false }
-            pages[page.entry] = nil
+        let shard = shard(page.entry)
+        return shard.lock.withLock {
+            guard shard.pages[page.entry] === page else { return false }
+            shard.pages[page.entry] = nil
             return true
         }
     }
 
-    /// Pages in the cache.
-    public var count: Int { lock.withLock { pages.count } }
+    /// Pages in the cache (the shards counted one after another: exact at rest).
+    public var count: Int {
+        shards.reduce(0) { sum, shard in sum + shard.lock.withLock { shard.pages.count } }
+    }
 
     /// Pages dropped by reclaim (last reference gone after writeback).
-    public var reclaimedPages: Int { lock.withLock { reclaimedCount } }
+    public var reclaimedPages: Int {
+        shards.reduce(0) { sum, shard in sum + shard.lock.withLock { shard.reclaimedCount } }
+    }
 
     /// Whether `page` is the cached page for its entry.
     public func contains(_ page: SwapCachePage) -> Bool {
-        lock.withLock { pages[page.entry] === page }
+        let shard = shard(page.entry)
+        return shard.lock.withLock { shard.pages[page.entry] === page }
     }
 
     /// Drops `page` from the cache and clears its has-cache bit if it is cached,
@@ -117,14 +154,15 @@ public final class SwapCache: @unchecked Sendable {
     /// Returns whether it did.
     @discardableResult
     func dropIfReclaimable(_ page: SwapCachePage) -> Bool {
-        let dropped = lock.withLock { () -> Bool in
-            guard pages[page.entry] === page, page.references == 0 else { return false }
+        let shard = shard(page.entry)
+        let dropped = shard.lock.withLock { () -> Bool in
+            guard shard.pages[page.entry] === page, page.references == 0 else { return false }
             let flags = page.flags
             guard flags.contains(.reclaim), flags.isDisjoint(with: [.writeback, .dirty]) else {
                 return false
             }
-            pages[page.entry] = nil
-            reclaimedCount += 1
+            shard.pages[page.entry] = nil
+            shard.reclaimedCount += 1
             return true
         }
         if dropped { slots?.swapcacheFree(page.entry) }

@@ -108,7 +108,7 @@ public final class SwapCachePage: @unchecked Sendable {
     public var references: Int { referenceCount.load(ordering: .acquiring) }
 
     /// Takes another reference (`get_page`). The caller must already hold one, or
-    /// hold the cache's lock (as `find` does).
+    /// hold the lock of the cache's shard for the page's entry (as `find` does).
     public func retain() {
         referenceCount.add(1, ordering: .relaxed)
     }
