@@ -137,7 +137,9 @@ extension Microbench {
     struct SwapInPart: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "swapin",
-            abstract: "Swap-in from zcache against bare LZ4 decompression of the same pages.")
+            abstract:
+                "Swap-in from zcache, and the frontswap load alone, against bare LZ4 decompression of the same pages."
+        )
 
         @OptionGroup var pages: MicrobenchCorpus
 
