@@ -109,47 +109,61 @@ extension ZCache {
     /// A page an evictor or writeback took: its key and its handle.
     typealias Victim = (key: TMemKey, handle: ZPageHandle)
 
+    /// Runs `body` on `count` victims, the `i`th made by `victim(i)`, in a
+    /// temporary buffer (on the stack for a small `count`: no allocation per
+    /// eviction or writeback).
+    func withVictims<R>(
+        count: Int, _ victim: (Int) -> Victim, _ body: (UnsafeBufferPointer<Victim>) -> R
+    ) -> R {
+        withUnsafeTemporaryAllocation(of: Victim.self, capacity: count) { victims in
+            for position in 0..<count {
+                victims.initializeElement(at: position, to: victim(position))
+            }
+            defer { _ = victims.deinitialize() }
+            return body(UnsafeBufferPointer(victims))
+        }
+    }
+
     /// Takes up to `count` of the oldest entries of the per-entry LRU of
     /// `zbudClass` (none with a frame LRU), with the key each is stored
-    /// under, decoded from in front of its bytes (`StoredKey`), and runs
-    /// `body` on them, in buffers on the stack for a small `count` (no
-    /// allocation per eviction or writeback). Each must be ended with
-    /// `store.finishIsolation`. (The handles carry no size: TMem's do, and
-    /// only "does the key still map to this allocation" is asked with them.)
+    /// under (`storedKey`), and runs `body` on them (`withVictims`). Each
+    /// must be ended with `store.finishIsolation`. (The handles carry no
+    /// size: TMem's do, and only "does the key still map to this allocation"
+    /// is asked with them.)
     func withOldestIsolated<R>(
         _ zbudClass: ZBudClass, upTo count: Int, _ body: (UnsafeBufferPointer<Victim>) -> R
     ) -> R {
         guard let lru = store.lru(zbudClass), count > 0 else {
             return body(.init(start: nil, count: 0))
         }
-        let allocator = store.allocator(zbudClass)
         return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: count) { allocations in
             let taken = lru.isolateOldest(into: allocations)
-            return withUnsafeTemporaryAllocation(of: Victim.self, capacity: taken) { victims in
-                for (position, allocation) in allocations.prefix(taken).enumerated() {
-                    let key = withUnsafeTemporaryAllocation(
-                        byteCount: StoredKey.maxSize, alignment: 8
-                    ) { prefix -> TMemKey? in
-                        // An isolated object stays allocated, so this read
-                        // cannot miss; its slot holds at least the key.
-                        guard
-                            let read = allocator.readHead(
-                                allocation, upTo: StoredKey.maxSize, into: prefix)
-                        else { return nil }
-                        return StoredKey.load(
-                            from: UnsafeRawBufferPointer(rebasing: prefix[..<read]))
-                    }
-                    guard let key else {
-                        preconditionFailure("an isolated entry's key could not be read")
-                    }
-                    victims.initializeElement(
-                        at: position,
-                        to: (key, ZPageHandle(allocation: allocation, class: zbudClass)))
-                }
-                defer { _ = victims.deinitialize() }
-                return body(UnsafeBufferPointer(victims))
-            }
+            return withVictims(
+                count: taken,
+                { position in
+                    let allocation = allocations[position]
+                    return (
+                        storedKey(of: allocation, zbudClass),
+                        ZPageHandle(allocation: allocation, class: zbudClass)
+                    )
+                }, body)
         }
+    }
+
+    /// The tmem key stored in front of an isolated entry's bytes (`StoredKey`).
+    private func storedKey(of allocation: UInt32, _ zbudClass: ZBudClass) -> TMemKey {
+        let key = withUnsafeTemporaryAllocation(byteCount: StoredKey.maxSize, alignment: 8) {
+            prefix -> TMemKey? in
+            // An isolated object stays allocated, so this read cannot miss;
+            // its slot holds at least the key.
+            guard
+                let read = store.allocator(zbudClass).readHead(
+                    allocation, upTo: StoredKey.maxSize, into: prefix)
+            else { return nil }
+            return StoredKey.load(from: UnsafeRawBufferPointer(rebasing: prefix[..<read]))
+        }
+        guard let key else { preconditionFailure("an isolated entry's key could not be read") }
+        return key
     }
 
     /// Evicts ephemeral memory until `count` pageframes went back to the pool,

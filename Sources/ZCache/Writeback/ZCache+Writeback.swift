@@ -181,18 +181,14 @@ extension ZCache {
             return withOldestIsolated(.persistent, upTo: count, body)
         }
         let buds = frames.zombifyLRUFrame()
-        return withUnsafeTemporaryAllocation(of: Victim.self, capacity: buds.count) { victims in
-            for (position, bud) in buds.enumerated() {
-                victims.initializeElement(
-                    at: position,
-                    to: (
-                        TMemKey(bud.owner),
-                        ZPageHandle(allocation: bud.ref.rawValue, class: .persistent)
-                    ))
-            }
-            defer { _ = victims.deinitialize() }
-            return body(UnsafeBufferPointer(victims))
-        }
+        return withVictims(
+            count: buds.count,
+            { position in
+                (
+                    TMemKey(buds[position].owner),
+                    ZPageHandle(allocation: buds[position].ref.rawValue, class: .persistent)
+                )
+            }, body)
     }
 
     /// Step 1's sources, in the seed's order.

@@ -153,8 +153,7 @@ public enum SwapInMicrobenchmark {
         let swapInVsLoad = median(zip(load, swapIn).map { $0 / $1 })
         var lines = [
             "swap-in microbenchmark (\(allocator)): \(pages.count) pages zcache stores, LZ4, "
-                + "one thread, "
-                + "\(rounds) rounds",
+                + "one thread, \(rounds) rounds",
             "round  bare decompress p/s  swapIn p/s  frontswapLoad p/s",
         ]
         for round in 0..<rounds {
