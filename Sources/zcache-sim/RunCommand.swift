@@ -158,6 +158,15 @@ struct Run: ParsableCommand {
             if let json { try OptionChecks.outputPath(json, option: "--json") }
             if let metrics { try OptionChecks.outputPath(metrics, option: "--metrics") }
             if let report { try OptionChecks.outputPath(report, option: "--report") }
+            // Shared hosts run one configuration together; "all" would be
+            // silently cut to its first policy and allocator.
+            if remoteOptions.hosts > 1 {
+                guard case .one = policy, case .one = allocator else {
+                    throw ValidationError(
+                        "--hosts \(remoteOptions.hosts) runs one policy under one allocator: "
+                            + "name one --policy and one --allocator (not all or zcache-off)")
+                }
+            }
             let options = options
             try options.validate()
             try Simulation.checkSwapFile(options)
@@ -214,9 +223,10 @@ struct Run: ParsableCommand {
 
         if let remotes, remotes.count > 1 {
             printHeader()
+            // `validate` let through one policy and one allocator.
             let hosts = try runSharedHosts(
                 options, remotes: remotes, allocator: options.allocators[0],
-                policy: options.policies.first ?? .seed, content: content, costs: costs)
+                policy: options.policies[0], content: content, costs: costs)
             print(
                 "\n\(hosts.count) hosts sharing \(remoteOptions.remote ?? ""), writeback to "
                     + "\(remoteOptions.remoteTarget):")

@@ -133,6 +133,29 @@ final class CommandLineMisuseTests: XCTestCase {
             (["--swap-file", notSwap], 64, "no SWAPSPACE2 signature"),
             (["--swap-file", tinySwap], 64, "--swap-file \(tinySwap) has 9 slots"),
             (["microbench", "bogus"], 64, "bogus"),
+            // The remote options, refused before any connection is tried.
+            (["--hosts", "2"], 64, "--hosts needs --remote"),
+            (["--remote", "http://x"], 64, "--remote http://x is not redis://HOST:PORT"),
+            (
+                ["--remote", "redis://127.0.0.1:1", "--hosts", "0"], 64,
+                "--hosts 0 is not in 1...64"
+            ),
+            (
+                ["--remote", "redis://127.0.0.1:1", "--remote-replicas", "17"], 64,
+                "--remote-replicas 17 is not in 0...16"
+            ),
+            (
+                ["--remote", "redis://127.0.0.1:1", "--hosts", "2", "--policy", "all"], 64,
+                "--hosts 2 runs one policy under one allocator"
+            ),
+            (
+                ["--remote", "redis://127.0.0.1:1", "--hosts", "2", "--allocator", "all"], 64,
+                "--hosts 2 runs one policy under one allocator"
+            ),
+            (
+                ["--remote", "redis://127.0.0.1:1", "--hosts", "3", "--policy", "zcache-off"], 64,
+                "--hosts 3 runs one policy under one allocator"
+            ),
             (
                 ["bench", "--corpus", odd, "--threads", "0"], 64,
                 "--threads must be between 1 and 256"
