@@ -84,7 +84,7 @@ extension ZSmalloc {
 
     /// Takes an empty (or never used) zspage off its list and collects its
     /// frames, their records cleared, for the caller to free after unlocking.
-    func dropZspage(_ head: Int, of sizeClass: SizeClass, into frames: inout [PageFrameNumber]) {
+    func dropZspage(_ head: Int, of sizeClass: SizeClass, into frames: inout some FramesToFree) {
         if frameRecords[head].fullness != 0 { unlink(head, of: sizeClass) }
         sizeClass.state.pointee.zspages -= 1
         sizeClass.state.pointee.frames -= Int(frameRecords[head].attachedFrames)
@@ -284,5 +284,35 @@ extension ZSmalloc {
             return Int(sizeClass.fullnessHeads[group]) - 1
         }
         return nil
+    }
+}
+
+/// Where frames taken off zspages under a class lock wait until the lock is
+/// dropped and they go back to the pool (`ZSmalloc.freeFrames`).
+protocol FramesToFree: Collection<PageFrameNumber> {
+    mutating func append(_ frame: PageFrameNumber)
+}
+
+/// Compaction's: any number of zspages.
+extension Array: FramesToFree where Element == PageFrameNumber {}
+
+/// A single free's: it empties at most one zspage, whose frames (at most 16,
+/// the longest zspage) are kept inline, so a store, load or free that drops
+/// a zspage allocates nothing.
+struct OneZspageFrames: FramesToFree, RandomAccessCollection {
+    private var frames = InlineArray<16, PageFrameNumber>(repeating: PageFrameNumber(rawValue: 0))
+    private(set) var endIndex = 0
+
+    var startIndex: Int { 0 }
+
+    subscript(position: Int) -> PageFrameNumber {
+        precondition(position < endIndex, "OneZspageFrames: index out of range")
+        return frames[position]
+    }
+
+    /// Traps past 16 frames (InlineArray's bounds check): one zspage at most.
+    mutating func append(_ frame: PageFrameNumber) {
+        frames[endIndex] = frame
+        endIndex += 1
     }
 }

@@ -244,7 +244,7 @@ public final class ZSmalloc: @unchecked Sendable {
         guard let slot, let location else {
             // No handle slot, or no frame for the object: undo, keep nothing.
             if let slot { sizeClass.freeSlot(slot) }
-            var emptied: [PageFrameNumber] = []
+            var emptied = OneZspageFrames()
             if frameRecords[head].inUse == 0 { dropZspage(head, of: sizeClass, into: &emptied) }
             sizeClass.lock.unlock()
             freeFrames(emptied)
@@ -294,7 +294,7 @@ public final class ZSmalloc: @unchecked Sendable {
         _ handle: ZsHandle, size: Int, into buffer: UnsafeMutableRawBufferPointer
     ) -> Bool {
         guard let sizeClass = sizeClass(of: handle) else { return false }
-        var emptied: [PageFrameNumber] = []
+        var emptied = OneZspageFrames()
         sizeClass.lock.lock()
         guard copyOut(handle, of: sizeClass, size: size, into: buffer) else {
             sizeClass.lock.unlock()
@@ -309,7 +309,7 @@ public final class ZSmalloc: @unchecked Sendable {
     /// zs_free. A handle that names no stored object (a double free) is
     /// counted in `invalidFrees`, and traps in checked builds.
     public func free(_ handle: ZsHandle) {
-        var emptied: [PageFrameNumber] = []
+        var emptied = OneZspageFrames()
         var freed = false
         if let sizeClass = sizeClass(of: handle) {
             sizeClass.lock.lock()
@@ -359,7 +359,7 @@ public final class ZSmalloc: @unchecked Sendable {
     /// Frees the stored object `handle` names (known valid).
     @inline(__always)
     private func freeObject(
-        _ handle: ZsHandle, of sizeClass: SizeClass, into emptied: inout [PageFrameNumber]
+        _ handle: ZsHandle, of sizeClass: SizeClass, into emptied: inout OneZspageFrames
     ) {
         let entry = sizeClass.handles[handle.slot]
         let frame = HandleEntry.frame(entry)
@@ -375,7 +375,7 @@ public final class ZSmalloc: @unchecked Sendable {
 
     /// Gives frames back to the pool, with no class lock held.
     @inline(__always)
-    func freeFrames(_ frames: [PageFrameNumber]) {
+    func freeFrames(_ frames: some FramesToFree) {
         guard !frames.isEmpty else { return }
         for frame in frames { pool.free(frame) }
         framesInUseCounter.subtract(frames.count, ordering: .relaxed)

@@ -156,6 +156,42 @@ final class ZSmallocObjectTests: XCTestCase {
         zs.checkInvariants()
     }
 
+    /// A single free or read-and-free that empties a zspage of the longest
+    /// length gives all its frames back (they wait in an inline buffer of
+    /// 16 while the class lock is held).
+    func testTheLastFreeOfALongestZspageGivesBackEveryFrame() throws {
+        let longest = ZSmalloc.Configuration().maxFramesPerZspage
+        let info = try XCTUnwrap(
+            ZSmalloc.classTable(maxFramesPerZspage: longest).first {
+                $0.framesPerZspage == longest
+            })
+        let dataSize = info.size - 4
+        for viaReadAndFree in [false, true] {
+            let pool = PageFramePool(frameCount: 64)
+            let zs = ZSmalloc(pool: pool)
+            let handles = try (0..<info.objectsPerZspage).map { id in
+                try zs.store(objectBytes(id: UInt64(id), count: dataSize))
+            }
+            XCTAssertEqual(zs.framesInUse, longest, "one full zspage")
+            for (id, handle) in handles.enumerated() {
+                XCTAssertEqual(zs.framesInUse, longest, "frames before the last free")
+                if viaReadAndFree {
+                    var bytes = [UInt8](repeating: 0, count: dataSize)
+                    XCTAssertTrue(
+                        bytes.withUnsafeMutableBytes {
+                            zs.readAndFree(handle, size: dataSize, into: $0)
+                        })
+                    XCTAssertEqual(bytes, objectBytes(id: UInt64(id), count: dataSize))
+                } else {
+                    zs.free(handle)
+                }
+            }
+            XCTAssertEqual(zs.framesInUse, 0)
+            XCTAssertEqual(pool.framesInUse, 0)
+            zs.checkInvariants()
+        }
+    }
+
     func testEmptyAllocatorAndFramesGivenBackAreNotResident() throws {
         let frames = 65_536
         // Idle time 0: frames beyond the reserve go back as soon as they are freed.
