@@ -83,6 +83,52 @@ final class SwapIOTests: XCTestCase {
         XCTAssertEqual(try readFile(device.path, offset: 0, count: 4096), header)
     }
 
+    /// A read (a swap-in a fault waits for) goes ahead of queued writes
+    /// (writeback nobody waits for): it waits for the write in progress, not
+    /// for the queue. One worker, so the order of completions is the order of
+    /// the transfers.
+    func testAReadGoesAheadOfQueuedWrites() throws {
+        var slowCalls = SwapSyscalls.system
+        let realWrite = slowCalls.pwrite
+        slowCalls.pwrite = { fd, buffer, offset in
+            usleep(2000)  // a slow device, so that writes queue up
+            return realWrite(fd, buffer, offset)
+        }
+        let device = try makeDevice(
+            self, pages: 64,
+            configuration: configuration(syscalls: slowCalls, workers: 1, queueDepth: 64))
+        let readSlot: UInt64 = 50
+        let readEntry = try XCTUnwrap(SwapEntry(type: 0, offset: readSlot))
+        device.submitWrite(makePage(slot: readSlot), at: readEntry) { _ in }
+        drainOrFail(device)
+
+        // Slots in completion order; 0: the read; 999: a failed transfer.
+        let order = LockedValue<[UInt64]>([])
+        for slot in UInt64(1)...30 {
+            let entry = try XCTUnwrap(SwapEntry(type: 0, offset: slot))
+            device.submitWrite(makePage(slot: slot), at: entry) { result in
+                order.withLock { $0.append(result.error == nil ? slot : 999) }
+            }
+        }
+        let buffer = PageBuffer()
+        // Writes already done when the read is queued (this thread may have
+        // been descheduled meanwhile) do not count against it.
+        let doneBefore = order.withLock { $0.count }
+        device.submitRead(into: buffer, at: readEntry) { result in
+            order.withLock { $0.append(result.error == nil ? 0 : 999) }
+        }
+        drainOrFail(device)
+        let completed = order.withLock { $0 }
+        XCTAssertEqual(completed.count, 31)
+        let writesBefore = try XCTUnwrap(completed.firstIndex(of: 0)) - doneBefore
+        // The write in progress when the read came, and one that may have
+        // ended between the count above and the read's submission; never the
+        // queue (30 writes before reads went first).
+        XCTAssertLessThanOrEqual(writesBefore, 3, "the read waited for \(writesBefore) writes")
+        XCTAssertEqual(contents(of: buffer), pageContents(slot: readSlot))
+        XCTAssertEqual(Array(completed.filter { $0 != 0 }), Array(UInt64(1)...30))
+    }
+
     func testCloseFinishesQueuedWorkAndLaterSubmitsGetClosed() throws {
         var slowCalls = SwapSyscalls.system
         let realWrite = slowCalls.pwrite
