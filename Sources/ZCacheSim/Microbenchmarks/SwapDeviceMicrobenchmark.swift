@@ -6,6 +6,11 @@
 // same directory. Both write into the page cache without fsync, as swap-out does.
 // The two are measured alternately, five times each; the report gives every
 // round and the ratio of the medians (the goal is at least 0.8).
+//
+// Then the latency of a read (a swap-in from the device) submitted right
+// after every write of a round, while up to a queue of writes waits, against
+// the same read with the device idle: each timed from submission to its
+// completion, medians of the rounds.
 
 import Foundation
 import SwapDevice
@@ -24,6 +29,7 @@ public enum SwapDeviceMicrobenchmark {
         case system(String, Int32)
         case device(SwapDeviceError)
         case writeFailed(SwapIOError)
+        case readFailed(SwapIOError)
 
         public var description: String {
             switch self {
@@ -31,6 +37,7 @@ public enum SwapDeviceMicrobenchmark {
             case .system(let op, let code): "\(op) failed: \(String(cString: strerror(code)))"
             case .device(let error): "swap device: \(error)"
             case .writeFailed(let error): "async write failed: \(error)"
+            case .readFailed(let error): "async read failed: \(error)"
             }
         }
     }
@@ -58,10 +65,15 @@ public enum SwapDeviceMicrobenchmark {
         let directory = FileManager.default.temporaryDirectory.path
         var plainRates: [Double] = []
         var asyncRates: [Double] = []
+        var readsBehindWrites: [Double] = []
+        var readsIdle: [Double] = []
         for round in 0..<rounds {
             plainRates.append(
                 try plainLoop(pages, path: directory + "/zcache-plain-\(getpid())-\(round)"))
-            asyncRates.append(try asyncPath(pages, directory: directory))
+            let (pagesPerSecond, behindWrites, idle) = try asyncPath(pages, directory: directory)
+            asyncRates.append(pagesPerSecond)
+            readsBehindWrites.append(behindWrites)
+            readsIdle.append(idle)
         }
         let plain = median(plainRates)
         let async = median(asyncRates)
@@ -76,7 +88,12 @@ public enum SwapDeviceMicrobenchmark {
             + " pages/s\n"
         report +=
             "  ratio async / plain (medians): " + String(format: "%.2f", async / plain)
-            + " (goal >= 0.8)"
+            + " (goal >= 0.8)\n"
+        report +=
+            "  a read submitted after every write of a round: "
+            + String(
+                format: "%.0f us; the device idle: %.0f us (medians)", median(readsBehindWrites),
+                median(readsIdle))
         return report
     }
 
@@ -104,8 +121,12 @@ public enum SwapDeviceMicrobenchmark {
         return rate(pages.count, since: start)
     }
 
-    /// The async path: submitWrite of each page at slot i + 1, then drain.
-    private static func asyncPath(_ pages: [PageBuffer], directory: String) throws -> Double {
+    /// The async path: submitWrite of each page at slot i + 1, then drain;
+    /// the pages per second, and the latency (µs) of a read of slot 1 queued
+    /// after the last write, then of the same read on the drained device.
+    private static func asyncPath(_ pages: [PageBuffer], directory: String) throws -> (
+        pagesPerSecond: Double, readBehindWrites: Double, readIdle: Double
+    ) {
         let device: SwapDevice
         do {
             device = try SwapDevice.createTemporary(in: directory, pages: pages.count + 1)
@@ -123,10 +144,31 @@ public enum SwapDeviceMicrobenchmark {
                 }
             }
         }
+        // Slot 1's write was submitted first: by the time the queue has taken
+        // every other write, it is long done.
+        let readBehindWrites = try timedRead(device, slot: 1)
         device.drain()
         let pagesPerSecond = rate(pages.count, since: start)
         if let error = firstError.withLock({ $0 }) { throw BenchmarkError.writeFailed(error) }
-        return pagesPerSecond
+        return (pagesPerSecond, readBehindWrites, try timedRead(device, slot: 1))
+    }
+
+    /// Reads `slot` and waits for the completion; the time it took, in µs.
+    private static func timedRead(_ device: SwapDevice, slot: UInt64) throws -> Double {
+        guard let entry = SwapEntry(type: 0, offset: slot) else { return 0 }
+        let done = LockedValue<Result<Void, SwapIOError>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        let start = DispatchTime.now()
+        device.submitRead(into: PageBuffer(), at: entry) { result in
+            done.withLock { $0 = result }
+            finished.signal()
+        }
+        finished.wait()
+        let micros = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e3
+        if case .failure(let error) = done.withLock({ $0 }) {
+            throw BenchmarkError.readFailed(error)
+        }
+        return micros
     }
 
     private static func rate(_ count: Int, since start: DispatchTime) -> Double {
