@@ -330,6 +330,10 @@ public final class SwapDevice: @unchecked Sendable {
     }
 
     /// Reads the slot of `entry` into `buffer`; otherwise as `submitWrite`.
+    /// Reads go ahead of queued writes (a swap-in waits for its read), so a
+    /// read of a slot whose write is still queued may see the old contents:
+    /// drain first, or keep the page until its write completes, as the swap
+    /// cache does.
     public func submitRead(
         into buffer: PageBuffer, at entry: SwapEntry,
         completion: @escaping @Sendable (Result<Void, SwapIOError>) -> Void
