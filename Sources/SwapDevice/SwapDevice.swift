@@ -344,6 +344,18 @@ public final class SwapDevice: @unchecked Sendable {
                 completion: completion))
     }
 
+    /// Reads the slot of `entry` into `page` (one page) on the calling thread
+    /// and returns when it is there: a swap-in's read, with no queue and no I/O
+    /// worker. Not ordered after queued writes, as `submitRead`; `.closed`
+    /// once the device is closing, `EINVAL` for a page of another size or an
+    /// entry that is not a slot here.
+    public func read(_ entry: SwapEntry, into page: UnsafeMutableRawBufferPointer) -> Result<
+        Void, SwapIOError
+    > {
+        guard page.count == pageSize else { return .failure(.io(errno: EINVAL)) }
+        return queue.readOnCaller(into: page, byteOffset: byteOffset(of: entry))
+    }
+
     /// Sleeps while someone else holds `entry`'s has-cache bit and has not yet
     /// put a page in the swap cache (`swapcache_prepare` said `.alreadyPrepared`),
     /// until the bit is cleared or the page appears.

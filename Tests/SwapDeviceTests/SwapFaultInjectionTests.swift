@@ -143,6 +143,21 @@ final class SwapFaultInjectionTests: XCTestCase {
         for slot in UInt64(1)...19 { XCTAssertEqual(reads[Int(slot)], pageContents(slot: slot)) }
         XCTAssertEqual(flaky.stats.readErrors, 11)
         XCTAssertEqual(flaky.stats.pagesRead, 19)
+
+        // The same through a read on the calling thread (a swap-in's).
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { page.deallocate() }
+        for slot in UInt64(1)...30 {
+            let result = flaky.read(try XCTUnwrap(SwapEntry(type: 0, offset: slot)), into: page)
+            if slot < 20 {
+                XCTAssertTrue(result.succeeded, "slot \(slot)")
+                XCTAssertEqual([UInt8](page), pageContents(slot: slot))
+            } else {
+                XCTAssertEqual(result.error, .io(errno: EIO), "slot \(slot)")
+            }
+        }
+        XCTAssertEqual(flaky.stats.readErrors, 22)
+        XCTAssertEqual(flaky.stats.pagesRead, 38)
     }
 
     func testRandomFaultMixCountersAgreeAndGoodPagesLand() throws {

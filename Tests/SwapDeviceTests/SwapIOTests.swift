@@ -2,6 +2,7 @@
 // back-pressure.
 
 import Foundation
+import Synchronization
 import XCTest
 import ZCacheSupport
 
@@ -216,6 +217,39 @@ extension SwapIOTests {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd))
                 == path
         }
+    }
+
+    /// `read` runs on the calling thread, with no queue: the slot's bytes
+    /// (its write drained first), `EINVAL` for a page of another size or an
+    /// entry that is not a slot here, `.closed` once the device is closing.
+    func testAReadOnTheCallingThread() throws {
+        let caller = pthread_self()
+        let onCaller = Atomic<Int>(0)
+        var calls = SwapSyscalls.system
+        let realRead = calls.pread
+        calls.pread = { fd, buffer, offset in
+            if pthread_equal(pthread_self(), caller) != 0 { onCaller.add(1, ordering: .relaxed) }
+            return realRead(fd, buffer, offset)
+        }
+        let device = try makeDevice(self, pages: 16, configuration: configuration(syscalls: calls))
+        _ = writeSlots(device, [3])
+        let entry = try XCTUnwrap(SwapEntry(type: 0, offset: 3))
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { page.deallocate() }
+        let before = onCaller.load(ordering: .relaxed)  // the header's read at creation
+        XCTAssertTrue(device.read(entry, into: page).succeeded)
+        XCTAssertEqual([UInt8](page), pageContents(slot: 3))
+        XCTAssertEqual(
+            onCaller.load(ordering: .relaxed) - before, 1, "the read ran on another thread")
+        XCTAssertEqual(device.stats.pagesRead, 1)
+
+        let short = UnsafeMutableRawBufferPointer(rebasing: page[..<4095])
+        XCTAssertEqual(device.read(entry, into: short).error, .io(errno: EINVAL))
+        let outside = try XCTUnwrap(SwapEntry(type: 0, offset: 16))
+        XCTAssertEqual(device.read(outside, into: page).error, .io(errno: EINVAL))
+        XCTAssertEqual(device.stats.readErrors, 1, "the wrong size never reached the queue")
+        device.close()
+        XCTAssertEqual(device.read(entry, into: page).error, .closed)
     }
 
     func testCloseClosesTheFile() throws {

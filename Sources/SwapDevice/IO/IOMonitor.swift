@@ -13,8 +13,8 @@ final class IOMonitor: @unchecked Sendable {
         case notFull
         /// Nothing is in flight any more (`drain` waits).
         case drained
-        /// A worker exited, the file was closed, or an fsync ended (`close` and
-        /// the last worker wait).
+        /// A worker exited, the file was closed, or a caller's fsync or read
+        /// ended (`close` and the last worker wait).
         case workerExited
     }
 

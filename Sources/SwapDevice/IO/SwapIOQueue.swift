@@ -36,7 +36,7 @@
 // exit; requests submitted after that get `.closed` on a short-lived thread.
 //
 // The queue owns the file descriptor from `start` on: the last worker to exit
-// closes it (after any `fsync` in progress), so a `close` that runs on a worker
+// closes it (after any `fsync` or caller's read in progress), so a `close` that runs on a worker
 // thread (a completion dropping the last reference to the device) need not wait
 // for itself.
 
@@ -93,7 +93,9 @@ final class SwapIOQueue: @unchecked Sendable {
     private var blockedSubmitters = 0
     private var drainers = 0
     private var workerThreads: [pthread_t] = []
-    private var fsyncsInProgress = 0
+    /// Callers in a system call on the file outside the workers (`fsync`,
+    /// `readOnCaller`): the last worker closes the file only after them.
+    private var callersInSyscall = 0
     private var fileClosed = false
     private var inFlight = 0
     private var inFlightPeak = 0
@@ -250,19 +252,54 @@ final class SwapIOQueue: @unchecked Sendable {
 
     /// `fsync` of the file, or `.closed` once closing has begun.
     func fsync() -> Result<Void, SwapIOError> {
+        withFileOpen {
+            let result = syscalls.fsync(fd)
+            return result == 0
+                ? .success(()) : .failure(.io(errno: Int32(truncatingIfNeeded: -result)))
+        }
+    }
+
+    /// Reads one page at `byteOffset` (nil: `EINVAL`) on the calling thread,
+    /// with no queue and no worker: a swap-in waits for its read anyway, and
+    /// handing it to a worker cost two thread wake-ups and, behind writes,
+    /// their queue. Counted as the workers' reads are; `.closed` once closing
+    /// has begun.
+    func readOnCaller(into buffer: UnsafeMutableRawBufferPointer, byteOffset: Int64?) -> Result<
+        Void, SwapIOError
+    > {
+        withFileOpen {
+            let result: Result<Void, SwapIOError> =
+                if let byteOffset {
+                    syscalls.transferPage(.read, fd: fd, buffer: buffer, offset: byteOffset)
+                } else {
+                    .failure(.io(errno: EINVAL))
+                }
+            switch result {
+            case .success: pagesRead.add(1, ordering: .relaxed)
+            case .failure: readErrors.add(1, ordering: .relaxed)
+            }
+            return result
+        }
+    }
+
+    /// Runs `body` with the file kept open (the last worker waits for it
+    /// before closing), or returns `.closed` once closing has begun.
+    private func withFileOpen(_ body: () -> Result<Void, SwapIOError>) -> Result<
+        Void, SwapIOError
+    > {
         monitor.lock()
         guard !closing else {
             monitor.unlock()
             return .failure(.closed)
         }
-        fsyncsInProgress += 1
+        callersInSyscall += 1
         monitor.unlock()
-        let result = syscalls.fsync(fd)
+        let result = body()
         monitor.lock()
-        fsyncsInProgress -= 1
+        callersInSyscall -= 1
         monitor.broadcast(.workerExited)
         monitor.unlock()
-        return result == 0 ? .success(()) : .failure(.io(errno: Int32(truncatingIfNeeded: -result)))
+        return result
     }
 
     var stats: SwapDeviceStats {
@@ -296,7 +333,7 @@ final class SwapIOQueue: @unchecked Sendable {
             if queued == 0 && overflow.isEmpty && reads.isEmpty {  // closing, nothing left
                 liveWorkers -= 1
                 if liveWorkers == 0 {
-                    while fsyncsInProgress > 0 { monitor.wait(.workerExited) }
+                    while callersInSyscall > 0 { monitor.wait(.workerExited) }
                     monitor.unlock()
                     _ = closeFileDescriptor(fd)
                     monitor.lock()

@@ -172,25 +172,11 @@ extension ZCache {
         return source
     }
 
-    /// Reads `entry`'s slot into `page`, waiting for the read.
+    /// Reads `entry`'s slot into `page` on this thread (`SwapDevice.read`).
     private func read(
         _ entry: SwapEntry, from device: SwapDevice, into page: UnsafeMutableRawBufferPointer
     ) throws(ZCacheError) {
-        let buffer = PageBuffer(zeroFilled: false)
-        let done = DispatchSemaphore(value: 0)
-        let outcome = LockedValue<Result<Void, SwapIOError>>(.success(()))
-        device.submitRead(into: buffer, at: entry) { result in
-            outcome.withLock { $0 = result }
-            done.signal()
-        }
-        done.wait()
-        if case .failure(let error) = outcome.withLock({ $0 }) { throw .io(error) }
-        // `buffer` lives until the copy is done: an optimised build may end
-        // it after its last use (reading `bytes`), and its deinit hands the
-        // block back to the pool for another page.
-        withExtendedLifetime(buffer) {
-            page.copyMemory(from: UnsafeRawBufferPointer(buffer.bytes))
-        }
+        if case .failure(let error) = device.read(entry, into: page) { throw .io(error) }
     }
 
     /// Adds a copy of `page` to the swap cache for `entry` with `flags`, and

@@ -7,10 +7,11 @@
 // The two are measured alternately, five times each; the report gives every
 // round and the ratio of the medians (the goal is at least 0.8).
 //
-// Then the latency of a read (a swap-in from the device) submitted right
-// after every write of a round, while up to a queue of writes waits, against
-// the same read with the device idle: each timed from submission to its
-// completion, medians of the rounds.
+// Then the latency of a read submitted right after every write of a round,
+// while up to a queue of writes waits, against the same read with the device
+// idle, each timed from submission to its completion; and of that read on the
+// calling thread (`SwapDevice.read`, what a swap-in from the device uses),
+// from the call to its return. Medians of the rounds.
 
 import Foundation
 import SwapDevice
@@ -67,13 +68,15 @@ public enum SwapDeviceMicrobenchmark {
         var asyncRates: [Double] = []
         var readsBehindWrites: [Double] = []
         var readsIdle: [Double] = []
+        var readsOnCaller: [Double] = []
         for round in 0..<rounds {
             plainRates.append(
                 try plainLoop(pages, path: directory + "/zcache-plain-\(getpid())-\(round)"))
-            let (pagesPerSecond, behindWrites, idle) = try asyncPath(pages, directory: directory)
-            asyncRates.append(pagesPerSecond)
-            readsBehindWrites.append(behindWrites)
-            readsIdle.append(idle)
+            let round = try asyncPath(pages, directory: directory)
+            asyncRates.append(round.pagesPerSecond)
+            readsBehindWrites.append(round.readBehindWrites)
+            readsIdle.append(round.readIdle)
+            readsOnCaller.append(round.readOnCaller)
         }
         let plain = median(plainRates)
         let async = median(asyncRates)
@@ -92,8 +95,9 @@ public enum SwapDeviceMicrobenchmark {
         report +=
             "  a read submitted after every write of a round: "
             + String(
-                format: "%.0f us; the device idle: %.0f us (medians)", median(readsBehindWrites),
-                median(readsIdle))
+                format: "%.0f us; the device idle: %.0f us; on the calling thread: %.1f us",
+                median(readsBehindWrites), median(readsIdle), median(readsOnCaller))
+            + " (medians)"
         return report
     }
 
@@ -123,9 +127,10 @@ public enum SwapDeviceMicrobenchmark {
 
     /// The async path: submitWrite of each page at slot i + 1, then drain;
     /// the pages per second, and the latency (µs) of a read of slot 1 queued
-    /// after the last write, then of the same read on the drained device.
+    /// after the last write, then of the same read on the drained device,
+    /// queued and on the calling thread.
     private static func asyncPath(_ pages: [PageBuffer], directory: String) throws -> (
-        pagesPerSecond: Double, readBehindWrites: Double, readIdle: Double
+        pagesPerSecond: Double, readBehindWrites: Double, readIdle: Double, readOnCaller: Double
     ) {
         let device: SwapDevice
         do {
@@ -150,7 +155,14 @@ public enum SwapDeviceMicrobenchmark {
         device.drain()
         let pagesPerSecond = rate(pages.count, since: start)
         if let error = firstError.withLock({ $0 }) { throw BenchmarkError.writeFailed(error) }
-        return (pagesPerSecond, readBehindWrites, try timedRead(device, slot: 1))
+        let readIdle = try timedRead(device, slot: 1)
+        let page = UnsafeMutableRawBufferPointer.allocate(byteCount: pageSize, alignment: pageSize)
+        defer { page.deallocate() }
+        let readStart = DispatchTime.now().uptimeNanoseconds
+        let result = device.read(SwapEntry(type: 0, offset: 1)!, into: page)
+        let readOnCaller = Double(DispatchTime.now().uptimeNanoseconds - readStart) / 1e3
+        if case .failure(let error) = result { throw BenchmarkError.readFailed(error) }
+        return (pagesPerSecond, readBehindWrites, readIdle, readOnCaller)
     }
 
     /// Reads `slot` and waits for the completion; the time it took, in µs.
