@@ -74,8 +74,12 @@ import ZCacheSupport
 public final class SwapDevice: @unchecked Sendable {
     /// How the device does its I/O.
     public struct Configuration: Sendable {
-        /// I/O worker threads (at least 1).
-        public var ioWorkers = 2
+        /// I/O worker threads (at least 1). One by default: buffered writes to
+        /// one file take its inode lock exclusively, so a second worker mostly
+        /// spins on it (half the CPU per page written, and faster, with one),
+        /// and a swap-in's read needs no worker (`read`). More may help a
+        /// file whose writes can run in parallel.
+        public var ioWorkers = 1
         /// Requests that may wait in the queue before `submit` blocks (at least 1).
         public var queueDepth = 1024
         /// The system calls for page I/O (tests inject failures here).
@@ -88,7 +92,7 @@ public final class SwapDevice: @unchecked Sendable {
         /// a swap file this device cannot claim.
         public var systemLocksPath = "/proc/locks"
 
-        /// The defaults: two I/O workers, a queue of 1024, the real system calls, no logger.
+        /// The defaults: one I/O worker, a queue of 1024, the real system calls, no logger.
         public init() {}
     }
 

@@ -87,7 +87,8 @@ public enum SwapDeviceMicrobenchmark {
             "  plain sequential pwrite: " + plainRates.map(format).joined(separator: ", ")
             + " pages/s\n"
         report +=
-            "  async path (2 workers):  " + asyncRates.map(format).joined(separator: ", ")
+            "  async path (\(SwapDevice.Configuration().ioWorkers) I/O workers): "
+            + asyncRates.map(format).joined(separator: ", ")
             + " pages/s\n"
         report +=
             "  ratio async / plain (medians): " + String(format: "%.2f", async / plain)

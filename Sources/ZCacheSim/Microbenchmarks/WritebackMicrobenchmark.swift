@@ -19,8 +19,8 @@
 //   - the pass: one thread decompresses every page, so (b) takes at least
 //     (c)'s time per page: a bound for this design on any machine;
 //   - the cores: writeback also writes what (a) writes; if its writes cost
-//     the CPU (a)'s did (a page-cache file costs CPU, and (a)'s two workers
-//     also spend some of it contending on the file's lock), (b) needs at
+//     the CPU (a)'s did (a page-cache file costs CPU, and with more than one
+//     I/O worker (a)'s spend some of it contending on the file's lock), (b) needs at
 //     least (a's CPU + c) / cores of wall time per page: an estimate.
 
 import Foundation
