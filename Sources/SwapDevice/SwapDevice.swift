@@ -20,7 +20,8 @@
 //
 //   SwapSlotMap   slot -> (use count, has-cache bit)        SlotMap/SwapSlotMap.swift
 //   SwapCache     entry -> SwapCachePage (flags, refs)      SwapCache/
-//   SwapIOQueue   bounded ring -> I/O worker threads        IO/SwapIOQueue.swift
+//   SwapIOQueue   bounded rings (writes; reads, first) -> I/O worker threads
+//                 (and a read on the caller's thread)       IO/SwapIOQueue.swift
 //
 //   writeback (ZCache):  swapcachePrepare(e) == .prepared
 //                        -> page = cache.addLockedPage(for: e); fill; upToDate; unlock
@@ -30,7 +31,8 @@
 //                        -> I/O done: writeback cleared, I/O's ref released; the last
 //                           reference drops the page from the cache + swapcacheFree(e).
 //                           On error: stays cached, dirty, not writeback, not reclaim.
-//   swap-in:             cache.find(e) (takes a ref) else submitRead(into:at:)
+//   swap-in:             cache.find(e) (takes a ref) else read(e, into:) on the
+//                        caller's thread (no queue, no worker)
 //
 // Waiting: a thread that finds an entry busy (its has-cache bit held by
 // someone still preparing it, its page locked, or under writeback) sleeps in
@@ -334,8 +336,8 @@ public final class SwapDevice: @unchecked Sendable {
     }
 
     /// Reads the slot of `entry` into `buffer`; otherwise as `submitWrite`.
-    /// Reads go ahead of queued writes (a swap-in waits for its read), so a
-    /// read of a slot whose write is still queued may see the old contents:
+    /// Reads go ahead of queued writes (someone usually waits for a read), so
+    /// a read of a slot whose write is still queued may see the old contents:
     /// drain first, or keep the page until its write completes, as the swap
     /// cache does.
     public func submitRead(

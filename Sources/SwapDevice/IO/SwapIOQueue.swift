@@ -5,10 +5,11 @@
 //                                           pread/pwrite (no lock held), counters,
 //                                           completion, then inFlight -= batch
 //
-// Reads go first: a read is a swap-in that a fault waits for, a write is
-// writeback that nobody waits for, so a read does not queue behind up to a
-// ring of writes (2 to 3 ms here, against about 0.1 ms alone; the kernel's
-// block layer favours synchronous reads the same way). A worker takes queued
+// Reads go first: someone usually waits for a read, while nobody waits for
+// writeback's writes, so a read does not queue behind up to a ring of writes
+// (2 to 3 ms here, against about 0.1 ms alone; the kernel's block layer
+// favours synchronous reads the same way). A swap-in does not come here at
+// all: it reads on its own thread (`readOnCaller`). A worker takes queued
 // reads before its next batch (but not twice in a row while writes wait, so
 // reads cannot starve writeback), and between two writes of a batch when
 // reads are waiting (`readsWaiting`), so a read waits for at most one write
@@ -36,9 +37,9 @@
 // exit; requests submitted after that get `.closed` on a short-lived thread.
 //
 // The queue owns the file descriptor from `start` on: the last worker to exit
-// closes it (after any `fsync` or caller's read in progress), so a `close` that runs on a worker
-// thread (a completion dropping the last reference to the device) need not wait
-// for itself.
+// closes it (after any `fsync` or caller's read in progress), so a `close`
+// that runs on a worker thread (a completion dropping the last reference to
+// the device) need not wait for itself.
 
 import Foundation
 import Synchronization

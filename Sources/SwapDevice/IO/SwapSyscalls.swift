@@ -19,7 +19,8 @@
 /// Every closure returns what the system call returns on success (bytes moved, or
 /// 0 for `fsync`), and `-errno` on failure, so a test can inject an error by
 /// returning, say, `-Int(EIO)`. Closures run on I/O worker threads (and on the
-/// caller's thread inside `create` and `open`), so they must be thread-safe.
+/// caller's thread inside `create`, `open` and `read`), so they must be
+/// thread-safe.
 public struct SwapSyscalls: Sendable {
     /// `pread(2)`: read up to `buffer.count` bytes at byte `offset` of `fd`.
     public var pread:

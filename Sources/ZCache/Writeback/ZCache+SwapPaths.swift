@@ -50,7 +50,6 @@
 // exclusive load. The load already removed the zcache copy, so the entry's
 // end needs no invalidate.
 
-import Dispatch
 import SwapDevice
 import ZCacheSupport
 
