@@ -40,7 +40,12 @@ final class IsolatedGetRaceStressTests: XCTestCase {
         let done = Atomic<Bool>(false)
         let isolations = Atomic<Int>(0)
 
+        // Joined before the final checks: an isolation that ends after them
+        // could free a frame between the counters they compare.
+        let isolatorExited = DispatchGroup()
+        isolatorExited.enter()
         let isolator = Thread {
+            defer { isolatorExited.leave() }
             while !done.load(ordering: .acquiring) {
                 cache.withOldestIsolated(pool, upTo: 1) { victims in
                     for victim in victims {
@@ -88,6 +93,7 @@ final class IsolatedGetRaceStressTests: XCTestCase {
             }
         }
         done.store(true, ordering: .releasing)
+        isolatorExited.wait()
         XCTAssertGreaterThan(isolations.load(ordering: .relaxed), 0, "the isolator never ran")
         XCTAssertEqual(misses, 0, "loads that missed the page just stored (of \(rounds))")
         XCTAssertEqual(wrong, 0, "loads that returned other bytes (of \(rounds))")
