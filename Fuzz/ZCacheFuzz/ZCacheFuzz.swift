@@ -79,9 +79,15 @@ func makePage(kind: UInt8, seed: UInt32) -> [UInt8] {
     return page
 }
 
+/// This process's directory for its swap files.
+func scratchPath() -> String { NSTemporaryDirectory() + "zcache-fuzz-\(getpid())" }
+
 let scratchDirectory: String = {
-    let path = NSTemporaryDirectory() + "zcache-fuzz-\(getpid())"
+    let path = scratchPath()
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    // Gone when the process exits (libFuzzer ends a timed run with exit()):
+    // nothing a run creates outlives it. A crash keeps it, beside its input.
+    atexit { try? FileManager.default.removeItem(atPath: scratchPath()) }
     return path
 }()
 
