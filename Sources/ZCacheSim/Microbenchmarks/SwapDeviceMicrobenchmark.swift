@@ -72,11 +72,11 @@ public enum SwapDeviceMicrobenchmark {
         for round in 0..<rounds {
             plainRates.append(
                 try plainLoop(pages, path: directory + "/zcache-plain-\(getpid())-\(round)"))
-            let round = try asyncPath(pages, directory: directory)
-            asyncRates.append(round.pagesPerSecond)
-            readsBehindWrites.append(round.readBehindWrites)
-            readsIdle.append(round.readIdle)
-            readsOnCaller.append(round.readOnCaller)
+            let measured = try asyncPath(pages, directory: directory)
+            asyncRates.append(measured.pagesPerSecond)
+            readsBehindWrites.append(measured.readBehindWrites)
+            readsIdle.append(measured.readIdle)
+            readsOnCaller.append(measured.readOnCaller)
         }
         let plain = median(plainRates)
         let async = median(asyncRates)
